@@ -1,0 +1,210 @@
+// Package store defines the contract between the idem runtime and a durable
+// record store: the record a key owns, the claim protocol, and the fencing
+// rules that keep a stale holder from overwriting its successor.
+//
+// A store is small on purpose: a user can implement it for another database
+// and prove it with the conformance suite in
+// github.com/idem-go/idem/runtime/storetest.
+//
+// # The protocol
+//
+// A caller claims a key with [Store.Claim] in one round trip. The claim either
+// grants the key (the caller now holds an in-progress record with a fencing
+// token that is larger than every token granted for that key before), or
+// returns the record that already exists: completed (replay it), indeterminate
+// (the effect may have happened; do not run), or in progress under another
+// live owner (wait). Every later write by the holder ([Store.Complete],
+// [Store.Release], [Store.MarkIndeterminate], [Store.Renew]) names its
+// [Fence] (owner and token) and fails with [ErrFenced] unless the record still
+// carries exactly that fence and is still in progress.
+//
+// Times are the caller's: stores compare the Now, LeaseUntil and RetainUntil
+// values they are given and never read their own clock, so a fake clock in a
+// test drives every store alike.
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Key is the SHA-256 digest that identifies one logical operation: the
+// function's namespace, its key version and the canonical encoding of its key
+// arguments.
+type Key [32]byte
+
+// String returns the key as 64 lowercase hexadecimal characters: the printable
+// form that wrapped functions pass downstream (for example as an
+// Idempotency-Key header) and that text-keyed stores persist.
+func (k Key) String() string { return hex.EncodeToString(k[:]) }
+
+// ParseKey parses the 64-character hexadecimal form returned by [Key.String].
+func ParseKey(s string) (Key, error) {
+	var k Key
+	if len(s) != 2*len(k) {
+		return k, errors.New("idem: a key is 64 hexadecimal characters")
+	}
+	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
+		return k, errors.New("idem: a key is 64 hexadecimal characters")
+	}
+	return k, nil
+}
+
+// Fingerprint is the SHA-256 digest of the arguments that must be equal when a
+// key is used again. A record whose fingerprint differs from the caller's
+// belongs to a different request that happened to derive the same key.
+type Fingerprint [32]byte
+
+// Owner identifies one wrapped call (one invocation of a generated wrapper,
+// across all of its attempts). It lets a store recognise a claim that
+// committed but whose answer was lost: the retried claim carries the same
+// owner and is granted the same record again.
+type Owner [16]byte
+
+// String returns the owner as 32 lowercase hexadecimal characters.
+func (o Owner) String() string { return hex.EncodeToString(o[:]) }
+
+// State is where a record is in its life.
+type State uint8
+
+const (
+	// StateInProgress means an owner holds the key and may be running the
+	// function; its lease says until when the holder is presumed alive.
+	StateInProgress State = 1
+	// StateCompleted means the function succeeded and Result holds its
+	// encoded results, which later callers replay.
+	StateCompleted State = 2
+	// StateIndeterminate means an attempt failed (or its holder died) in a
+	// way after which the effect may or may not have happened. The key stays
+	// blocked until its retention passes or an operator deletes the record.
+	StateIndeterminate State = 3
+)
+
+// String returns "in_progress", "completed", "indeterminate" or "unknown(N)".
+func (s State) String() string {
+	switch s {
+	case StateInProgress:
+		return "in_progress"
+	case StateCompleted:
+		return "completed"
+	case StateIndeterminate:
+		return "indeterminate"
+	}
+	return "unknown(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Record is everything a store keeps for one key.
+type Record struct {
+	Key         Key
+	Namespace   string // the wrapped function's namespace, for operators
+	Fingerprint Fingerprint
+	State       State
+	Owner       Owner     // the current or last holder
+	Token       int64     // fencing token of the current or last grant
+	LeaseUntil  time.Time // in progress: the holder is presumed dead after this
+	RetainUntil time.Time // after this the record is expired: it no longer blocks or replays
+	Result      []byte    // completed: the encoded results; read-only for callers
+	Attempts    int       // how many times the key was granted (first claim and takeovers)
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Fence names the holder of a grant. Every write after the claim is
+// conditional on it.
+type Fence struct {
+	Owner Owner
+	Token int64
+}
+
+// ClaimRequest asks for a key.
+type ClaimRequest struct {
+	Key         Key
+	Namespace   string
+	Fingerprint Fingerprint
+	Owner       Owner
+	// Now is the caller's clock. A record whose RetainUntil is not after Now
+	// is expired and is treated as absent (it is replaced, keeping its token
+	// sequence increasing where the store still has it).
+	Now time.Time
+	// LeaseUntil is the lease of a new grant.
+	LeaseUntil time.Time
+	// RetainUntil is the retention of a new grant. It is kept when the
+	// record later completes or becomes indeterminate, unless the write
+	// names another.
+	RetainUntil time.Time
+	// Takeover decides what happens to an in-progress record of another
+	// owner whose lease is not after Now: true grants it to this owner with
+	// a new token (the effect is deduplicated downstream, so running again
+	// is safe); false marks it indeterminate and returns it.
+	Takeover bool
+}
+
+// ClaimResult is the answer to a claim.
+type ClaimResult struct {
+	// Granted reports that the caller holds the key: Record is the
+	// in-progress record, and Record.Owner and Record.Token form its fence.
+	// A retried claim by the same owner whose first answer was lost is
+	// granted again with the same token.
+	Granted bool
+	// TookOver reports a grant that replaced another owner's expired lease.
+	TookOver bool
+	// Record is the granted record, or, when not granted, the record that
+	// exists: completed, indeterminate (possibly made so by this claim, when
+	// Takeover was false and the holder's lease had passed), or in progress
+	// under another owner whose lease is still live.
+	Record Record
+}
+
+// Store keeps idempotency records durably. Implementations must be safe for
+// concurrent use by many goroutines and, where the backing database is
+// shared, by many processes.
+type Store interface {
+	// Claim grants the key or returns the record that holds it, atomically,
+	// in one round trip to the backing database.
+	Claim(ctx context.Context, req ClaimRequest) (ClaimResult, error)
+	// Complete records result, moves the record to StateCompleted and sets
+	// its retention to retainUntil. It fails with ErrFenced unless the
+	// record is in progress under exactly this fence.
+	Complete(ctx context.Context, key Key, f Fence, result []byte, retainUntil time.Time) error
+	// Release removes an in-progress record held under this fence, so that
+	// a later call may run the function again. It fails with ErrFenced
+	// otherwise.
+	Release(ctx context.Context, key Key, f Fence) error
+	// MarkIndeterminate moves an in-progress record held under this fence to
+	// StateIndeterminate, retained until retainUntil. It fails with
+	// ErrFenced otherwise.
+	MarkIndeterminate(ctx context.Context, key Key, f Fence, retainUntil time.Time) error
+	// Renew extends the lease of an in-progress record held under this
+	// fence. It fails with ErrFenced otherwise.
+	Renew(ctx context.Context, key Key, f Fence, leaseUntil time.Time) error
+	// Get returns the record of key whatever its state or retention, or an
+	// error matching ErrNotFound.
+	Get(ctx context.Context, key Key) (Record, error)
+	// Delete removes the record of key whatever its state: the operator's
+	// way to resolve an indeterminate key. Deleting an absent key is not an
+	// error.
+	Delete(ctx context.Context, key Key) error
+	// Close releases the store's connections. Stores opened from a
+	// caller-supplied handle leave that handle open.
+	Close() error
+}
+
+// Sweeper is implemented by stores that can delete expired records in bulk.
+// Sweep deletes the records whose RetainUntil is not after now and returns
+// how many it deleted. It never deletes a record before its retention, in any
+// state.
+type Sweeper interface {
+	Sweep(ctx context.Context, now time.Time) (int, error)
+}
+
+var (
+	// ErrFenced is returned by a write whose fence no longer holds the
+	// record: its lease was taken over, it was released or completed, or it
+	// expired and was replaced.
+	ErrFenced = errors.New("idem: fenced: the record is no longer held under this owner and token")
+	// ErrNotFound is returned by Get for a key that has no record.
+	ErrNotFound = errors.New("idem: no record for this key")
+)
