@@ -1,0 +1,98 @@
+package testenv
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeTB records Skip and Fatal and, like the real ones, stops the calling
+// goroutine.
+type fakeTB struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+func (f *fakeTB) Helper() {}
+
+func (f *fakeTB) Fatal(args ...any) {
+	f.failed = true
+	f.msg = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func (f *fakeTB) Skip(args ...any) {
+	f.skipped = true
+	f.msg = fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+// call runs get on a fake in its own goroutine (Skip and Fatal end it) and
+// reports what happened.
+func call(get func(testing.TB) string) (f *fakeTB, got string, returned bool) {
+	f = &fakeTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		got = get(f)
+		returned = true
+	}()
+	<-done
+	return f, got, returned
+}
+
+func TestHelpers(t *testing.T) {
+	helpers := []struct {
+		name, env, server string
+		get               func(testing.TB) string
+	}{
+		{"PostgresDSN", PostgresDSNVar, "PostgreSQL", PostgresDSN},
+		{"RedisURL", RedisURLVar, "Redis", RedisURL},
+	}
+	for _, h := range helpers {
+		t.Run(h.name, func(t *testing.T) {
+			t.Run("set", func(t *testing.T) {
+				t.Setenv(h.env, "scheme://somewhere:1/x")
+				t.Setenv(CIVar, "true")
+				f, got, returned := call(h.get)
+				require.True(t, returned)
+				assert.Equal(t, "scheme://somewhere:1/x", got)
+				assert.False(t, f.skipped)
+				assert.False(t, f.failed)
+			})
+			t.Run("unset outside CI skips", func(t *testing.T) {
+				t.Setenv(h.env, "")
+				t.Setenv(CIVar, "")
+				f, _, returned := call(h.get)
+				require.False(t, returned, "must not return after Skip")
+				assert.True(t, f.skipped)
+				assert.False(t, f.failed)
+				assert.Contains(t, f.msg, h.env)
+				assert.Contains(t, f.msg, "bash scripts/test.sh")
+			})
+			t.Run("unset with CI=false skips", func(t *testing.T) {
+				t.Setenv(h.env, "")
+				t.Setenv(CIVar, "false")
+				f, _, _ := call(h.get)
+				assert.True(t, f.skipped)
+				assert.False(t, f.failed)
+			})
+			for _, ci := range []string{"true", "1", "TRUE"} {
+				t.Run("unset under CI="+ci+" fails", func(t *testing.T) {
+					t.Setenv(h.env, "")
+					t.Setenv(CIVar, ci)
+					f, _, returned := call(h.get)
+					require.False(t, returned, "must not return after Fatal")
+					assert.True(t, f.failed)
+					assert.False(t, f.skipped)
+					assert.Contains(t, f.msg, h.env+" is not set: CI must provide "+h.server)
+					assert.Contains(t, f.msg, "bash scripts/test.sh")
+				})
+			}
+		})
+	}
+}

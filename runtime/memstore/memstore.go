@@ -1,0 +1,284 @@
+// Package memstore is the reference in-memory implementation of store.Store
+// and store.Sweeper: the protocol of package store written out plainly, safe
+// for concurrent use by many goroutines of one process.
+//
+// It is not durable: every record is lost with the process. Use it in tests
+// and for functions whose deduplication only needs to hold within one
+// process; use a database-backed store (sqlitestore by default) otherwise.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// Store is an in-memory store.Store and store.Sweeper. The zero value is not
+// usable; call New.
+//
+// A completed record's result is copied once, by Complete, and the stored
+// slice is immutable from then on: Claim and Get return it without copying,
+// so replaying a completed key allocates nothing. Callers must treat
+// Record.Result as read-only, as package store requires.
+//
+// Every operation checks its context first and fails with the context's error
+// when it is done, so cancellation behaves as it does for stores that do I/O.
+type Store struct {
+	mu   sync.RWMutex
+	recs map[store.Key]*entry
+}
+
+// entry is what the map keeps for one key. A released or deleted record stays
+// as a tombstone (removed set) until its retention passes, so that the next
+// grant of the key still gets a larger token than every grant before it.
+type entry struct {
+	rec     store.Record
+	removed bool
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Sweeper = (*Store)(nil)
+)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{recs: make(map[store.Key]*entry)}
+}
+
+// live reports whether e holds a record that Claim must respect at now: one
+// that is neither removed nor past its retention.
+func (e *entry) live(now time.Time) bool {
+	return e != nil && !e.removed && e.rec.RetainUntil.After(now)
+}
+
+// Claim implements store.Store. A claim of a completed or indeterminate key,
+// or of one held under another owner's live lease, takes only a read lock and
+// does not allocate.
+func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
+	if err := ctx.Err(); err != nil {
+		return store.ClaimResult{}, err
+	}
+
+	// Fast path: the answer is the existing record, unchanged.
+	s.mu.RLock()
+	if e := s.recs[req.Key]; e.live(req.Now) && !mayChange(&e.rec, req) {
+		res := store.ClaimResult{Record: e.rec}
+		s.mu.RUnlock()
+		return res, nil
+	}
+	s.mu.RUnlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.recs[req.Key]
+	if !e.live(req.Now) {
+		// Absent, released, deleted or expired: a fresh grant whose token
+		// continues the key's sequence where the store still has it.
+		token := int64(1)
+		if e == nil {
+			e = &entry{}
+			s.recs[req.Key] = e
+		} else {
+			token = e.rec.Token + 1
+		}
+		e.removed = false
+		e.rec = store.Record{
+			Key:         req.Key,
+			Namespace:   req.Namespace,
+			Fingerprint: req.Fingerprint,
+			State:       store.StateInProgress,
+			Owner:       req.Owner,
+			Token:       token,
+			LeaseUntil:  req.LeaseUntil,
+			RetainUntil: req.RetainUntil,
+			Attempts:    1,
+			CreatedAt:   req.Now,
+			UpdatedAt:   req.Now,
+		}
+		return store.ClaimResult{Granted: true, Record: e.rec}, nil
+	}
+
+	r := &e.rec
+	if r.State != store.StateInProgress {
+		return store.ClaimResult{Record: *r}, nil
+	}
+	if r.Owner == req.Owner {
+		// The same owner again: its first answer was lost. Same grant,
+		// same token; the lease runs at least as long as this request asks.
+		if req.LeaseUntil.After(r.LeaseUntil) {
+			r.LeaseUntil = req.LeaseUntil
+			r.UpdatedAt = req.Now
+		}
+		return store.ClaimResult{Granted: true, Record: *r}, nil
+	}
+	if r.LeaseUntil.After(req.Now) {
+		return store.ClaimResult{Record: *r}, nil
+	}
+	if !req.Takeover {
+		r.State = store.StateIndeterminate
+		r.UpdatedAt = req.Now
+		return store.ClaimResult{Record: *r}, nil
+	}
+	*r = store.Record{
+		Key:         req.Key,
+		Namespace:   req.Namespace,
+		Fingerprint: req.Fingerprint,
+		State:       store.StateInProgress,
+		Owner:       req.Owner,
+		Token:       r.Token + 1,
+		LeaseUntil:  req.LeaseUntil,
+		RetainUntil: req.RetainUntil,
+		Attempts:    r.Attempts + 1,
+		CreatedAt:   r.CreatedAt,
+		UpdatedAt:   req.Now,
+	}
+	return store.ClaimResult{Granted: true, TookOver: true, Record: *r}, nil
+}
+
+// mayChange reports whether a claim of the live record r may modify it: only
+// in-progress records change on claim (a lost-ack regrant, a takeover or a
+// mark as indeterminate). Other answers are served under the read lock.
+func mayChange(r *store.Record, req store.ClaimRequest) bool {
+	if r.State != store.StateInProgress {
+		return false
+	}
+	return r.Owner == req.Owner || !r.LeaseUntil.After(req.Now)
+}
+
+// held returns the record of key if it is in progress under exactly f, and
+// otherwise an error matching store.ErrFenced. The caller holds s.mu.
+func (s *Store) held(op string, key store.Key, f store.Fence) (*entry, error) {
+	e := s.recs[key]
+	if e == nil || e.removed || e.rec.State != store.StateInProgress ||
+		e.rec.Owner != f.Owner || e.rec.Token != f.Token {
+		return nil, fmt.Errorf("memstore: %s of key %s (owner %s, token %d): %w", op, key, f.Owner, f.Token, store.ErrFenced)
+	}
+	return e, nil
+}
+
+// Complete implements store.Store. It stores a copy of result.
+func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	kept := append([]byte(nil), result...) // copied outside the lock
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.held("complete", key, f)
+	if err != nil {
+		return err
+	}
+	e.rec.State = store.StateCompleted
+	e.rec.Result = kept
+	e.rec.RetainUntil = retainUntil
+	return nil
+}
+
+// Release implements store.Store. The record becomes a tombstone that Get
+// and Claim treat as absent; it keeps the key's token sequence until its
+// retention passes.
+func (s *Store) Release(ctx context.Context, key store.Key, f store.Fence) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.held("release", key, f)
+	if err != nil {
+		return err
+	}
+	e.removed = true
+	e.rec.Result = nil
+	return nil
+}
+
+// MarkIndeterminate implements store.Store.
+func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fence, retainUntil time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.held("mark indeterminate", key, f)
+	if err != nil {
+		return err
+	}
+	e.rec.State = store.StateIndeterminate
+	e.rec.RetainUntil = retainUntil
+	return nil
+}
+
+// Renew implements store.Store.
+func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.held("renew", key, f)
+	if err != nil {
+		return err
+	}
+	e.rec.LeaseUntil = leaseUntil
+	return nil
+}
+
+// Get implements store.Store. The returned Result is the store's own
+// immutable slice: read-only.
+func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Record{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e := s.recs[key]
+	if e == nil || e.removed {
+		return store.Record{}, fmt.Errorf("memstore: get key %s: %w", key, store.ErrNotFound)
+	}
+	return e.rec, nil
+}
+
+// Delete implements store.Store. Like Release it leaves a tombstone that
+// keeps the key's token sequence until the record's retention passes.
+func (s *Store) Delete(ctx context.Context, key store.Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.recs[key]; e != nil {
+		e.removed = true
+		e.rec.Result = nil
+	}
+	return nil
+}
+
+// Sweep implements store.Sweeper: it deletes every record, and every
+// tombstone, whose retention is not after now, and returns how many records
+// it deleted (tombstones are not records and are not counted).
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, e := range s.recs {
+		if e.rec.RetainUntil.After(now) {
+			continue
+		}
+		if !e.removed {
+			n++
+		}
+		delete(s.recs, k)
+	}
+	return n, nil
+}
+
+// Close implements store.Store. It has nothing to release; the store stays
+// usable.
+func (s *Store) Close() error { return nil }

@@ -1,0 +1,136 @@
+package runtime
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// Store is the contract every record store implements; see package
+// github.com/idem-go/idem/runtime/store.
+type Store = store.Store
+
+// Clock is the runtime's source of time: record times, leases, retry delays
+// and waits all come from it. Tests substitute a fake with WithClock.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// SystemClock is the real clock, used unless WithClock says otherwise.
+var SystemClock Clock = systemClock{}
+
+type ctxKey uint8
+
+const (
+	storeCtxKey ctxKey = iota
+	clockCtxKey
+	observerCtxKey
+	callCtxKey
+)
+
+// defaults holds the process-wide defaults. They are the package's only
+// mutable state, set through SetDefaultStore and SetDefaultObserver.
+var defaults struct {
+	store    atomic.Pointer[storeBox]
+	observer atomic.Pointer[observerBox]
+}
+
+type storeBox struct{ s Store }
+type observerBox struct{ o Observer }
+
+// WithStore returns a context whose wrapped calls use s, overriding the
+// process default for this call tree.
+func WithStore(ctx context.Context, s Store) context.Context {
+	return context.WithValue(ctx, storeCtxKey, s)
+}
+
+// SetDefaultStore sets the store that wrapped calls use when their context
+// carries none. It is safe to call concurrently with wrapped calls; calls
+// already past their claim keep the store they started with. A nil s
+// removes the default.
+func SetDefaultStore(s Store) {
+	if s == nil {
+		defaults.store.Store(nil)
+		return
+	}
+	defaults.store.Store(&storeBox{s: s})
+}
+
+// WithClock returns a context whose wrapped calls read time from c: record
+// times, leases, heartbeats, retry delays and waits.
+func WithClock(ctx context.Context, c Clock) context.Context {
+	return context.WithValue(ctx, clockCtxKey, c)
+}
+
+// WithObserver returns a context whose wrapped calls report their outcomes
+// to o instead of the process default observer. Statistics (Stats) are kept
+// either way.
+func WithObserver(ctx context.Context, o Observer) context.Context {
+	return context.WithValue(ctx, observerCtxKey, o)
+}
+
+// SetDefaultObserver sets the observer that receives the events of wrapped
+// calls whose context carries none. A nil o removes it.
+func SetDefaultObserver(o Observer) {
+	if o == nil {
+		defaults.observer.Store(nil)
+		return
+	}
+	defaults.observer.Store(&observerBox{o: o})
+}
+
+// callInfo is what a running wrapped function can learn about its call.
+type callInfo struct {
+	key       string
+	namespace string
+	attempt   int
+}
+
+// KeyFrom returns the key of the wrapped call that ctx belongs to, as 64
+// lowercase hexadecimal characters, and true; or "" and false outside a
+// wrapped call. The key is the same on every attempt and in every process,
+// so the function can pass it downstream as an Idempotency-Key header or a
+// message deduplication id.
+func KeyFrom(ctx context.Context) (string, bool) {
+	ci, ok := ctx.Value(callCtxKey).(*callInfo)
+	if !ok {
+		return "", false
+	}
+	return ci.key, true
+}
+
+func clockFrom(ctx context.Context) Clock {
+	if c, ok := ctx.Value(clockCtxKey).(Clock); ok && c != nil {
+		return c
+	}
+	return SystemClock
+}
+
+func observerFrom(ctx context.Context) Observer {
+	if o, ok := ctx.Value(observerCtxKey).(Observer); ok && o != nil {
+		return o
+	}
+	if b := defaults.observer.Load(); b != nil {
+		return b.o
+	}
+	return nil
+}
+
+func storeFrom(ctx context.Context) (Store, error) {
+	if s, ok := ctx.Value(storeCtxKey).(Store); ok && s != nil {
+		return s, nil
+	}
+	if b := defaults.store.Load(); b != nil {
+		return b.s, nil
+	}
+	return envStore()
+}

@@ -1,0 +1,741 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// subtests is the suite, in the order Run runs it. Names are stable.
+var subtests = []struct {
+	name string
+	run  func(t *testing.T, s store.Store)
+}{
+	{"ClaimNewKey", testClaimNewKey},
+	{"ClaimRace", testClaimRace},
+	{"TakeoverRace", testTakeoverRace},
+	{"ClaimLiveLeaseHeld", testClaimLiveLeaseHeld},
+	{"LostClaimAck", testLostClaimAck},
+	{"Fencing", testFencing},
+	{"LeaseExpiryWithoutTakeover", testLeaseExpiryWithoutTakeover},
+	{"RenewExtendsLease", testRenewExtendsLease},
+	{"CompleteThenClaim", testCompleteThenClaim},
+	{"Release", testRelease},
+	{"MarkIndeterminate", testMarkIndeterminate},
+	{"RetentionExpiry", testRetentionExpiry},
+	{"TokensIncrease", testTokensIncrease},
+	{"Fingerprint", testFingerprint},
+	{"GetAndDelete", testGetAndDelete},
+	{"Sweep", testSweep},
+	{"CanceledContext", testCanceledContext},
+}
+
+// A claim of a key nobody holds is granted and stores the request.
+func testClaimNewKey(t *testing.T, s store.Store) {
+	key, owner := newKey(t), newOwner(t)
+	req := request(t, key, owner, base)
+	res := grant(t, s, req)
+	assert.False(t, res.TookOver, "a first claim is not a takeover")
+
+	want := store.Record{
+		Key:         key,
+		Namespace:   req.Namespace,
+		Fingerprint: req.Fingerprint,
+		State:       store.StateInProgress,
+		Owner:       owner,
+		Token:       res.Record.Token,
+		LeaseUntil:  req.LeaseUntil,
+		RetainUntil: req.RetainUntil,
+		Attempts:    1,
+		CreatedAt:   req.Now,
+		UpdatedAt:   req.Now,
+	}
+	sameRecord(t, want, res.Record)
+	sameRecord(t, want, get(t, s, key))
+
+	// Another key is independent of the first.
+	other := grant(t, s, request(t, newKey(t), newOwner(t), base))
+	assert.Equal(t, 1, other.Record.Attempts)
+	sameRecord(t, want, get(t, s, key))
+}
+
+// Many owners claim one key at once: exactly one is granted, and every other
+// claimer is shown the winner's in-progress record.
+func testClaimRace(t *testing.T, s store.Store) {
+	const n = 32
+	key := newKey(t)
+	results := make([]store.ClaimResult, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		req := request(t, key, newOwner(t), base)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = s.Claim(context.Background(), req)
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	winner := -1
+	for i := range n {
+		require.NoError(t, errs[i], "claim %d", i)
+		if results[i].Granted {
+			require.Equal(t, -1, winner, "claims %d and %d were both granted", winner, i)
+			winner = i
+		}
+	}
+	require.NotEqual(t, -1, winner, "no claim was granted")
+	w := results[winner].Record
+	for i := range n {
+		if i == winner {
+			continue
+		}
+		r := results[i]
+		assert.False(t, r.TookOver, "claim %d", i)
+		assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d sees the winner's record", i)
+		assert.Equal(t, w.Owner, r.Record.Owner, "claim %d sees the winner as owner", i)
+		assert.Equal(t, w.Token, r.Record.Token, "claim %d sees the winner's token", i)
+	}
+	sameRecord(t, w, get(t, s, key))
+}
+
+// Many owners race to take over one expired lease: exactly one takes it
+// over; without Takeover every racer sees the record made indeterminate.
+func testTakeoverRace(t *testing.T, s store.Store) {
+	const n = 16
+	race := func(t *testing.T, key store.Key, takeover bool) ([]store.ClaimResult, store.Record) {
+		t.Helper()
+		first := grant(t, s, request(t, key, newOwner(t), base))
+		results := make([]store.ClaimResult, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			req := request(t, key, newOwner(t), base.Add(lease+time.Second))
+			req.Takeover = takeover
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i], errs[i] = s.Claim(context.Background(), req)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range n {
+			require.NoError(t, errs[i], "claim %d", i)
+		}
+		return results, first.Record
+	}
+
+	t.Run("Takeover", func(t *testing.T) {
+		key := newKey(t)
+		results, first := race(t, key, true)
+		winner := -1
+		for i, r := range results {
+			if r.Granted {
+				require.Equal(t, -1, winner, "claims %d and %d both took over", winner, i)
+				winner = i
+			}
+		}
+		require.NotEqual(t, -1, winner, "no claim took over the expired lease")
+		w := results[winner]
+		assert.True(t, w.TookOver)
+		assert.Greater(t, w.Record.Token, first.Token)
+		assert.Equal(t, 2, w.Record.Attempts)
+		for i, r := range results {
+			if i != winner {
+				assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d", i)
+				assert.Equal(t, w.Record.Owner, r.Record.Owner, "claim %d sees the new holder", i)
+				assert.Equal(t, w.Record.Token, r.Record.Token, "claim %d sees the new token", i)
+			}
+		}
+		sameRecord(t, w.Record, get(t, s, key))
+	})
+	t.Run("NoTakeover", func(t *testing.T) {
+		key := newKey(t)
+		results, first := race(t, key, false)
+		for i, r := range results {
+			assert.False(t, r.Granted, "claim %d was granted an expired lease without Takeover", i)
+			assert.Equal(t, store.StateIndeterminate, r.Record.State, "claim %d", i)
+			assert.Equal(t, first.Owner, r.Record.Owner, "claim %d", i)
+			assert.Equal(t, first.Token, r.Record.Token, "claim %d", i)
+		}
+		assert.Equal(t, store.StateIndeterminate, get(t, s, key).State)
+	})
+}
+
+// While the holder's lease is live, another owner's claim returns the
+// holder's record unchanged, with or without Takeover.
+func testClaimLiveLeaseHeld(t *testing.T, s store.Store) {
+	key := newKey(t)
+	held := grant(t, s, request(t, key, newOwner(t), base)).Record
+	for _, takeover := range []bool{false, true} {
+		for _, at := range []time.Duration{0, time.Second, lease - time.Second} {
+			req := request(t, key, newOwner(t), base.Add(at))
+			req.Takeover = takeover
+			res := claim(t, s, req)
+			assert.False(t, res.Granted, "claim at +%v (takeover %v) of a live lease was granted", at, takeover)
+			assert.False(t, res.TookOver)
+			sameRecord(t, held, res.Record)
+		}
+	}
+	sameRecord(t, held, get(t, s, key))
+}
+
+// A claim that committed but whose answer was lost is retried by the same
+// owner and granted again with the same token: it is not a concurrent
+// request.
+func testLostClaimAck(t *testing.T, s store.Store) {
+	key, owner := newKey(t), newOwner(t)
+	req := request(t, key, owner, base)
+	first := grant(t, s, req)
+
+	retry := req
+	retry.Now = base.Add(time.Second)
+	retry.LeaseUntil = retry.Now.Add(lease)
+	again := grant(t, s, retry)
+	assert.False(t, again.TookOver, "a retried claim is not a takeover")
+	assert.Equal(t, first.Record.Token, again.Record.Token, "a retried claim keeps its token")
+	assert.Equal(t, 1, again.Record.Attempts, "a retried claim is the same grant")
+	sameTime(t, "LeaseUntil of the retried grant", retry.LeaseUntil, again.Record.LeaseUntil)
+	sameRecord(t, again.Record, get(t, s, key))
+
+	// The same owner retrying after its own lease passed is still the
+	// holder: granted again, not marked indeterminate, lease renewed.
+	late := req
+	late.Now = base.Add(lease + 10*time.Second)
+	late.LeaseUntil = late.Now.Add(lease)
+	late.Takeover = false
+	res := grant(t, s, late)
+	assert.False(t, res.TookOver)
+	assert.Equal(t, first.Record.Token, res.Record.Token)
+	sameTime(t, "LeaseUntil of the late retried grant", late.LeaseUntil, res.Record.LeaseUntil)
+
+	// The renewed lease holds off others.
+	other := request(t, key, newOwner(t), late.Now.Add(time.Second))
+	other.Takeover = true
+	blocked := claim(t, s, other)
+	assert.False(t, blocked.Granted, "the lease renewed by the retried claim was taken over")
+	assert.Equal(t, owner, blocked.Record.Owner)
+
+	// The fence of the first answer is the fence of the grant.
+	require.NoError(t, s.Complete(context.Background(), key, fenceOf(first.Record), []byte("ok"), base.Add(time.Hour)))
+	assert.Equal(t, store.StateCompleted, get(t, s, key).State)
+}
+
+// After a takeover every write of the stale holder is fenced and leaves the
+// successor's record alone, as are writes with any fence but the exact one,
+// writes on a completed or indeterminate record and writes on an absent key.
+func testFencing(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+
+	reqB := request(t, key, newOwner(t), base.Add(lease+time.Second))
+	reqB.Takeover = true
+	resB := grant(t, s, reqB)
+	b := resB.Record
+	assert.True(t, resB.TookOver, "a grant over an expired lease reports TookOver")
+	assert.Greater(t, b.Token, a.Token, "a takeover's token is larger than the stale holder's")
+	assert.Equal(t, 2, b.Attempts, "a takeover counts as a second attempt")
+	assert.Equal(t, reqB.Fingerprint, b.Fingerprint, "a takeover is a new grant: it stores the request's fingerprint")
+	sameTime(t, "LeaseUntil", reqB.LeaseUntil, b.LeaseUntil)
+	sameTime(t, "RetainUntil", reqB.RetainUntil, b.RetainUntil)
+	sameRecord(t, b, get(t, s, key))
+
+	t.Run("StaleHolder", func(t *testing.T) {
+		requireFenced(t, s, key, fenceOf(a), &b)
+	})
+	t.Run("WrongToken", func(t *testing.T) {
+		for _, tok := range []int64{b.Token + 1, b.Token - 1, a.Token, 0, -1} {
+			if tok == b.Token {
+				continue
+			}
+			requireFenced(t, s, key, store.Fence{Owner: b.Owner, Token: tok}, &b)
+		}
+	})
+	t.Run("WrongOwner", func(t *testing.T) {
+		requireFenced(t, s, key, store.Fence{Owner: a.Owner, Token: b.Token}, &b)
+		requireFenced(t, s, key, store.Fence{Owner: newOwner(t), Token: b.Token}, &b)
+	})
+	t.Run("Completed", func(t *testing.T) {
+		require.NoError(t, s.Complete(ctx, key, fenceOf(b), []byte("result"), base.Add(48*time.Hour)))
+		done := get(t, s, key)
+		require.Equal(t, store.StateCompleted, done.State)
+		requireFenced(t, s, key, fenceOf(b), &done)
+		requireFenced(t, s, key, fenceOf(a), &done)
+	})
+	t.Run("Indeterminate", func(t *testing.T) {
+		k := newKey(t)
+		r := grant(t, s, request(t, k, newOwner(t), base)).Record
+		require.NoError(t, s.MarkIndeterminate(ctx, k, fenceOf(r), base.Add(time.Hour)))
+		ind := get(t, s, k)
+		require.Equal(t, store.StateIndeterminate, ind.State)
+		requireFenced(t, s, k, fenceOf(r), &ind)
+	})
+	t.Run("AbsentKey", func(t *testing.T) {
+		k := newKey(t)
+		requireFenced(t, s, k, store.Fence{Owner: newOwner(t), Token: 1}, nil)
+		requireFenced(t, s, k, store.Fence{}, nil)
+	})
+}
+
+// Without Takeover, a claim over an expired lease marks the record
+// indeterminate and returns it; the original holder can no longer complete.
+func testLeaseExpiryWithoutTakeover(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+
+	// One second before the lease ends the holder is still presumed alive.
+	early := claim(t, s, request(t, key, newOwner(t), base.Add(lease-time.Second)))
+	assert.False(t, early.Granted)
+	sameRecord(t, a, early.Record)
+
+	// A lease that is not after Now has passed: here Now equals LeaseUntil.
+	res := claim(t, s, request(t, key, newOwner(t), a.LeaseUntil))
+	assert.False(t, res.Granted, "an expired lease was granted without Takeover")
+	assert.False(t, res.TookOver)
+	r := res.Record
+	assert.Equal(t, store.StateIndeterminate, r.State)
+	assert.Equal(t, a.Owner, r.Owner, "the record keeps its last holder")
+	assert.Equal(t, a.Token, r.Token, "the record keeps its last token")
+	assert.Equal(t, a.Fingerprint, r.Fingerprint)
+	sameTime(t, "RetainUntil", a.RetainUntil, r.RetainUntil)
+	sameRecord(t, r, get(t, s, key))
+
+	err := s.Complete(ctx, key, fenceOf(a), []byte("too late"), base.Add(time.Hour))
+	require.ErrorIs(t, err, store.ErrFenced, "the holder completed a record made indeterminate")
+	sameRecord(t, r, get(t, s, key))
+
+	// Indeterminate stays indeterminate: not taken over, not granted to
+	// its former holder.
+	over := request(t, key, newOwner(t), a.LeaseUntil.Add(time.Minute))
+	over.Takeover = true
+	assert.False(t, claim(t, s, over).Granted)
+	back := request(t, key, a.Owner, a.LeaseUntil.Add(time.Minute))
+	res = claim(t, s, back)
+	assert.False(t, res.Granted, "the former holder was granted an indeterminate record")
+	assert.Equal(t, store.StateIndeterminate, res.Record.State)
+}
+
+// Renew moves the lease, so a claim between the old and the new lease end
+// neither takes over nor marks the record indeterminate.
+func testRenewExtendsLease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+	renewed := base.Add(90 * time.Second)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed))
+
+	r := get(t, s, key)
+	sameTime(t, "LeaseUntil after Renew", renewed, r.LeaseUntil)
+	assert.Equal(t, store.StateInProgress, r.State)
+	assert.Equal(t, a.Token, r.Token, "Renew keeps the token")
+	assert.Equal(t, a.Attempts, r.Attempts)
+
+	for _, takeover := range []bool{true, false} {
+		req := request(t, key, newOwner(t), base.Add(60*time.Second))
+		req.Takeover = takeover
+		res := claim(t, s, req)
+		assert.False(t, res.Granted, "a renewed lease was taken over (Takeover %v)", takeover)
+		assert.Equal(t, store.StateInProgress, res.Record.State, "a renewed lease was marked (Takeover %v)", takeover)
+		assert.Equal(t, a.Owner, res.Record.Owner)
+	}
+
+	// A second renewal by the holder works too.
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed.Add(time.Minute)))
+	req := request(t, key, newOwner(t), renewed.Add(time.Minute))
+	req.Takeover = true
+	res := grant(t, s, req)
+	assert.True(t, res.TookOver, "the renewed lease did not end where it was renewed to")
+}
+
+// A completed record is returned, result byte for byte, to every later claim
+// until its retention passes, whatever the claim's owner or Takeover flag.
+func testCompleteThenClaim(t *testing.T, s store.Store) {
+	cases := []struct {
+		name   string
+		result []byte
+	}{
+		{"Empty", []byte{}},
+		{"Nil", nil},
+		{"Binary", []byte{0, 1, 0, 0xff, 0, 0x80, 0}},
+		{"OneMiB", randomBytes(t, 1<<20)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			key := newKey(t)
+			a := grant(t, s, request(t, key, newOwner(t), base)).Record
+			buf := bytes.Clone(tc.result)
+			retain := base.Add(48 * time.Hour)
+			require.NoError(t, s.Complete(ctx, key, fenceOf(a), buf, retain))
+			// The store keeps its own copy: the caller may reuse its buffer.
+			for i := range buf {
+				buf[i] ^= 0xff
+			}
+
+			for _, at := range []time.Duration{time.Minute, 47 * time.Hour} {
+				for _, takeover := range []bool{false, true} {
+					req := request(t, key, newOwner(t), base.Add(at))
+					req.Takeover = takeover
+					res := claim(t, s, req)
+					require.False(t, res.Granted, "a completed record was granted at +%v (takeover %v)", at, takeover)
+					assert.False(t, res.TookOver)
+					r := res.Record
+					assert.Equal(t, store.StateCompleted, r.State)
+					sameBytes(t, "Result", tc.result, r.Result)
+					assert.Equal(t, a.Owner, r.Owner)
+					assert.Equal(t, a.Token, r.Token)
+					assert.Equal(t, a.Fingerprint, r.Fingerprint)
+					sameTime(t, "RetainUntil", retain, r.RetainUntil)
+				}
+			}
+			// Its own owner claiming again also replays.
+			res := claim(t, s, request(t, key, a.Owner, base.Add(time.Hour)))
+			assert.False(t, res.Granted)
+			sameBytes(t, "Result", tc.result, res.Record.Result)
+
+			got := get(t, s, key)
+			assert.Equal(t, store.StateCompleted, got.State)
+			sameBytes(t, "Result", tc.result, got.Result)
+			sameTime(t, "RetainUntil", retain, got.RetainUntil)
+			assert.Equal(t, a.Attempts, got.Attempts, "completing is not another attempt")
+		})
+	}
+}
+
+// Release frees the key: Get finds nothing, the releaser is fenced, and the
+// next claim is granted with a larger token.
+func testRelease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+	require.NoError(t, s.Release(ctx, key, fenceOf(a)))
+	requireAbsent(t, s, key)
+	requireFenced(t, s, key, fenceOf(a), nil)
+
+	res := grant(t, s, request(t, key, newOwner(t), base.Add(time.Second)))
+	assert.False(t, res.TookOver)
+	assert.Greater(t, res.Record.Token, a.Token, "a grant after Release has a larger token")
+	sameRecord(t, res.Record, get(t, s, key))
+
+	// The former holder claiming again is a new claimer, not a lost ack of
+	// the released grant.
+	back := claim(t, s, request(t, key, a.Owner, base.Add(2*time.Second)))
+	assert.False(t, back.Granted)
+	assert.Equal(t, res.Record.Owner, back.Record.Owner)
+}
+
+// An indeterminate record blocks every claim until its retention passes;
+// then the key is granted afresh with a larger token.
+func testMarkIndeterminate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+	retain := base.Add(time.Hour)
+	require.NoError(t, s.MarkIndeterminate(ctx, key, fenceOf(a), retain))
+
+	r := get(t, s, key)
+	assert.Equal(t, store.StateIndeterminate, r.State)
+	assert.Equal(t, a.Owner, r.Owner)
+	assert.Equal(t, a.Token, r.Token)
+	sameTime(t, "RetainUntil", retain, r.RetainUntil)
+
+	for _, at := range []time.Duration{time.Minute, 10 * time.Minute, time.Hour - time.Second} {
+		for _, owner := range []store.Owner{newOwner(t), a.Owner} {
+			req := request(t, key, owner, base.Add(at))
+			req.Takeover = true
+			res := claim(t, s, req)
+			assert.False(t, res.Granted, "an indeterminate record was granted at +%v", at)
+			assert.Equal(t, store.StateIndeterminate, res.Record.State)
+			sameTime(t, "RetainUntil", retain, res.Record.RetainUntil)
+		}
+	}
+
+	req := request(t, key, newOwner(t), retain)
+	res := grant(t, s, req)
+	assert.Greater(t, res.Record.Token, a.Token, "a grant after retention has a larger token")
+	assert.Equal(t, req.Fingerprint, res.Record.Fingerprint)
+	assert.Empty(t, res.Record.Result)
+}
+
+// A record whose retention is not after Now is treated as absent by Claim,
+// in every state, but Get still returns it until it is replaced.
+func testRetentionExpiry(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	t.Run("Completed", func(t *testing.T) {
+		key := newKey(t)
+		a := grant(t, s, request(t, key, newOwner(t), base)).Record
+		retain := base.Add(time.Hour)
+		require.NoError(t, s.Complete(ctx, key, fenceOf(a), []byte("old result"), retain))
+
+		res := claim(t, s, request(t, key, newOwner(t), retain.Add(-time.Second)))
+		assert.False(t, res.Granted, "a completed record was replaced before its retention")
+		assert.Equal(t, store.StateCompleted, res.Record.State)
+
+		// Get ignores retention.
+		assert.Equal(t, store.StateCompleted, get(t, s, key).State)
+
+		req := request(t, key, newOwner(t), retain)
+		res = grant(t, s, req)
+		assert.False(t, res.TookOver, "replacing an expired record is not a lease takeover")
+		assert.Greater(t, res.Record.Token, a.Token)
+		want := store.Record{
+			Key:         key,
+			Namespace:   req.Namespace,
+			Fingerprint: req.Fingerprint,
+			State:       store.StateInProgress,
+			Owner:       req.Owner,
+			Token:       res.Record.Token,
+			LeaseUntil:  req.LeaseUntil,
+			RetainUntil: req.RetainUntil,
+			Attempts:    res.Record.Attempts,
+			CreatedAt:   res.Record.CreatedAt,
+			UpdatedAt:   res.Record.UpdatedAt,
+		}
+		sameRecord(t, want, res.Record)
+		assert.Positive(t, res.Record.Attempts)
+		sameRecord(t, want, get(t, s, key))
+		requireFenced(t, s, key, fenceOf(a), &want)
+	})
+	t.Run("InProgress", func(t *testing.T) {
+		// An in-progress record past its retention is absent too: it is
+		// replaced even without Takeover, not marked indeterminate.
+		key := newKey(t)
+		reqA := request(t, key, newOwner(t), base)
+		reqA.RetainUntil = base.Add(time.Hour)
+		a := grant(t, s, reqA).Record
+		res := grant(t, s, request(t, key, newOwner(t), reqA.RetainUntil))
+		assert.Greater(t, res.Record.Token, a.Token)
+		assert.False(t, res.TookOver)
+		requireFenced(t, s, key, fenceOf(a), &res.Record)
+	})
+}
+
+// Every grant of a key, whatever path led to it, carries a token larger
+// than every token granted for that key before.
+func testTokensIncrease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	var tokens []int64
+	now := base
+
+	r := grant(t, s, request(t, key, newOwner(t), now)).Record // first claim
+	tokens = append(tokens, r.Token)
+
+	now = r.LeaseUntil // takeover
+	req := request(t, key, newOwner(t), now)
+	req.Takeover = true
+	r = grant(t, s, req).Record
+	tokens = append(tokens, r.Token)
+
+	require.NoError(t, s.Release(ctx, key, fenceOf(r))) // release, claim
+	now = now.Add(time.Second)
+	r = grant(t, s, request(t, key, newOwner(t), now)).Record
+	tokens = append(tokens, r.Token)
+
+	now = now.Add(time.Second) // indeterminate, expire, claim
+	require.NoError(t, s.MarkIndeterminate(ctx, key, fenceOf(r), now.Add(time.Hour)))
+	now = now.Add(time.Hour)
+	r = grant(t, s, request(t, key, newOwner(t), now)).Record
+	tokens = append(tokens, r.Token)
+
+	now = now.Add(time.Second) // complete, expire, claim
+	require.NoError(t, s.Complete(ctx, key, fenceOf(r), []byte("x"), now.Add(time.Hour)))
+	now = now.Add(time.Hour)
+	r = grant(t, s, request(t, key, newOwner(t), now)).Record
+	tokens = append(tokens, r.Token)
+
+	now = r.LeaseUntil.Add(time.Minute) // another takeover
+	req = request(t, key, newOwner(t), now)
+	req.Takeover = true
+	r = grant(t, s, req).Record
+	tokens = append(tokens, r.Token)
+
+	for i := 1; i < len(tokens); i++ {
+		assert.Greater(t, tokens[i], tokens[i-1], "grant %d's token after grant %d's (tokens %v)", i, i-1, tokens)
+	}
+}
+
+// The fingerprint and namespace of the grant are stored and returned
+// unchanged to every later claimer, whatever that claimer's own are: the
+// runtime compares them.
+func testFingerprint(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	reqA := request(t, key, newOwner(t), base)
+	reqA.Namespace = "storetest/first"
+	a := grant(t, s, reqA).Record
+	assert.Equal(t, reqA.Fingerprint, a.Fingerprint)
+
+	other := request(t, key, newOwner(t), base.Add(time.Second))
+	other.Namespace = "storetest/second"
+	require.NotEqual(t, reqA.Fingerprint, other.Fingerprint)
+	res := claim(t, s, other)
+	assert.False(t, res.Granted)
+	assert.Equal(t, reqA.Fingerprint, res.Record.Fingerprint, "the holder's fingerprint, not the claimer's")
+	assert.Equal(t, reqA.Namespace, res.Record.Namespace)
+
+	require.NoError(t, s.Complete(ctx, key, fenceOf(a), []byte("r"), base.Add(time.Hour)))
+	res = claim(t, s, other)
+	assert.Equal(t, reqA.Fingerprint, res.Record.Fingerprint)
+	assert.Equal(t, reqA.Namespace, res.Record.Namespace)
+	assert.Equal(t, reqA.Fingerprint, get(t, s, key).Fingerprint)
+
+	// And through MarkIndeterminate.
+	k2 := newKey(t)
+	reqC := request(t, k2, newOwner(t), base)
+	c := grant(t, s, reqC).Record
+	require.NoError(t, s.MarkIndeterminate(ctx, k2, fenceOf(c), base.Add(time.Hour)))
+	res = claim(t, s, request(t, k2, newOwner(t), base.Add(time.Second)))
+	assert.Equal(t, reqC.Fingerprint, res.Record.Fingerprint)
+}
+
+// Get reports ErrNotFound for an absent key and the record in any state;
+// Delete removes a record in any state and is a no-op on an absent key.
+func testGetAndDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	requireAbsent(t, s, key)
+	require.NoError(t, s.Delete(ctx, key), "Delete of an absent key")
+	require.NoError(t, s.Delete(ctx, key), "Delete of an absent key, twice")
+	requireAbsent(t, s, key)
+
+	// In progress.
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+	sameRecord(t, a, get(t, s, key))
+	require.NoError(t, s.Delete(ctx, key))
+	requireAbsent(t, s, key)
+	requireFenced(t, s, key, fenceOf(a), nil)
+
+	// Completed.
+	b := grant(t, s, request(t, key, newOwner(t), base.Add(time.Second))).Record
+	require.NoError(t, s.Complete(ctx, key, fenceOf(b), []byte("b"), base.Add(time.Hour)))
+	got := get(t, s, key)
+	assert.Equal(t, store.StateCompleted, got.State)
+	sameBytes(t, "Result", []byte("b"), got.Result)
+	require.NoError(t, s.Delete(ctx, key))
+	requireAbsent(t, s, key)
+
+	// Indeterminate.
+	c := grant(t, s, request(t, key, newOwner(t), base.Add(2*time.Second))).Record
+	require.NoError(t, s.MarkIndeterminate(ctx, key, fenceOf(c), base.Add(time.Hour)))
+	assert.Equal(t, store.StateIndeterminate, get(t, s, key).State)
+	require.NoError(t, s.Delete(ctx, key))
+	requireAbsent(t, s, key)
+
+	// The key is free again.
+	grant(t, s, request(t, key, newOwner(t), base.Add(3*time.Second)))
+	require.NoError(t, s.Delete(ctx, key))
+	require.NoError(t, s.Delete(ctx, key))
+	requireAbsent(t, s, key)
+}
+
+// Sweep deletes exactly the records whose retention is not after now, in
+// every state, and reports how many it deleted.
+func testSweep(t *testing.T, s store.Store) {
+	sw, ok := s.(store.Sweeper)
+	if !ok {
+		t.Skipf("%T does not implement store.Sweeper", s)
+	}
+	ctx := context.Background()
+	now := sweepBase.Add(3 * time.Hour)
+
+	type entry struct {
+		key    store.Key
+		retain time.Time
+		rec    store.Record
+	}
+	make1 := func(state store.State, retain time.Time) *entry {
+		key := newKey(t)
+		req := request(t, key, newOwner(t), sweepBase)
+		req.RetainUntil = retain
+		r := grant(t, s, req).Record
+		switch state {
+		case store.StateCompleted:
+			require.NoError(t, s.Complete(ctx, key, fenceOf(r), []byte("done"), retain))
+		case store.StateIndeterminate:
+			require.NoError(t, s.MarkIndeterminate(ctx, key, fenceOf(r), retain))
+		}
+		return &entry{key: key, retain: retain, rec: get(t, s, key)}
+	}
+	due := []*entry{
+		make1(store.StateInProgress, sweepBase.Add(time.Hour)),
+		make1(store.StateCompleted, sweepBase.Add(2*time.Hour)),
+		make1(store.StateIndeterminate, now), // not after now: due
+	}
+	kept := []*entry{
+		make1(store.StateCompleted, now.Add(time.Second)),
+		make1(store.StateInProgress, sweepBase.Add(10*time.Hour)),
+		make1(store.StateIndeterminate, sweepBase.Add(4*time.Hour)),
+	}
+	// A released key is no record: Sweep must not count it.
+	rel := make1(store.StateInProgress, sweepBase.Add(time.Hour))
+	require.NoError(t, s.Release(ctx, rel.key, fenceOf(rel.rec)))
+
+	n, err := sw.Sweep(ctx, now)
+	require.NoError(t, err)
+	assert.Equal(t, len(due), n, "Sweep's count")
+	for _, e := range due {
+		requireAbsent(t, s, e.key)
+	}
+	for _, e := range kept {
+		sameRecord(t, e.rec, get(t, s, e.key))
+	}
+	requireAbsent(t, s, rel.key)
+
+	n, err = sw.Sweep(ctx, now)
+	require.NoError(t, err)
+	assert.Equal(t, 0, n, "a second Sweep at the same time deletes nothing")
+
+	n, err = sw.Sweep(ctx, sweepBase.Add(4*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "a later Sweep deletes the record that fell due")
+	requireAbsent(t, s, kept[2].key)
+	sameRecord(t, kept[0].rec, get(t, s, kept[0].key))
+	sameRecord(t, kept[1].rec, get(t, s, kept[1].key))
+
+	// A swept key can be claimed afresh.
+	grant(t, s, request(t, due[0].key, newOwner(t), now))
+}
+
+// Every operation given an already canceled context fails with an error
+// matching context.Canceled and has no effect.
+func testCanceledContext(t *testing.T, s store.Store) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	key := newKey(t)
+	_, err := s.Claim(canceled, request(t, key, newOwner(t), base))
+	require.ErrorIs(t, err, context.Canceled, "Claim with a canceled context")
+	requireAbsent(t, s, key)
+
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+	for _, w := range writes(s, key, fenceOf(a)) {
+		require.ErrorIs(t, w.do(canceled), context.Canceled, "%s with a canceled context", w.name)
+		sameRecord(t, a, get(t, s, key))
+	}
+	_, err = s.Get(canceled, key)
+	require.ErrorIs(t, err, context.Canceled, "Get with a canceled context")
+	require.ErrorIs(t, s.Delete(canceled, key), context.Canceled, "Delete with a canceled context")
+	sameRecord(t, a, get(t, s, key))
+	if sw, ok := s.(store.Sweeper); ok {
+		_, err := sw.Sweep(canceled, base.Add(1000*time.Hour))
+		require.ErrorIs(t, err, context.Canceled, "Sweep with a canceled context")
+		sameRecord(t, a, get(t, s, key))
+	}
+}

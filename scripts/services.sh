@@ -1,0 +1,241 @@
+# shellcheck shell=bash
+#
+# services.sh gives the tests real PostgreSQL and Redis servers.
+#
+# Source it (do not execute it) from the test script:
+#
+#     source scripts/services.sh
+#
+# It then exports
+#
+#     IDEM_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
+#     IDEM_TEST_REDIS_URL=redis://127.0.0.1:PORT/0
+#
+# for the packages under runtime/pgstore and runtime/redisstore (read by
+# internal/testenv). What it does:
+#
+#   * A variable that is already set is kept and that server is not started:
+#     point the tests at your own server by exporting it first.
+#   * Missing servers are installed from Debian packages (postgresql,
+#     redis-server) when running as root; otherwise it prints a note and goes
+#     on, and the tests skip (or fail under CI=true).
+#   * Each server is a throwaway instance on 127.0.0.1, on a free port, with
+#     its data under one temporary directory; nothing is persisted.
+#     PostgreSQL runs as the `postgres` user when started by root, since the
+#     server refuses to run as root.
+#   * An EXIT trap (chained after any EXIT trap already set) stops both
+#     servers and removes the temporary directory.
+#
+# It changes no shell option of the sourcing shell, works under `set -eu`,
+# and returns non-zero only when an installed server fails to start.
+
+_idem_svc_log() { printf 'services.sh: %s\n' "$*" >&2; }
+
+# _idem_svc_port_free PORT: succeeds when nothing listens on 127.0.0.1:PORT.
+_idem_svc_port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# _idem_svc_free_port START: prints the first free port in START..START+49.
+_idem_svc_free_port() {
+	local p
+	for ((p = $1; p < $1 + 50; p++)); do
+		if _idem_svc_port_free "$p"; then
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	_idem_svc_log "no free port in $1..$(($1 + 49))"
+	return 1
+}
+
+# _idem_svc_pg_bin: prints the newest /usr/lib/postgresql/*/bin holding initdb.
+_idem_svc_pg_bin() {
+	local d
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+		printf '%s\n' "$d"
+		return 0
+	fi
+	return 1
+}
+
+# _idem_svc_install PKG...: installs Debian packages quietly, as root only.
+_idem_svc_install() {
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+		return 1
+	fi
+	_idem_svc_log "installing $* (apt-get)"
+	local log
+	log=$(mktemp "${TMPDIR:-/tmp}/idem-apt.XXXXXX") || return 1
+	if [ -z "${_IDEM_SVC_APT_UPDATED:-}" ]; then
+		if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1; then
+			_idem_svc_log "apt-get update failed:"
+			tail -n 20 "$log" >&2
+			rm -f "$log"
+			return 1
+		fi
+		_IDEM_SVC_APT_UPDATED=1
+	fi
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$log" 2>&1; then
+		_idem_svc_log "apt-get install $* failed:"
+		tail -n 20 "$log" >&2
+		rm -f "$log"
+		return 1
+	fi
+	rm -f "$log"
+}
+
+# _idem_svc_as_pg CMD...: runs CMD as the postgres user when root, else as is.
+_idem_svc_as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+_idem_svc_tmpdir() {
+	if [ -z "${_IDEM_SVC_DIR:-}" ]; then
+		_IDEM_SVC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/idem-services.XXXXXX") || return 1
+		# PostgreSQL runs as another user and must reach its data directory.
+		chmod 755 "$_IDEM_SVC_DIR"
+	fi
+}
+
+_idem_svc_start_postgres() {
+	local bin port data i
+	if ! bin=$(_idem_svc_pg_bin); then
+		if _idem_svc_install postgresql && bin=$(_idem_svc_pg_bin); then
+			:
+		else
+			_idem_svc_log "NOTE: PostgreSQL is not installed and cannot be installed here (not root, or no apt-get)."
+			_idem_svc_log "      Install it, or export IDEM_TEST_POSTGRES_DSN; PostgreSQL tests will skip (and fail under CI=true)."
+			return 0
+		fi
+	fi
+	if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+		_idem_svc_log "PostgreSQL must run as a non-root user and the 'postgres' user does not exist; create it or export IDEM_TEST_POSTGRES_DSN"
+		return 1
+	fi
+	_idem_svc_tmpdir || return 1
+	port=$(_idem_svc_free_port 55432) || return 1
+	data="$_IDEM_SVC_DIR/pg"
+	mkdir -p "$data"
+	if [ "$(id -u)" = 0 ]; then chown postgres: "$data"; fi
+	chmod 700 "$data"
+	if ! _idem_svc_as_pg "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale --no-sync >"$_IDEM_SVC_DIR/initdb.log" 2>&1; then
+		_idem_svc_log "initdb failed:"
+		tail -n 20 "$_IDEM_SVC_DIR/initdb.log" >&2
+		return 1
+	fi
+	# Throwaway settings: no durability, loopback only, socket in the data dir.
+	if ! _idem_svc_as_pg "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 \
+		-o "-p $port -c listen_addresses=127.0.0.1 -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		start >/dev/null 2>&1; then
+		_idem_svc_log "PostgreSQL failed to start:"
+		tail -n 20 "$data/server.log" >&2
+		return 1
+	fi
+	_IDEM_SVC_PG_DATA=$data
+	_IDEM_SVC_PG_BIN=$bin
+	for ((i = 0; i < 100; i++)); do
+		if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; then
+			export IDEM_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+			_idem_svc_log "PostgreSQL ready on 127.0.0.1:$port"
+			return 0
+		fi
+		sleep 0.1
+	done
+	_idem_svc_log "PostgreSQL did not accept connections on 127.0.0.1:$port within 10s"
+	return 1
+}
+
+_idem_svc_start_redis() {
+	local port i
+	if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+		if _idem_svc_install redis-server && command -v redis-server >/dev/null 2>&1; then
+			:
+		else
+			_idem_svc_log "NOTE: Redis is not installed and cannot be installed here (not root, or no apt-get)."
+			_idem_svc_log "      Install it, or export IDEM_TEST_REDIS_URL; Redis tests will skip (and fail under CI=true)."
+			return 0
+		fi
+	fi
+	_idem_svc_tmpdir || return 1
+	port=$(_idem_svc_free_port 56379) || return 1
+	mkdir -p "$_IDEM_SVC_DIR/redis"
+	if ! redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize yes --dir "$_IDEM_SVC_DIR/redis" \
+		--pidfile "$_IDEM_SVC_DIR/redis/redis.pid" \
+		--logfile "$_IDEM_SVC_DIR/redis/redis.log" >/dev/null 2>&1; then
+		_idem_svc_log "Redis failed to start:"
+		tail -n 20 "$_IDEM_SVC_DIR/redis/redis.log" >&2 2>/dev/null
+		return 1
+	fi
+	_IDEM_SVC_REDIS_PORT=$port
+	for ((i = 0; i < 100; i++)); do
+		if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
+			export IDEM_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+			_idem_svc_log "Redis ready on 127.0.0.1:$port"
+			return 0
+		fi
+		sleep 0.1
+	done
+	_idem_svc_log "Redis did not answer PING on 127.0.0.1:$port within 10s"
+	tail -n 20 "$_IDEM_SVC_DIR/redis/redis.log" >&2 2>/dev/null
+	return 1
+}
+
+# _idem_svc_stop stops what this script started. It is the EXIT trap.
+_idem_svc_stop() {
+	if [ -n "${_IDEM_SVC_PG_DATA:-}" ]; then
+		_idem_svc_as_pg "$_IDEM_SVC_PG_BIN/pg_ctl" -D "$_IDEM_SVC_PG_DATA" -m immediate -w -t 10 stop >/dev/null 2>&1 || true
+		_IDEM_SVC_PG_DATA=
+	fi
+	if [ -n "${_IDEM_SVC_REDIS_PORT:-}" ]; then
+		redis-cli -h 127.0.0.1 -p "$_IDEM_SVC_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+		_IDEM_SVC_REDIS_PORT=
+	fi
+	if [ -n "${_IDEM_SVC_DIR:-}" ]; then
+		rm -rf "$_IDEM_SVC_DIR"
+		_IDEM_SVC_DIR=
+	fi
+}
+
+# _idem_svc_trap chains _idem_svc_stop after the EXIT trap already set, once.
+_idem_svc_trap() {
+	local prev
+	if [ -n "${_IDEM_SVC_TRAPPED:-}" ]; then return 0; fi
+	_IDEM_SVC_TRAPPED=1
+	prev=$(trap -p EXIT)
+	prev=${prev#"trap -- '"}
+	prev=${prev%"' EXIT"}
+	prev=${prev//\'\\\'\'/\'}
+	if [ -n "$prev" ]; then
+		# shellcheck disable=SC2064
+		trap "$prev
+_idem_svc_stop" EXIT
+	else
+		trap _idem_svc_stop EXIT
+	fi
+}
+
+_idem_svc_main() {
+	local rc=0
+	if [ -z "${IDEM_TEST_POSTGRES_DSN:-}" ]; then
+		_idem_svc_trap
+		_idem_svc_start_postgres || rc=1
+	else
+		_idem_svc_log "using IDEM_TEST_POSTGRES_DSN from the environment"
+	fi
+	if [ -z "${IDEM_TEST_REDIS_URL:-}" ]; then
+		_idem_svc_trap
+		_idem_svc_start_redis || rc=1
+	else
+		_idem_svc_log "using IDEM_TEST_REDIS_URL from the environment"
+	fi
+	return "$rc"
+}
+
+_idem_svc_main
