@@ -343,7 +343,7 @@ func failing(kind string) error {
 	case "permanent":
 		return runtime.Permanent(base)
 	case "canceled":
-		return fmt.Errorf("call: %w", context.Canceled)
+		return fmt.Errorf("boom: %w", context.Canceled)
 	case "unrecoverable":
 		return retry.Unrecoverable(base)
 	}

@@ -10,12 +10,13 @@
 #
 #     IDEM_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
 #     IDEM_TEST_REDIS_URL=redis://127.0.0.1:PORT/0
+#     IDEM_TEST_REDIS_CLUSTER_ADDR=127.0.0.1:PORT   (a one-node Redis Cluster)
 #
 # for the packages under runtime/pgstore and runtime/redisstore (read by
 # internal/testenv). What it does:
 #
 #   * A variable that is already set is kept and that server is not started:
-#     point the tests at your own server by exporting it first.
+#     point the tests at your own servers by exporting them first.
 #   * Missing servers are installed from Debian packages (postgresql,
 #     redis-server) when running as root; otherwise it prints a note and goes
 #     on, and the tests skip (or fail under CI=true).
@@ -23,7 +24,7 @@
 #     its data under one temporary directory; nothing is persisted.
 #     PostgreSQL runs as the `postgres` user when started by root, since the
 #     server refuses to run as root.
-#   * An EXIT trap (chained after any EXIT trap already set) stops both
+#   * An EXIT trap (chained after any EXIT trap already set) stops the
 #     servers and removes the temporary directory.
 #
 # It changes no shell option of the sourcing shell, works under `set -eu`,
@@ -36,11 +37,12 @@ _idem_svc_port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# _idem_svc_free_port START: prints the first free port in START..START+49.
+# _idem_svc_free_port START: prints the first free port in START..START+49
+# (with the port after it free too, for a cluster bus).
 _idem_svc_free_port() {
 	local p
-	for ((p = $1; p < $1 + 50; p++)); do
-		if _idem_svc_port_free "$p"; then
+	for ((p = $1; p < $1 + 50; p += 2)); do
+		if _idem_svc_port_free "$p" && _idem_svc_port_free "$((p + 1))"; then
 			printf '%s\n' "$p"
 			return 0
 		fi
@@ -58,6 +60,10 @@ _idem_svc_pg_bin() {
 		return 0
 	fi
 	return 1
+}
+
+_idem_svc_have_redis() {
+	command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1
 }
 
 # _idem_svc_install PKG...: installs Debian packages quietly, as root only.
@@ -103,16 +109,25 @@ _idem_svc_tmpdir() {
 	fi
 }
 
+# _idem_svc_wait WHAT CMD...: runs CMD every 0.1s until it succeeds, for at
+# most 15s.
+_idem_svc_wait() {
+	local what=$1 i
+	shift
+	for ((i = 0; i < 150; i++)); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	_idem_svc_log "$what did not become ready within 15s"
+	return 1
+}
+
 _idem_svc_start_postgres() {
-	local bin port data i
+	local bin port data
 	if ! bin=$(_idem_svc_pg_bin); then
-		if _idem_svc_install postgresql && bin=$(_idem_svc_pg_bin); then
-			:
-		else
-			_idem_svc_log "NOTE: PostgreSQL is not installed and cannot be installed here (not root, or no apt-get)."
-			_idem_svc_log "      Install it, or export IDEM_TEST_POSTGRES_DSN; PostgreSQL tests will skip (and fail under CI=true)."
-			return 0
-		fi
+		_idem_svc_log "NOTE: PostgreSQL is not installed and cannot be installed here (not root, or no apt-get)."
+		_idem_svc_log "      Install it, or export IDEM_TEST_POSTGRES_DSN; PostgreSQL tests will skip (and fail under CI=true)."
+		return 0
 	fi
 	if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
 		_idem_svc_log "PostgreSQL must run as a non-root user and the 'postgres' user does not exist; create it or export IDEM_TEST_POSTGRES_DSN"
@@ -139,64 +154,82 @@ _idem_svc_start_postgres() {
 	fi
 	_IDEM_SVC_PG_DATA=$data
 	_IDEM_SVC_PG_BIN=$bin
-	for ((i = 0; i < 100; i++)); do
-		if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; then
-			export IDEM_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-			_idem_svc_log "PostgreSQL ready on 127.0.0.1:$port"
-			return 0
-		fi
-		sleep 0.1
-	done
-	_idem_svc_log "PostgreSQL did not accept connections on 127.0.0.1:$port within 10s"
-	return 1
+	_idem_svc_wait "PostgreSQL on 127.0.0.1:$port" "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres || return 1
+	export IDEM_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+	_idem_svc_log "PostgreSQL ready on 127.0.0.1:$port"
+}
+
+# _idem_svc_redis NAME PORT ARGS...: starts a throwaway redis-server.
+_idem_svc_redis() {
+	local name=$1 port=$2 dir
+	shift 2
+	dir="$_IDEM_SVC_DIR/$name"
+	mkdir -p "$dir"
+	if ! redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null 2>&1; then
+		_idem_svc_log "Redis ($name) failed to start:"
+		tail -n 20 "$dir/redis.log" >&2 2>/dev/null
+		return 1
+	fi
+	_IDEM_SVC_REDIS_PORTS="${_IDEM_SVC_REDIS_PORTS:-} $port"
+}
+
+_idem_svc_redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+
+_idem_svc_redis_missing() {
+	if [ -n "${_IDEM_SVC_REDIS_NOTED:-}" ]; then return 0; fi
+	_IDEM_SVC_REDIS_NOTED=1
+	_idem_svc_log "NOTE: Redis is not installed and cannot be installed here (not root, or no apt-get)."
+	_idem_svc_log "      Install it, or export IDEM_TEST_REDIS_URL and IDEM_TEST_REDIS_CLUSTER_ADDR; Redis tests will skip (and fail under CI=true)."
 }
 
 _idem_svc_start_redis() {
-	local port i
-	if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-		if _idem_svc_install redis-server && command -v redis-server >/dev/null 2>&1; then
-			:
-		else
-			_idem_svc_log "NOTE: Redis is not installed and cannot be installed here (not root, or no apt-get)."
-			_idem_svc_log "      Install it, or export IDEM_TEST_REDIS_URL; Redis tests will skip (and fail under CI=true)."
-			return 0
-		fi
-	fi
+	local port
 	_idem_svc_tmpdir || return 1
 	port=$(_idem_svc_free_port 56379) || return 1
-	mkdir -p "$_IDEM_SVC_DIR/redis"
-	if ! redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize yes --dir "$_IDEM_SVC_DIR/redis" \
-		--pidfile "$_IDEM_SVC_DIR/redis/redis.pid" \
-		--logfile "$_IDEM_SVC_DIR/redis/redis.log" >/dev/null 2>&1; then
-		_idem_svc_log "Redis failed to start:"
-		tail -n 20 "$_IDEM_SVC_DIR/redis/redis.log" >&2 2>/dev/null
-		return 1
+	_idem_svc_redis redis "$port" || return 1
+	_idem_svc_wait "Redis on 127.0.0.1:$port" _idem_svc_redis_ping "$port" || return 1
+	export IDEM_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+	_idem_svc_log "Redis ready on 127.0.0.1:$port"
+}
+
+# The one-node cluster is started first and awaited last: a new cluster
+# master waits about two seconds before it reports cluster_state:ok.
+_idem_svc_begin_redis_cluster() {
+	local port
+	_idem_svc_tmpdir || return 1
+	port=$(_idem_svc_free_port 56479) || return 1
+	_idem_svc_redis redis-cluster "$port" --cluster-enabled yes --cluster-port "$((port + 1))" \
+		--cluster-config-file "$_IDEM_SVC_DIR/redis-cluster/nodes.conf" --cluster-announce-ip 127.0.0.1 || return 1
+	_idem_svc_wait "Redis Cluster node on 127.0.0.1:$port" _idem_svc_redis_ping "$port" || return 1
+	if ! redis-cli -h 127.0.0.1 -p "$port" cluster addslotsrange 0 16383 >/dev/null 2>&1; then
+		# Redis before 7.0 has no ADDSLOTSRANGE.
+		# shellcheck disable=SC2046
+		redis-cli -h 127.0.0.1 -p "$port" cluster addslots $(seq 0 16383) >/dev/null || return 1
 	fi
-	_IDEM_SVC_REDIS_PORT=$port
-	for ((i = 0; i < 100; i++)); do
-		if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ]; then
-			export IDEM_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-			_idem_svc_log "Redis ready on 127.0.0.1:$port"
-			return 0
-		fi
-		sleep 0.1
-	done
-	_idem_svc_log "Redis did not answer PING on 127.0.0.1:$port within 10s"
-	tail -n 20 "$_IDEM_SVC_DIR/redis/redis.log" >&2 2>/dev/null
-	return 1
+	_IDEM_SVC_CLUSTER_PORT=$port
+}
+
+_idem_svc_cluster_ok() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+
+_idem_svc_end_redis_cluster() {
+	local port=$_IDEM_SVC_CLUSTER_PORT
+	_idem_svc_wait "Redis Cluster on 127.0.0.1:$port" _idem_svc_cluster_ok "$port" || return 1
+	export IDEM_TEST_REDIS_CLUSTER_ADDR="127.0.0.1:$port"
+	_idem_svc_log "Redis Cluster (one node) ready on 127.0.0.1:$port"
 }
 
 # _idem_svc_stop stops what this script started. It is the EXIT trap.
 _idem_svc_stop() {
+	local port
 	if [ -n "${_IDEM_SVC_PG_DATA:-}" ]; then
 		_idem_svc_as_pg "$_IDEM_SVC_PG_BIN/pg_ctl" -D "$_IDEM_SVC_PG_DATA" -m immediate -w -t 10 stop >/dev/null 2>&1 || true
 		_IDEM_SVC_PG_DATA=
 	fi
-	if [ -n "${_IDEM_SVC_REDIS_PORT:-}" ]; then
-		redis-cli -h 127.0.0.1 -p "$_IDEM_SVC_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-		_IDEM_SVC_REDIS_PORT=
-	fi
+	for port in ${_IDEM_SVC_REDIS_PORTS:-}; do
+		redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+	done
+	_IDEM_SVC_REDIS_PORTS=
 	if [ -n "${_IDEM_SVC_DIR:-}" ]; then
 		rm -rf "$_IDEM_SVC_DIR"
 		_IDEM_SVC_DIR=
@@ -222,18 +255,56 @@ _idem_svc_stop" EXIT
 }
 
 _idem_svc_main() {
-	local rc=0
-	if [ -z "${IDEM_TEST_POSTGRES_DSN:-}" ]; then
-		_idem_svc_trap
-		_idem_svc_start_postgres || rc=1
-	else
+	local rc=0 want_pg= want_redis= want_cluster= pkgs=
+	if [ -n "${IDEM_TEST_POSTGRES_DSN:-}" ]; then
 		_idem_svc_log "using IDEM_TEST_POSTGRES_DSN from the environment"
-	fi
-	if [ -z "${IDEM_TEST_REDIS_URL:-}" ]; then
-		_idem_svc_trap
-		_idem_svc_start_redis || rc=1
 	else
+		want_pg=1
+	fi
+	if [ -n "${IDEM_TEST_REDIS_URL:-}" ]; then
 		_idem_svc_log "using IDEM_TEST_REDIS_URL from the environment"
+	else
+		want_redis=1
+	fi
+	if [ -n "${IDEM_TEST_REDIS_CLUSTER_ADDR:-}" ]; then
+		_idem_svc_log "using IDEM_TEST_REDIS_CLUSTER_ADDR from the environment"
+	else
+		want_cluster=1
+	fi
+	if [ -z "$want_pg$want_redis$want_cluster" ]; then return 0; fi
+
+	# One apt-get run for whatever is missing.
+	if [ -n "$want_pg" ] && ! _idem_svc_pg_bin >/dev/null; then pkgs="postgresql"; fi
+	if [ -n "$want_redis$want_cluster" ] && ! _idem_svc_have_redis; then pkgs="$pkgs redis-server"; fi
+	if [ -n "$pkgs" ]; then
+		# shellcheck disable=SC2086
+		_idem_svc_install $pkgs || true
+	fi
+
+	_idem_svc_trap
+	local have_redis=
+	if _idem_svc_have_redis; then have_redis=1; fi
+	if [ -n "$want_cluster" ]; then
+		if [ -z "$have_redis" ]; then
+			_idem_svc_redis_missing
+			want_cluster=
+		elif ! _idem_svc_begin_redis_cluster; then
+			rc=1
+			want_cluster=
+		fi
+	fi
+	if [ -n "$want_pg" ]; then
+		_idem_svc_start_postgres || rc=1
+	fi
+	if [ -n "$want_redis" ]; then
+		if [ -z "$have_redis" ]; then
+			_idem_svc_redis_missing
+		else
+			_idem_svc_start_redis || rc=1
+		fi
+	fi
+	if [ -n "$want_cluster" ]; then
+		_idem_svc_end_redis_cluster || rc=1
 	fi
 	return "$rc"
 }

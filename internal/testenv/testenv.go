@@ -2,7 +2,8 @@
 //
 // The servers come from scripts/services.sh, which `bash scripts/test.sh`
 // sources: it starts throwaway PostgreSQL and Redis instances and exports
-// IDEM_TEST_POSTGRES_DSN and IDEM_TEST_REDIS_URL. A test that needs a server
+// IDEM_TEST_POSTGRES_DSN, IDEM_TEST_REDIS_URL and
+// IDEM_TEST_REDIS_CLUSTER_ADDR. A test that needs a server
 // asks this package for its address; when the variable is unset the test is
 // skipped on a developer's machine and fails under CI=true, so CI can never
 // pass by silently skipping the stores it must prove.
@@ -22,6 +23,10 @@ const (
 	// RedisURLVar names the variable holding a Redis URL, e.g.
 	// redis://127.0.0.1:56379/0.
 	RedisURLVar = "IDEM_TEST_REDIS_URL"
+	// RedisClusterAddrVar names the variable holding the host:port of a
+	// Redis Cluster node (scripts/services.sh starts a one-node cluster),
+	// e.g. 127.0.0.1:56479.
+	RedisClusterAddrVar = "IDEM_TEST_REDIS_CLUSTER_ADDR"
 	// CIVar names the variable that CI sets to true; under it a missing
 	// server fails the test instead of skipping it.
 	CIVar = "CI"
@@ -41,6 +46,14 @@ func PostgresDSN(t testing.TB) string {
 func RedisURL(t testing.TB) string {
 	t.Helper()
 	return lookup(t, RedisURLVar, "Redis")
+}
+
+// RedisClusterAddr returns the host:port of a Redis Cluster node from
+// IDEM_TEST_REDIS_CLUSTER_ADDR. When it is unset, it fails t under CI=true
+// and skips t otherwise; in both cases it does not return.
+func RedisClusterAddr(t testing.TB) string {
+	t.Helper()
+	return lookup(t, RedisClusterAddrVar, "Redis Cluster")
 }
 
 func lookup(t testing.TB, name, server string) string {

@@ -52,6 +52,7 @@ func TestHelpers(t *testing.T) {
 	}{
 		{"PostgresDSN", PostgresDSNVar, "PostgreSQL", PostgresDSN},
 		{"RedisURL", RedisURLVar, "Redis", RedisURL},
+		{"RedisClusterAddr", RedisClusterAddrVar, "Redis Cluster", RedisClusterAddr},
 	}
 	for _, h := range helpers {
 		t.Run(h.name, func(t *testing.T) {

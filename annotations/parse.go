@@ -1,0 +1,529 @@
+package annotations
+
+import (
+	"fmt"
+	"go/token"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// IsDirective reports whether a comment's text (including its "//") is an
+// idem directive line.
+func IsDirective(text string) bool { return strings.HasPrefix(text, Prefix) }
+
+// Parse reads the directives of one comment group. It returns a nil Set when
+// the group holds no directive line. Lines that are not directives are
+// ignored. Every mistake is reported, positioned inside the comment that
+// holds it; Parse never panics, whatever the input.
+func Parse(comments []Comment) (*Set, []Diagnostic) {
+	p := &parser{}
+	for _, c := range comments {
+		if !IsDirective(c.Text) {
+			continue
+		}
+		p.line(c)
+	}
+	if p.set == nil {
+		return nil, nil
+	}
+	p.checkKey()
+	return p.set, p.diags
+}
+
+type parser struct {
+	set   *Set
+	diags []Diagnostic
+	seen  map[string]token.Pos
+	known []Directive // known directive lines, in order
+}
+
+// line is one directive line being parsed.
+type line struct {
+	p    *parser
+	c    Comment
+	name string
+	args string // arguments with surrounding space removed
+	aoff int    // byte offset of args in c.Text
+}
+
+// at returns the position of byte offset i of the line, kept inside the
+// comment.
+func (l *line) at(i int) token.Pos {
+	if i >= len(l.c.Text) {
+		i = len(l.c.Text) - 1
+	}
+	if i < 0 {
+		i = 0
+	}
+	return l.c.Pos + token.Pos(i)
+}
+
+func (l *line) errorf(off int, format string, args ...any) {
+	l.p.diags = append(l.p.diags, Diagnostic{Pos: l.at(off), Message: fmt.Sprintf(format, args...)})
+}
+
+// directive returns the position of the line's start.
+func (l *line) directive() Directive { return Directive{Name: l.name, Pos: l.c.Pos} }
+
+func isSpace(r byte) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\v' || r == '\f' }
+
+func (p *parser) line(c Comment) {
+	if p.set == nil {
+		p.set = &Set{Pos: c.Pos}
+	}
+	text := c.Text
+	i := len(Prefix)
+	j := i
+	for j < len(text) && !isSpace(text[j]) {
+		j++
+	}
+	l := &line{p: p, c: c, name: text[i:j]}
+	k := j
+	for k < len(text) && isSpace(text[k]) {
+		k++
+	}
+	end := len(text)
+	for end > k && isSpace(text[end-1]) {
+		end--
+	}
+	l.args, l.aoff = text[k:end], k
+	p.set.Lines = append(p.set.Lines, l.directive())
+
+	if !utf8.ValidString(text) {
+		l.errorf(0, "directive is not valid UTF-8")
+		return
+	}
+	if l.name == "" {
+		l.errorf(0, "empty directive name after %q; known directives: %s", Prefix, knownList())
+		return
+	}
+	parse, ok := parserFor(l.name)
+	if !ok {
+		l.errorf(len(Prefix), "unknown directive %s%s; did you mean %s%s? (known: %s)", Prefix, l.name, Prefix, closest(l.name), knownList())
+		return
+	}
+	p.known = append(p.known, l.directive())
+	if p.seen == nil {
+		p.seen = map[string]token.Pos{}
+	}
+	if _, dup := p.seen[l.name]; dup {
+		l.errorf(0, "%s%s repeated: a function takes one %s%s line; remove this one", Prefix, l.name, Prefix, l.name)
+		return
+	}
+	p.seen[l.name] = c.Pos
+	parse(l, p.set)
+}
+
+func (p *parser) checkKey() {
+	if _, ok := p.seen[NameKey]; ok || len(p.known) == 0 {
+		return
+	}
+	d := p.known[0]
+	p.diags = append(p.diags, Diagnostic{Pos: d.Pos, Message: fmt.Sprintf(
+		"%s%s without %skey: add %skey naming the parameters that identify one operation, or remove the idem directives",
+		Prefix, d.Name, Prefix, Prefix)})
+}
+
+// parserFor returns the parser of a known directive.
+func parserFor(name string) (func(*line, *Set), bool) {
+	switch name {
+	case NameKey:
+		return parseKey, true
+	case NameFingerprint:
+		return parseFingerprint, true
+	case NameEffect:
+		return parseEffect, true
+	case NameRetry:
+		return parseRetry, true
+	case NameTTL:
+		return func(l *line, s *Set) { s.TTL = parseDurationDirective(l) }, true
+	case NameLease:
+		return func(l *line, s *Set) { s.Lease = parseDurationDirective(l) }, true
+	case NameName:
+		return parseName, true
+	case NameNamespace:
+		return parseNamespace, true
+	case NameVersion:
+		return parseVersion, true
+	}
+	return nil, false
+}
+
+func knownList() string {
+	var b strings.Builder
+	for i, n := range Names() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(n)
+	}
+	return b.String()
+}
+
+// closest returns the known directive name nearest to name by edit distance.
+func closest(name string) string {
+	best, bestD := "", -1
+	for _, n := range Names() {
+		d := editDistance(strings.ToLower(name), n)
+		if bestD < 0 || d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 {
+		ra = ra[:64]
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// field is one whitespace- or comma-separated word of the arguments.
+type field struct {
+	text string
+	off  int // offset in the comment text
+}
+
+// words splits the arguments at white space (and, when commas is set, at
+// commas too).
+func (l *line) words(commas bool) []field {
+	var out []field
+	s := l.args
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (isSpace(s[i]) || commas && s[i] == ',') {
+			i++
+		}
+		j := i
+		for j < len(s) && !isSpace(s[j]) && !(commas && s[j] == ',') {
+			j++
+		}
+		if j > i {
+			out = append(out, field{s[i:j], l.aoff + i})
+		}
+		i = j
+	}
+	return out
+}
+
+// single returns the only argument, reporting a missing or extra one.
+func (l *line) single(what string) (field, bool) {
+	ws := l.words(false)
+	switch {
+	case len(ws) == 0:
+		l.errorf(0, "%s%s needs %s", Prefix, l.name, what)
+		return field{}, false
+	case len(ws) > 1:
+		l.errorf(ws[1].off, "%s%s takes one argument (%s); remove %q", Prefix, l.name, what, ws[1].text)
+		return field{}, false
+	}
+	return ws[0], true
+}
+
+// paths parses a comma-separated list of paths.
+func (l *line) paths() ([]Path, bool) {
+	if l.args == "" {
+		l.errorf(0, "%s%s needs at least one path: a parameter name, optionally followed by .Field selectors", Prefix, l.name)
+		return nil, false
+	}
+	var out []Path
+	ok := true
+	seen := map[string]bool{}
+	start := 0
+	for start <= len(l.args) {
+		end := strings.IndexByte(l.args[start:], ',')
+		if end < 0 {
+			end = len(l.args)
+		} else {
+			end += start
+		}
+		elem := l.args[start:end]
+		lead := 0
+		for lead < len(elem) && isSpace(elem[lead]) {
+			lead++
+		}
+		trimmed := strings.TrimRightFunc(elem[lead:], func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) })
+		off := l.aoff + start + lead
+		if trimmed == "" {
+			l.errorf(l.aoff+start, "empty path in %s%s: remove the stray comma", Prefix, l.name)
+			ok = false
+		} else if path, good := l.path(trimmed, off); good {
+			if seen[path.String()] {
+				l.errorf(off, "path %s repeated in %s%s", path, Prefix, l.name)
+				ok = false
+			} else {
+				seen[path.String()] = true
+				out = append(out, path)
+			}
+		} else {
+			ok = false
+		}
+		start = end + 1
+	}
+	return out, ok
+}
+
+// path parses one path that starts at offset off.
+func (l *line) path(s string, off int) (Path, bool) {
+	var p Path
+	segOff := off
+	for i, seg := range strings.Split(s, ".") {
+		if !token.IsIdentifier(seg) {
+			switch {
+			case seg == "":
+				l.errorf(segOff, "malformed path %q: empty name between dots", s)
+			case strings.IndexFunc(seg, func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) }) >= 0:
+				l.errorf(segOff, "malformed path %q: separate paths with commas, and write no spaces inside a path", s)
+			default:
+				l.errorf(segOff, "malformed path %q: %q is not a Go identifier", s, seg)
+			}
+			return Path{}, false
+		}
+		id := Ident{Name: seg, Pos: l.at(segOff)}
+		if i == 0 {
+			if seg == "_" {
+				l.errorf(segOff, "a path cannot start with _: give the parameter a name to use it")
+				return Path{}, false
+			}
+			p.Param = id
+		} else {
+			p.Fields = append(p.Fields, id)
+		}
+		segOff += len(seg) + 1
+	}
+	return p, true
+}
+
+func parseKey(l *line, s *Set) {
+	paths, ok := l.paths()
+	if !ok && len(paths) == 0 {
+		// Keep the directive so that the function is still treated as
+		// marked; the diagnostics stop generation anyway.
+		s.Key = &KeyDirective{Directive: l.directive()}
+		return
+	}
+	s.Key = &KeyDirective{Directive: l.directive(), Paths: paths}
+}
+
+func parseFingerprint(l *line, s *Set) {
+	if l.args == "-" {
+		s.Fingerprint = &FingerprintDirective{Directive: l.directive(), None: true}
+		return
+	}
+	for _, w := range l.words(true) {
+		if w.text == "-" {
+			l.errorf(w.off, "%s%s - means no fingerprint and stands alone; remove the other paths or the -", Prefix, l.name)
+			return
+		}
+	}
+	paths, ok := l.paths()
+	if !ok {
+		return
+	}
+	s.Fingerprint = &FingerprintDirective{Directive: l.directive(), Paths: paths}
+}
+
+func parseEffect(l *line, s *Set) {
+	w, ok := l.single("one of none, api, queue, db")
+	if !ok {
+		return
+	}
+	var e Effect
+	switch w.text {
+	case "none":
+		e = EffectNone
+	case "api":
+		e = EffectAPI
+	case "queue":
+		e = EffectQueue
+	case "db":
+		if !effectDBSupported {
+			l.errorf(w.off, "db effect is not supported yet: use api or queue if the effect deduplicates downstream on the key, or none")
+			return
+		}
+		e = EffectDB
+	default:
+		l.errorf(w.off, "unknown effect %q: use none, api, queue or db", w.text)
+		return
+	}
+	s.Effect = &EffectDirective{Directive: l.directive(), Effect: e}
+}
+
+// duration parses a Go duration greater than zero.
+func (l *line) duration(w field, what string) (time.Duration, bool) {
+	d, err := time.ParseDuration(w.text)
+	if err != nil {
+		l.errorf(w.off, "malformed %s %q: write a Go duration such as 30s, 5m or 24h", what, w.text)
+		return 0, false
+	}
+	if d <= 0 {
+		l.errorf(w.off, "%s %q must be greater than zero", what, w.text)
+		return 0, false
+	}
+	return d, true
+}
+
+// integer parses a decimal integer of at least 1.
+func (l *line) integer(w field, what string) (int, bool) {
+	digits := w.text != ""
+	for i := 0; i < len(w.text); i++ {
+		if w.text[i] < '0' || w.text[i] > '9' {
+			digits = false
+		}
+	}
+	n, err := strconv.Atoi(w.text)
+	if !digits || err != nil {
+		l.errorf(w.off, "malformed %s %q: write a decimal integer of at least 1", what, w.text)
+		return 0, false
+	}
+	if n < 1 {
+		l.errorf(w.off, "%s %q must be at least 1", what, w.text)
+		return 0, false
+	}
+	return n, true
+}
+
+func parseDurationDirective(l *line) *DurationDirective {
+	w, ok := l.single("a Go duration such as 30s or 24h")
+	if !ok {
+		return nil
+	}
+	d, ok := l.duration(w, l.name)
+	if !ok {
+		return nil
+	}
+	return &DurationDirective{Directive: l.directive(), Value: d}
+}
+
+func parseRetry(l *line, s *Set) {
+	ws := l.words(true)
+	if len(ws) == 0 {
+		l.errorf(0, "%s%s needs attempts=N, optionally followed by delay=D and max-delay=D", Prefix, l.name)
+		return
+	}
+	r := &RetryDirective{Directive: l.directive()}
+	ok := true
+	seen := map[string]bool{}
+	var delayW, maxW field
+	for _, w := range ws {
+		name, val, hasEq := strings.Cut(w.text, "=")
+		if !hasEq {
+			l.errorf(w.off, "malformed retry option %q: write name=value, for example attempts=3", w.text)
+			ok = false
+			continue
+		}
+		vw := field{text: val, off: w.off + len(name) + 1}
+		if seen[name] {
+			l.errorf(w.off, "retry option %s repeated; remove one", name)
+			ok = false
+			continue
+		}
+		seen[name] = true
+		switch name {
+		case "attempts":
+			n, good := l.integer(vw, "attempts")
+			ok = ok && good
+			r.Attempts = n
+		case "delay":
+			d, good := l.duration(vw, "delay")
+			ok = ok && good
+			r.Delay, delayW = d, vw
+		case "max-delay":
+			d, good := l.duration(vw, "max-delay")
+			ok = ok && good
+			r.MaxDelay, maxW = d, vw
+		default:
+			best, bestD := "", -1
+			for _, o := range [...]string{"attempts", "delay", "max-delay"} {
+				if d := editDistance(name, o); bestD < 0 || d < bestD {
+					best, bestD = o, d
+				}
+			}
+			l.errorf(w.off, "unknown retry option %q; did you mean %s? (known: attempts, delay, max-delay)", name, best)
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	if !seen["attempts"] {
+		l.errorf(0, "%s%s needs attempts=N", Prefix, l.name)
+		return
+	}
+	if r.Delay > 0 && r.MaxDelay > 0 && r.MaxDelay < r.Delay {
+		l.errorf(maxW.off, "max-delay %s is less than delay %s", maxW.text, delayW.text)
+		return
+	}
+	s.Retry = r
+}
+
+func parseName(l *line, s *Set) {
+	w, ok := l.single("a Go identifier")
+	if !ok {
+		return
+	}
+	if !token.IsIdentifier(w.text) || w.text == "_" {
+		l.errorf(w.off, "malformed wrapper name %q: write a Go identifier other than _", w.text)
+		return
+	}
+	s.Name = &NameDirective{Directive: l.directive(), Ident: Ident{Name: w.text, Pos: l.at(w.off)}}
+}
+
+func parseNamespace(l *line, s *Set) {
+	if l.args == "" {
+		l.errorf(0, "%s%s needs a namespace: a word or a quoted Go string", Prefix, l.name)
+		return
+	}
+	var v string
+	if c := l.args[0]; c == '"' || c == '`' {
+		u, err := strconv.Unquote(l.args)
+		if err != nil {
+			l.errorf(l.aoff, "malformed namespace %s: write one quoted Go string", l.args)
+			return
+		}
+		v = u
+	} else {
+		w, ok := l.single("a namespace (quote it if it contains spaces)")
+		if !ok {
+			return
+		}
+		v = w.text
+	}
+	if strings.TrimSpace(v) == "" || !utf8.ValidString(v) {
+		l.errorf(l.aoff, "namespace must be non-empty valid UTF-8")
+		return
+	}
+	s.Namespace = &NamespaceDirective{Directive: l.directive(), Value: v}
+}
+
+func parseVersion(l *line, s *Set) {
+	w, ok := l.single("an integer of at least 1")
+	if !ok {
+		return
+	}
+	n, ok := l.integer(w, "version")
+	if !ok {
+		return
+	}
+	s.Version = &VersionDirective{Directive: l.directive(), Value: n}
+}

@@ -1,0 +1,315 @@
+package gen
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/tools/go/packages"
+
+	"github.com/idem-go/idem/annotations"
+)
+
+// pkgGen generates the wrappers of one package.
+type pkgGen struct {
+	pkg   *packages.Package
+	fset  *token.FileSet
+	tpkg  *types.Package
+	diags []Diagnostic
+	out   []File
+
+	files []*fileGen
+	// taken holds the package-level names in use: the package's own
+	// (generated files excluded) and those generated so far.
+	taken map[string]bool
+	// methods maps a receiver type to the wrapper method names generated
+	// on it.
+	methods map[*types.TypeName]map[string]*wrapper
+	funcs   map[string]*wrapper
+	helpers *helperSet
+	// typeErrorsReported is set once the package's type errors were added
+	// to diags.
+	typeErrorsReported bool
+}
+
+// fileGen is one source file with directives and its generated file.
+type fileGen struct {
+	pg       *pkgGen
+	src      string // absolute path of the source file
+	out      string // absolute path of the generated file
+	syntax   *ast.File
+	wrappers []*wrapper
+	helpers  []*helper // encoding functions placed in this file
+}
+
+func newPkgGen(pkg *packages.Package, fset *token.FileSet) *pkgGen {
+	pg := &pkgGen{
+		pkg:     pkg,
+		fset:    fset,
+		tpkg:    pkg.Types,
+		taken:   map[string]bool{},
+		methods: map[*types.TypeName]map[string]*wrapper{},
+		funcs:   map[string]*wrapper{},
+	}
+	pg.helpers = &helperSet{pg: pg, byType: map[string]*helper{}}
+	return pg
+}
+
+func (pg *pkgGen) errorf(pos token.Pos, format string, args ...any) {
+	pg.diags = append(pg.diags, Diagnostic{Pos: pg.fset.Position(pos), Message: fmt.Sprintf(format, args...)})
+}
+
+// qualifier renders types relative to the package, other packages by name.
+func (pg *pkgGen) qualifier() types.Qualifier {
+	return func(p *types.Package) string {
+		if p == pg.tpkg {
+			return ""
+		}
+		return p.Name()
+	}
+}
+
+// rel returns path relative to the package directory, for messages.
+func (pg *pkgGen) rel(path string) string {
+	if pg.pkg.Dir != "" {
+		if r, err := filepath.Rel(pg.pkg.Dir, path); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return path
+}
+
+func (pg *pkgGen) run() {
+	// Errors that leave the package without syntax or types stop here.
+	for _, e := range pg.pkg.Errors {
+		if e.Kind == packages.TypeError {
+			continue // reported only when they affect a marked function
+		}
+		pg.diags = append(pg.diags, packageErrorDiagnostic(e))
+	}
+	if pg.tpkg == nil || pg.pkg.TypesInfo == nil || len(pg.diags) > 0 {
+		return
+	}
+	for _, name := range pg.tpkg.Scope().Names() {
+		pg.taken[name] = true
+	}
+	pg.collect()
+	if len(pg.diags) > 0 {
+		return
+	}
+	pg.render()
+}
+
+// packageErrorDiagnostic turns a loader error into a diagnostic.
+func packageErrorDiagnostic(e packages.Error) Diagnostic {
+	d := Diagnostic{Message: e.Msg}
+	pos := e.Pos
+	if pos == "" || pos == "-" {
+		return d
+	}
+	// file:line:col or file:line
+	parts := strings.Split(pos, ":")
+	nums := []int{}
+	for len(parts) > 1 && len(nums) < 2 {
+		n, err := strconv.Atoi(parts[len(parts)-1])
+		if err != nil {
+			break
+		}
+		nums = append([]int{n}, nums...)
+		parts = parts[:len(parts)-1]
+	}
+	d.Pos.Filename = strings.Join(parts, ":")
+	if len(nums) > 0 {
+		d.Pos.Line = nums[0]
+	}
+	if len(nums) > 1 {
+		d.Pos.Column = nums[1]
+	}
+	return d
+}
+
+// reportTypeErrors adds the package's type errors to the diagnostics once:
+// a marked function depends on a type that did not type-check.
+func (pg *pkgGen) reportTypeErrors() {
+	if pg.typeErrorsReported {
+		return
+	}
+	pg.typeErrorsReported = true
+	for _, e := range pg.pkg.Errors {
+		if e.Kind == packages.TypeError {
+			pg.diags = append(pg.diags, packageErrorDiagnostic(e))
+		}
+	}
+}
+
+// collect finds the directives of every file and analyses the marked
+// functions.
+func (pg *pkgGen) collect() {
+	type fileSyntax struct {
+		name string
+		f    *ast.File
+	}
+	var syn []fileSyntax
+	for _, f := range pg.pkg.Syntax {
+		name := pg.fset.File(f.Pos()).Name()
+		if strings.HasSuffix(name, "_test.go") || isGeneratedSyntax(f) {
+			continue
+		}
+		syn = append(syn, fileSyntax{name, f})
+	}
+	sort.Slice(syn, func(i, j int) bool { return syn[i].name < syn[j].name })
+
+	// First pass: parse directives, so that every wrapper name is known
+	// before names are checked for collisions.
+	var all []*wrapper
+	for _, s := range syn {
+		fg := &fileGen{pg: pg, src: s.name, syntax: s.f}
+		fg.out = strings.TrimSuffix(s.name, ".go") + suffix
+		docs := map[*ast.CommentGroup]bool{}
+		for _, d := range s.f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Doc == nil {
+				continue
+			}
+			docs[fd.Doc] = true
+			set, diags := annotations.Parse(comments(fd.Doc))
+			for _, d := range diags {
+				pg.errorf(d.Pos, "%s", d.Message)
+			}
+			if set == nil || set.Key == nil {
+				continue
+			}
+			w := &wrapper{file: fg, decl: fd, dirs: set}
+			fg.wrappers = append(fg.wrappers, w)
+			all = append(all, w)
+		}
+		pg.strayDirectives(s.f, docs)
+		if len(fg.wrappers) > 0 {
+			pg.files = append(pg.files, fg)
+		}
+	}
+	for _, w := range all {
+		pg.analyze(w)
+	}
+	// Names of spec variables, after every wrapper name is taken.
+	for _, w := range all {
+		if w.name == "" {
+			continue
+		}
+		base := lowerFirst(w.name) + "Spec"
+		if w.recvType != nil {
+			base = lowerFirst(w.recvType.Name()) + w.name + "Spec"
+		}
+		w.specVar = pg.fresh(base)
+	}
+	for _, fg := range pg.files {
+		if _, err := os.Stat(fg.out); err == nil && !isGenerated(fg.out) {
+			pg.errorf(fg.wrappers[0].dirs.Key.Pos, "%s exists and was not generated by idemgen; rename it, so that idemgen can write the wrappers of %s there",
+				pg.rel(fg.out), pg.rel(fg.src))
+		}
+	}
+}
+
+// isGeneratedSyntax reports whether a parsed file starts with Header.
+func isGeneratedSyntax(f *ast.File) bool {
+	return len(f.Comments) > 0 && len(f.Comments[0].List) > 0 && f.Comments[0].List[0].Text == Header &&
+		f.Comments[0].Pos() < f.Package
+}
+
+func comments(g *ast.CommentGroup) []annotations.Comment {
+	out := make([]annotations.Comment, 0, len(g.List))
+	for _, c := range g.List {
+		out = append(out, annotations.Comment{Text: c.Text, Pos: c.Slash})
+	}
+	return out
+}
+
+// strayDirectives reports directives outside the doc comments of
+// top-level functions.
+func (pg *pkgGen) strayDirectives(f *ast.File, docs map[*ast.CommentGroup]bool) {
+	owner := map[*ast.CommentGroup]string{}
+	for _, d := range f.Decls {
+		if gd, ok := d.(*ast.GenDecl); ok {
+			if gd.Doc != nil {
+				owner[gd.Doc] = "a " + gd.Tok.String() + " declaration"
+			}
+			for _, s := range gd.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					if s.Doc != nil {
+						owner[s.Doc] = "a type declaration"
+					}
+				case *ast.ValueSpec:
+					if s.Doc != nil {
+						owner[s.Doc] = "a " + gd.Tok.String() + " declaration"
+					}
+				}
+			}
+		}
+	}
+	if f.Doc != nil {
+		owner[f.Doc] = "the package clause"
+	}
+	for _, g := range f.Comments {
+		if docs[g] {
+			continue
+		}
+		for _, c := range g.List {
+			if !annotations.IsDirective(c.Text) {
+				continue
+			}
+			where := owner[g]
+			if where == "" {
+				where = "no declaration (a floating comment; a blank line between comment and function detaches it)"
+			}
+			name, _, _ := strings.Cut(strings.TrimPrefix(c.Text, annotations.Prefix), " ")
+			pg.errorf(c.Slash, "%s%s is on %s: idem directives belong in the doc comment of a top-level function or method",
+				annotations.Prefix, strings.TrimSpace(name), where)
+		}
+	}
+}
+
+// fresh returns an unused package-level name derived from base and takes it.
+func (pg *pkgGen) fresh(base string) string {
+	name := base
+	for i := 2; pg.taken[name] || isPredeclared(name); i++ {
+		name = base + strconv.Itoa(i)
+	}
+	pg.taken[name] = true
+	return name
+}
+
+// lowerFirst lowers the leading capitals of an identifier, keeping the
+// last of a run that precedes a lowercase letter: InsertEventIdem →
+// insertEventIdem, HTTPServer → httpServer, ID → id.
+func lowerFirst(s string) string {
+	r := []rune(s)
+	n := 0
+	for n < len(r) && isUpper(r[n]) {
+		n++
+	}
+	if n > 1 && n < len(r) {
+		n--
+	}
+	for j := 0; j < n; j++ {
+		r[j] = toLower(r[j])
+	}
+	return string(r)
+}
+
+func isUpper(r rune) bool { return r >= 'A' && r <= 'Z' }
+func toLower(r rune) rune {
+	if isUpper(r) {
+		return r + 'a' - 'A'
+	}
+	return r
+}
+
+// isPredeclared reports whether name is declared in the universe scope.
+func isPredeclared(name string) bool { return types.Universe.Lookup(name) != nil }

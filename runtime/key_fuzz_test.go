@@ -1,0 +1,200 @@
+package runtime
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math"
+	"testing"
+	"time"
+)
+
+// keyTuple is the argument list of FuzzKeyInjective.
+type keyTuple struct {
+	s string
+	i int64
+	b []byte
+	t bool
+	f float64
+}
+
+func (k keyTuple) encode(e *Encoder) {
+	e.Begin("fuzz.Func", 1)
+	e.String(k.s)
+	e.Int64(k.i)
+	e.Bytes(k.b)
+	e.Bool(k.t)
+	e.Float64(k.f)
+}
+
+// canonicallyEqual is equality under the documented rules: nil and empty
+// byte slices are equal, and so are -0 and +0 (== on floats).
+func (k keyTuple) canonicallyEqual(o keyTuple) bool {
+	return k.s == o.s && k.i == o.i && bytes.Equal(k.b, o.b) && k.t == o.t && k.f == o.f
+}
+
+// FuzzKeyInjective checks that two argument tuples encode to the same bytes
+// exactly when they are equal under the canonical rules.
+func FuzzKeyInjective(f *testing.F) {
+	negZero := math.Copysign(0, -1)
+	f.Add("ab", int64(1), []byte("c"), true, 1.5, "a", int64(1), []byte("bc"), true, 1.5)
+	f.Add("", int64(0), []byte(nil), false, 0.0, "", int64(0), []byte{}, false, negZero)
+	f.Add("x", int64(-1), []byte{0x14}, false, math.Inf(1), "x", int64(-1), []byte{0x14}, false, math.Inf(-1))
+	f.Add("\x30\x01a", int64(256), []byte{1}, true, 2.0, "\x30", int64(1), []byte{1, 0}, true, 2.0)
+	f.Add("same", int64(42), []byte("same"), true, 3.25, "same", int64(42), []byte("same"), true, 3.25)
+	f.Add("nan", int64(0), []byte{}, false, math.NaN(), "nan", int64(0), []byte{}, false, math.NaN())
+	f.Add(string(bytes.Repeat([]byte{'L'}, 300)), int64(7), bytes.Repeat([]byte{1}, 200), true, 1e300,
+		string(bytes.Repeat([]byte{'L'}, 299)), int64(7), bytes.Repeat([]byte{1}, 201), true, 1e300)
+	f.Add("a", int64(math.MinInt64), []byte("\x00"), false, math.SmallestNonzeroFloat64, "a", int64(math.MaxInt64), []byte("\x00"), false, -math.SmallestNonzeroFloat64)
+	f.Fuzz(func(t *testing.T, s1 string, i1 int64, b1 []byte, t1 bool, f1 float64, s2 string, i2 int64, b2 []byte, t2 bool, f2 float64) {
+		x := keyTuple{s1, i1, b1, t1, f1}
+		y := keyTuple{s2, i2, b2, t2, f2}
+		ex, kx, errx := encodeKey(t, x.encode)
+		ey, ky, erry := encodeKey(t, y.encode)
+		if math.IsNaN(f1) || math.IsNaN(f2) {
+			if math.IsNaN(f1) && errx == nil || math.IsNaN(f2) && erry == nil {
+				t.Fatal("a NaN argument did not make Sum fail")
+			}
+			return
+		}
+		if errx != nil || erry != nil {
+			t.Fatalf("unexpected errors: %v, %v", errx, erry)
+		}
+		same := bytes.Equal(ex, ey)
+		if eq := x.canonicallyEqual(y); same != eq {
+			t.Fatalf("canonically equal: %v, encodings equal: %v\n%+v -> %s\n%+v -> %s", eq, same, x, hex.EncodeToString(ex), y, hex.EncodeToString(ey))
+		}
+		if same != (kx == ky) {
+			t.Fatalf("equal encodings must give equal keys and distinct ones distinct keys")
+		}
+	})
+}
+
+// fuzzComposite is a struct of every encoding rule, for FuzzTypedReflectAgree.
+type fuzzComposite struct {
+	S   string
+	I   int64
+	N   int
+	B   []byte
+	F   float64
+	F32 float32
+	On  bool
+	At  time.Time
+	P   *int32
+	L   []keyStatus
+	M   map[string]int32
+	MM  map[int8]map[string]bool
+	In  keyInner
+	D   time.Duration
+	A   [2]uint16
+	C   complex128
+	Any any
+}
+
+// encodeFuzzComposite is what generated code writes for a fuzzComposite.
+func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
+	e.Struct(17)
+	e.String(v.S)
+	e.Int64(v.I)
+	e.Int(v.N)
+	e.Bytes(v.B)
+	e.Float64(v.F)
+	e.Float32(v.F32)
+	e.Bool(v.On)
+	e.Time(v.At)
+	if v.P == nil {
+		e.Nil()
+	} else {
+		e.Pointer()
+		e.Int32(*v.P)
+	}
+	e.List(len(v.L))
+	for _, s := range v.L {
+		e.String(string(s))
+	}
+	e.Map(len(v.M))
+	for k, x := range v.M {
+		e.MapKey()
+		e.String(k)
+		e.MapValue()
+		e.Int32(x)
+	}
+	e.MapEnd()
+	e.Map(len(v.MM))
+	for k, in := range v.MM {
+		e.MapKey()
+		e.Int8(k)
+		e.MapValue()
+		e.Map(len(in))
+		for k2, x := range in {
+			e.MapKey()
+			e.String(k2)
+			e.MapValue()
+			e.Bool(x)
+		}
+		e.MapEnd()
+	}
+	e.MapEnd()
+	encodeKeyInner(e, v.In)
+	e.Duration(v.D)
+	e.List(2)
+	e.Uint16(v.A[0])
+	e.Uint16(v.A[1])
+	e.Complex128(v.C)
+	e.Value(v.Any)
+}
+
+// FuzzTypedReflectAgree checks that Value writes the same bytes as the typed
+// calls generated code makes, for fuzzed values of a composite struct.
+func FuzzTypedReflectAgree(f *testing.F) {
+	f.Add("s", int64(1), []byte("b"), 1.5, true, int64(1700000000), int64(5), "k", int32(3), uint8(2))
+	f.Add("", int64(0), []byte(nil), 0.0, false, int64(0), int64(0), "", int32(0), uint8(0))
+	f.Add("long"+string(bytes.Repeat([]byte("z"), 400)), int64(-9), []byte{}, math.Copysign(0, -1), true, int64(-62135596800), int64(999999999), "k\x00", int32(-1), uint8(255))
+	f.Add("nan", int64(2), []byte{1}, math.NaN(), false, int64(1), int64(1), "m", int32(7), uint8(9))
+	f.Fuzz(func(t *testing.T, s string, i int64, b []byte, fl float64, on bool, sec, nsec int64, k string, p int32, n uint8) {
+		v := fuzzComposite{
+			S: s, I: i, N: int(i >> 1), B: b, F: fl, F32: float32(fl), On: on,
+			At: time.Unix(sec, nsec).In(time.FixedZone("Z", int(p%50000))),
+			In: keyInner{A: int(p), B: k}, D: time.Duration(i), A: [2]uint16{uint16(p), uint16(n)},
+			C: complex(fl, float64(p)),
+		}
+		if on {
+			v.P = &p
+			v.Any = keyStatus(k)
+		} else {
+			v.Any = []any{p, nil, s}
+		}
+		count := int(n % 16)
+		for j := range count {
+			v.L = append(v.L, keyStatus(k[:min(j, len(k))]))
+			if v.M == nil {
+				v.M = map[string]int32{}
+				v.MM = map[int8]map[string]bool{}
+			}
+			v.M[s[:min(j, len(s))]+k] = p + int32(j)
+			in := map[string]bool{}
+			for x := range j {
+				in[k+string(rune('a'+x))] = x%2 == 0
+			}
+			v.MM[int8(j)-int8(n)] = in
+		}
+		typed, _, errTyped := encodeKey(t, func(e *Encoder) { e.Begin("fuzz.Composite", 1); encodeFuzzComposite(e, &v) })
+		refl, _, errRefl := encodeKey(t, func(e *Encoder) { e.Begin("fuzz.Composite", 1); e.Value(v) })
+		reflPtr, _, errPtr := encodeKey(t, func(e *Encoder) { e.Begin("fuzz.Composite", 1); e.Pointer(); encodeFuzzComposite(e, &v) })
+		reflOfPtr, _, errOfPtr := encodeKey(t, func(e *Encoder) { e.Begin("fuzz.Composite", 1); e.Value(&v) })
+		if (errTyped == nil) != (errRefl == nil) || (errPtr == nil) != (errOfPtr == nil) {
+			t.Fatalf("errors differ: typed %v, reflective %v", errTyped, errRefl)
+		}
+		if math.IsNaN(fl) != (errTyped != nil) {
+			t.Fatalf("NaN %v but error %v", math.IsNaN(fl), errTyped)
+		}
+		if errTyped != nil {
+			return
+		}
+		if !bytes.Equal(typed, refl) {
+			t.Fatalf("typed and reflective encodings differ:\ntyped %s\nrefl  %s", hex.EncodeToString(typed), hex.EncodeToString(refl))
+		}
+		if !bytes.Equal(reflPtr, reflOfPtr) {
+			t.Fatalf("typed and reflective encodings of a pointer differ")
+		}
+	})
+}

@@ -1,0 +1,201 @@
+package runtime
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// maxKeyDepth bounds how deeply Value descends into nested pointers,
+// containers and structs, so that a cyclic value fails instead of
+// recursing forever.
+const maxKeyDepth = 1000
+
+var keyTimeType = reflect.TypeFor[time.Time]()
+
+// Value encodes v by reflection, for values whose static type generated code
+// does not know (type parameters, interfaces). It writes exactly the bytes
+// the typed methods write for the same value: named types encode as their
+// underlying kind, time.Time as Time, time.Duration as Int64, a slice whose
+// element kind is uint8 as Bytes, other slices and arrays as List, pointers
+// as Nil or Pointer and the pointee, structs as Struct and their fields in
+// declaration order, maps as Map with their entries, and an interface (v
+// itself, or a field or element of interface type) as its dynamic value, Nil
+// when it is nil.
+//
+// Values that have no canonical encoding make Sum fail with an error naming
+// their type: functions, channels, unsafe pointers, structs with unexported
+// fields (other than time.Time), and values nested more than 1000 levels
+// deep (which is how a cyclic value shows).
+func (e *Encoder) Value(v any) {
+	switch x := v.(type) {
+	case nil:
+		e.Nil()
+	case string:
+		e.String(x)
+	case []byte:
+		e.Bytes(x)
+	case bool:
+		e.Bool(x)
+	case int:
+		e.Int(x)
+	case int8:
+		e.Int8(x)
+	case int16:
+		e.Int16(x)
+	case int32:
+		e.Int32(x)
+	case int64:
+		e.Int64(x)
+	case uint:
+		e.Uint(x)
+	case uint8:
+		e.Uint8(x)
+	case uint16:
+		e.Uint16(x)
+	case uint32:
+		e.Uint32(x)
+	case uint64:
+		e.Uint64(x)
+	case uintptr:
+		e.Uintptr(x)
+	case float32:
+		e.Float32(x)
+	case float64:
+		e.Float64(x)
+	case complex64:
+		e.Complex64(x)
+	case complex128:
+		e.Complex128(x)
+	case time.Time:
+		e.Time(x)
+	case time.Duration:
+		e.Duration(x)
+	default:
+		e.value(reflect.ValueOf(v), 0)
+	}
+}
+
+func (e *Encoder) value(v reflect.Value, depth int) {
+	if depth > maxKeyDepth {
+		e.fail(fmt.Errorf("idem: key part of type %s is nested more than %d levels deep (is it cyclic?); key on a value that identifies it instead", v.Type(), maxKeyDepth))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		e.Bool(v.Bool())
+	case reflect.Int:
+		e.Int(int(v.Int()))
+	case reflect.Int8:
+		e.Int8(int8(v.Int()))
+	case reflect.Int16:
+		e.Int16(int16(v.Int()))
+	case reflect.Int32:
+		e.Int32(int32(v.Int()))
+	case reflect.Int64:
+		e.Int64(v.Int())
+	case reflect.Uint:
+		e.Uint(uint(v.Uint()))
+	case reflect.Uint8:
+		e.Uint8(uint8(v.Uint()))
+	case reflect.Uint16:
+		e.Uint16(uint16(v.Uint()))
+	case reflect.Uint32:
+		e.Uint32(uint32(v.Uint()))
+	case reflect.Uint64:
+		e.Uint64(v.Uint())
+	case reflect.Uintptr:
+		e.Uintptr(uintptr(v.Uint()))
+	case reflect.Float32:
+		e.Float32(float32(v.Float()))
+	case reflect.Float64:
+		e.Float64(v.Float())
+	case reflect.Complex64:
+		e.Complex64(complex64(v.Complex()))
+	case reflect.Complex128:
+		e.Complex128(v.Complex())
+	case reflect.String:
+		e.String(v.String())
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			e.Bytes(v.Bytes())
+			return
+		}
+		e.list(v, depth)
+	case reflect.Array:
+		e.list(v, depth)
+	case reflect.Pointer:
+		if v.IsNil() {
+			e.Nil()
+			return
+		}
+		e.Pointer()
+		e.value(v.Elem(), depth+1)
+	case reflect.Interface:
+		if v.IsNil() {
+			e.Nil()
+			return
+		}
+		e.value(v.Elem(), depth+1)
+	case reflect.Struct:
+		e.structValue(v, depth)
+	case reflect.Map:
+		e.Map(v.Len())
+		it := v.MapRange()
+		for it.Next() {
+			e.MapKey()
+			e.value(it.Key(), depth+1)
+			e.MapValue()
+			e.value(it.Value(), depth+1)
+		}
+		e.MapEnd()
+	default:
+		e.fail(keyUnsupported(v.Type()))
+	}
+}
+
+func (e *Encoder) list(v reflect.Value, depth int) {
+	n := v.Len()
+	e.List(n)
+	for i := range n {
+		e.value(v.Index(i), depth+1)
+	}
+}
+
+func (e *Encoder) structValue(v reflect.Value, depth int) {
+	t := v.Type()
+	if t == keyTimeType {
+		if v.CanAddr() {
+			e.Time(*v.Addr().Interface().(*time.Time))
+		} else {
+			e.Time(v.Interface().(time.Time))
+		}
+		return
+	}
+	n := t.NumField()
+	for i := range n {
+		if f := t.Field(i); !f.IsExported() {
+			e.fail(fmt.Errorf("idem: key part of type %s cannot be encoded: its field %s is unexported, so the value has no canonical form; key on its exported fields or on a value that identifies it", t, f.Name))
+			return
+		}
+	}
+	e.Struct(n)
+	for i := range n {
+		e.value(v.Field(i), depth+1)
+	}
+}
+
+func keyUnsupported(t reflect.Type) error {
+	var what string
+	switch t.Kind() {
+	case reflect.Func:
+		what = "functions"
+	case reflect.Chan:
+		what = "channels"
+	case reflect.UnsafePointer:
+		what = "unsafe pointers"
+	default:
+		what = "values of kind " + t.Kind().String()
+	}
+	return fmt.Errorf("idem: key part of type %s cannot be encoded: %s have no canonical value; leave it out of the key or key on a value that identifies it", t, what)
+}

@@ -1,0 +1,131 @@
+package pgstore
+
+import (
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"strings"
+)
+
+// DefaultTable is the table a store uses unless WithTable names another.
+const DefaultTable = "idem_records"
+
+// maxTableLen keeps the derived index and sequence names within PostgreSQL's
+// 63-byte identifier limit, so that they are never truncated (two truncated
+// names could collide and IF NOT EXISTS would then silently skip one).
+const maxTableLen = 63 - len("_retain_until_idx")
+
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// Schema is the SQL that creates the default table (idem_records), its
+// retention index and its token sequence. New runs the same statements
+// (see Migrate); an operator whose application may not run DDL can run this
+// by hand instead and open the store with WithoutMigrate. SchemaSQL returns
+// the statements for another table name.
+//
+// Columns:
+//
+//   - key: the 32-byte store.Key; the primary key.
+//   - namespace, fingerprint: of the grant, for operators and the runtime.
+//   - state: 1 in progress, 2 completed, 3 indeterminate (store.State).
+//   - owner (16 bytes), token: the fence of the current or last grant.
+//     Tokens are drawn from the table's sequence, so a grant's token is
+//     larger than every token granted before it for any key, even after
+//     Release, Delete or Sweep removed the key's row.
+//   - lease_until, retain_until, created_at, updated_at: the caller's
+//     times, as nanoseconds since 1970-01-01 UTC (bigint, so the caller's
+//     times round-trip exactly and compare exactly; the zero time.Time is
+//     stored as -9223372036854775808). For reading by hand:
+//     to_timestamp(retain_until / 1e9).
+//   - result: the encoded results of a completed record (NULL for none).
+//   - attempts: how many times the key was granted (first claim and
+//     takeovers).
+const Schema = `CREATE TABLE IF NOT EXISTS "idem_records" (
+    key          bytea    NOT NULL PRIMARY KEY CHECK (octet_length(key) = 32),
+    namespace    text     NOT NULL,
+    fingerprint  bytea    NOT NULL,
+    state        smallint NOT NULL CHECK (state IN (1, 2, 3)),
+    owner        bytea    NOT NULL,
+    token        bigint   NOT NULL,
+    lease_until  bigint   NOT NULL,
+    retain_until bigint   NOT NULL,
+    result       bytea,
+    attempts     integer  NOT NULL,
+    created_at   bigint   NOT NULL,
+    updated_at   bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idem_records_retain_until_idx" ON "idem_records" (retain_until);
+CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
+`
+
+// SchemaSQL returns Schema for table, which is a lowercase SQL identifier
+// optionally qualified by a schema ("idem.records"). It fails for any other
+// name.
+func SchemaSQL(table string) (string, error) {
+	n, err := parseTable(table)
+	if err != nil {
+		return "", err
+	}
+	return n.schemaSQL(), nil
+}
+
+// tableName is a validated, possibly schema-qualified table name and the
+// names derived from it.
+type tableName struct {
+	schema, table string // schema is "" when unqualified
+}
+
+func parseTable(s string) (tableName, error) {
+	var n tableName
+	parts := strings.Split(s, ".")
+	switch len(parts) {
+	case 1:
+		n.table = parts[0]
+	case 2:
+		n.schema, n.table = parts[0], parts[1]
+		if !identRE.MatchString(n.schema) || len(n.schema) > 63 {
+			return n, fmt.Errorf("pgstore: schema name %q is not a lowercase SQL identifier of at most 63 bytes (letters a-z, digits, _; not starting with a digit)", n.schema)
+		}
+	default:
+		return n, fmt.Errorf("pgstore: table name %q: use \"table\" or \"schema.table\"", s)
+	}
+	if !identRE.MatchString(n.table) || len(n.table) > maxTableLen {
+		return n, fmt.Errorf("pgstore: table name %q is not a lowercase SQL identifier of at most %d bytes (letters a-z, digits, _; not starting with a digit)", n.table, maxTableLen)
+	}
+	return n, nil
+}
+
+// qualify quotes name and prefixes it with the schema, if any. Names are
+// validated identifiers, so quoting needs no escaping.
+func (n tableName) qualify(name string) string {
+	if n.schema == "" {
+		return `"` + name + `"`
+	}
+	return `"` + n.schema + `"."` + name + `"`
+}
+
+func (n tableName) String() string {
+	if n.schema == "" {
+		return n.table
+	}
+	return n.schema + "." + n.table
+}
+
+func (n tableName) quoted() string   { return n.qualify(n.table) }
+func (n tableName) sequence() string { return n.qualify(n.table + "_token_seq") }
+
+func (n tableName) schemaSQL() string {
+	s := Schema
+	s = strings.ReplaceAll(s, `"idem_records_retain_until_idx"`, `"`+n.table+`_retain_until_idx"`) // an index lives in its table's schema
+	s = strings.ReplaceAll(s, `"idem_records_token_seq"`, n.sequence())
+	s = strings.ReplaceAll(s, `"idem_records"`, n.quoted())
+	return s
+}
+
+// lockID is the advisory lock key that serializes migrations of this table
+// across processes.
+func (n tableName) lockID() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("github.com/idem-go/idem/runtime/pgstore:" + n.String()))
+	return int64(h.Sum64())
+}

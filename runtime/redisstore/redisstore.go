@@ -1,0 +1,565 @@
+// Package redisstore is a store.Store and store.Sweeper on Redis, through
+// github.com/redis/go-redis/v9.
+//
+// Each record is one hash at the key prefix + the key's 64 hex characters
+// (prefix "idem:" by default). Every operation is one Lua script run
+// atomically by Redis (EVALSHA, falling back to EVAL when the server does
+// not have the script yet), so each is one round trip, and each touches a
+// single key, so the store works on Redis Cluster too.
+//
+// # Times
+//
+// Times are the caller's. Each is kept as Unix seconds and nanoseconds, so it
+// round-trips exactly, and the scripts compare the caller's Now with the
+// record's lease and retention: a record whose RetainUntil is not after Now
+// is treated as absent by Claim, whatever Redis' own clock says.
+//
+// Redis' native expiry is only a backstop that frees memory without Sweep.
+// It is set relative to the write (PEXPIRE), never at an absolute time: a
+// record retained for d past the caller's Now when it was granted expires
+// in Redis d plus the margin (WithExpiryMargin, default one hour) after
+// the grant, and Complete and MarkIndeterminate recompute it from the
+// grant's Now, which overestimates the time left. So Redis never drops a
+// record before the caller's clock has passed its retention, however far
+// the caller's clock is from Redis' (a fake clock in a test), as long as
+// the caller's clock does not run slower than real time by more than the
+// margin over the record's life. WithoutNativeExpiry turns the backstop
+// off, leaving removal to Sweep.
+//
+// # Tokens
+//
+// A grant's token is one more than the token the key's hash last had.
+// Release and Delete leave a tombstone (a hash with the token and the
+// retention, which Get and Claim treat as absent) instead of deleting the
+// hash, so the next grant still gets a larger token; the tombstone goes
+// with the record's native expiry or a Sweep after its retention. Once
+// Redis no longer has the hash (swept, natively expired), the sequence
+// restarts; the owner in the fence still tells a former holder from the
+// new one.
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// Defaults for the options.
+const (
+	// DefaultPrefix is the key prefix unless WithPrefix says otherwise.
+	DefaultPrefix = "idem:"
+	// DefaultExpiryMargin is how long past its retention (measured as
+	// described in the package doc) Redis keeps a record before expiring
+	// it natively, unless WithExpiryMargin says otherwise.
+	DefaultExpiryMargin = time.Hour
+	// DefaultSweepBatch is the SCAN COUNT hint of Sweep and the most keys
+	// it checks per pipelined round trip, unless WithSweepBatch says
+	// otherwise.
+	DefaultSweepBatch = 500
+)
+
+var (
+	//go:embed lua/prelude.lua
+	preludeLua string
+	//go:embed lua/claim.lua
+	claimLua string
+	//go:embed lua/complete.lua
+	completeLua string
+	//go:embed lua/mark.lua
+	markLua string
+	//go:embed lua/renew.lua
+	renewLua string
+	//go:embed lua/release.lua
+	releaseLua string
+	//go:embed lua/delete.lua
+	deleteLua string
+	//go:embed lua/sweep.lua
+	sweepLua string
+)
+
+// scripts are one store's Lua scripts. go-redis' Script caches its digest,
+// so each store has its own.
+type scripts struct {
+	claim, complete, mark, renew, release, delete, sweep *redis.Script
+}
+
+func newScripts() scripts {
+	s := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + src) }
+	return scripts{
+		claim: s(claimLua), complete: s(completeLua), mark: s(markLua), renew: s(renewLua),
+		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua),
+	}
+}
+
+// Store is a store.Store and store.Sweeper on Redis. It is safe for
+// concurrent use by many goroutines and by many processes sharing the
+// server.
+type Store struct {
+	client     redis.UniversalClient
+	ownsClient bool
+	prefix     string
+	margin     string // native expiry margin in milliseconds, for the scripts; "" for none
+	marginMS   int64
+	sweepBatch int
+	sc         scripts
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Sweeper = (*Store)(nil)
+)
+
+// Option configures New and Open.
+type Option func(*config) error
+
+type config struct {
+	prefix     string
+	margin     time.Duration
+	native     bool
+	sweepBatch int
+}
+
+// WithPrefix makes the store keep its records under prefix instead of
+// DefaultPrefix. Stores with different prefixes on one server are
+// independent, provided no prefix is another's prefix followed by exactly
+// 64 hexadecimal characters. An empty prefix is refused.
+func WithPrefix(prefix string) Option {
+	return func(c *config) error {
+		if prefix == "" {
+			return errors.New("redisstore: the key prefix must not be empty; use DefaultPrefix (\"idem:\") or another non-empty prefix")
+		}
+		c.prefix = prefix
+		return nil
+	}
+}
+
+// WithExpiryMargin sets how long (d >= 0, rounded up to milliseconds)
+// beyond its retention Redis keeps a record before expiring it natively;
+// see the package doc.
+func WithExpiryMargin(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("redisstore: expiry margin %v is negative; use WithoutNativeExpiry to turn native expiry off", d)
+		}
+		c.margin = d
+		c.native = true
+		return nil
+	}
+}
+
+// WithoutNativeExpiry makes the store set no Redis expiry: records and
+// tombstones stay until Sweep or Delete removes them.
+func WithoutNativeExpiry() Option {
+	return func(c *config) error {
+		c.native = false
+		return nil
+	}
+}
+
+// WithSweepBatch sets the SCAN COUNT hint of Sweep and the most keys it
+// checks per pipelined round trip (n > 0).
+func WithSweepBatch(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("redisstore: sweep batch %d: must be positive", n)
+		}
+		c.sweepBatch = n
+		return nil
+	}
+}
+
+// New returns a store on client, which the caller keeps owning: Close leaves
+// it open. It does not contact the server.
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: New needs a redis.UniversalClient; use Open to connect from a URL")
+	}
+	c := config{prefix: DefaultPrefix, margin: DefaultExpiryMargin, native: true, sweepBatch: DefaultSweepBatch}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	s := &Store{client: client, prefix: c.prefix, sweepBatch: c.sweepBatch, sc: newScripts()}
+	if c.native {
+		s.marginMS = ceilMillis(c.margin)
+		s.margin = strconv.FormatInt(s.marginMS, 10)
+	}
+	return s, nil
+}
+
+// Open connects to the server named by url (redis://, rediss:// or unix://,
+// as redis.ParseURL accepts) and returns a store that owns the client:
+// Close closes it. It does not contact the server.
+func Open(url string, opts ...Option) (*Store, error) {
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: open: %w", err)
+	}
+	client := redis.NewClient(o)
+	s, err := New(client, opts...)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	s.ownsClient = true
+	return s, nil
+}
+
+// Prefix returns the key prefix of the store's records.
+func (s *Store) Prefix() string { return s.prefix }
+
+func (s *Store) redisKey(key store.Key) string { return s.prefix + key.String() }
+
+// Claim implements store.Store with one script.
+func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
+	if err := ctx.Err(); err != nil {
+		return store.ClaimResult{}, err
+	}
+	now, err := splitTime("Now", req.Now)
+	if err != nil {
+		return store.ClaimResult{}, err
+	}
+	lease, err := splitTime("LeaseUntil", req.LeaseUntil)
+	if err != nil {
+		return store.ClaimResult{}, err
+	}
+	retain, err := splitTime("RetainUntil", req.RetainUntil)
+	if err != nil {
+		return store.ClaimResult{}, err
+	}
+	takeover := "0"
+	if req.Takeover {
+		takeover = "1"
+	}
+	expiry := ""
+	if s.margin != "" {
+		left := req.RetainUntil.Sub(req.Now)
+		if left < 0 {
+			left = 0
+		}
+		expiry = strconv.FormatInt(ceilMillis(left)+s.marginMS, 10)
+	}
+	v, err := s.sc.claim.Run(ctx, s.client, []string{s.redisKey(req.Key)},
+		req.Namespace, req.Fingerprint[:], req.Owner[:], now.s, now.n, lease.s, lease.n, retain.s, retain.n,
+		takeover, expiry).Slice()
+	if err != nil {
+		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
+	}
+	if len(v) != 1+len(fields) {
+		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: the script returned %d values, want %d", req.Key, len(v), 1+len(fields))
+	}
+	outcome, ok := v[0].(int64)
+	if !ok {
+		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: the script returned outcome %T", req.Key, v[0])
+	}
+	rec, found, err := parseRecord(req.Key, v[1:])
+	if err == nil && !found {
+		err = errors.New("the script returned no record")
+	}
+	if err != nil {
+		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
+	}
+	return store.ClaimResult{
+		Granted:  outcome == 1 || outcome == 2,
+		TookOver: outcome == 2,
+		Record:   rec,
+	}, nil
+}
+
+// fenced runs a script conditional on the fence and maps its 0 answer to
+// store.ErrFenced.
+func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key store.Key, f store.Fence, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	args = append([]any{f.Owner[:], strconv.FormatInt(f.Token, 10)}, args...)
+	n, err := sc.Run(ctx, s.client, []string{s.redisKey(key)}, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("redisstore: %s key %s: %w", op, key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: %s key %s (owner %s, token %d): %w", op, key, f.Owner, f.Token, store.ErrFenced)
+	}
+	return nil
+}
+
+// Complete implements store.Store. A nil and an empty result both read back
+// as they were written.
+func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
+	retain, err := splitTime("retainUntil", retainUntil)
+	if err != nil {
+		return err
+	}
+	has := "1"
+	if result == nil {
+		has, result = "0", []byte{}
+	}
+	return s.fenced(ctx, "complete", s.sc.complete, key, f, has, result, retain.s, retain.n, s.margin)
+}
+
+// Release implements store.Store. The record becomes a tombstone that Get
+// and Claim treat as absent (see the package doc).
+func (s *Store) Release(ctx context.Context, key store.Key, f store.Fence) error {
+	return s.fenced(ctx, "release", s.sc.release, key, f)
+}
+
+// MarkIndeterminate implements store.Store.
+func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fence, retainUntil time.Time) error {
+	retain, err := splitTime("retainUntil", retainUntil)
+	if err != nil {
+		return err
+	}
+	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, retain.s, retain.n, s.margin)
+}
+
+// Renew implements store.Store.
+func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
+	lease, err := splitTime("leaseUntil", leaseUntil)
+	if err != nil {
+		return err
+	}
+	return s.fenced(ctx, "renew", s.sc.renew, key, f, lease.s, lease.n)
+}
+
+// Get implements store.Store: one HMGET.
+func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Record{}, err
+	}
+	v, err := s.client.HMGet(ctx, s.redisKey(key), fields...).Result()
+	if err != nil {
+		return store.Record{}, fmt.Errorf("redisstore: get key %s: %w", key, err)
+	}
+	rec, found, err := parseRecord(key, v)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("redisstore: get key %s: %w", key, err)
+	}
+	if !found {
+		return store.Record{}, fmt.Errorf("redisstore: get key %s: %w", key, store.ErrNotFound)
+	}
+	return rec, nil
+}
+
+// Delete implements store.Store. The record becomes a tombstone that Get
+// and Claim treat as absent (see the package doc).
+func (s *Store) Delete(ctx context.Context, key store.Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.sc.delete.Run(ctx, s.client, []string{s.redisKey(key)}).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete key %s: %w", key, err)
+	}
+	return nil
+}
+
+// Sweep implements store.Sweeper. It SCANs the store's keys (every master
+// of a cluster, every shard of a ring) and checks them in pipelined batches
+// of WithSweepBatch keys, each check one script that deletes the record or
+// tombstone when its retention is not after now. It returns how many
+// records (not tombstones) it deleted.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	at, err := splitTime("now", now)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		mu    sync.Mutex
+		total int
+	)
+	each := func(ctx context.Context, node *redis.Client) error {
+		n, err := s.sweepNode(ctx, node, at)
+		mu.Lock()
+		total += n
+		mu.Unlock()
+		return err
+	}
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, each)
+	case *redis.Ring:
+		err = c.ForEachShard(ctx, each)
+	default:
+		var n int
+		n, err = s.sweepNode(ctx, s.client, at)
+		total = n
+	}
+	if err != nil {
+		return total, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, err)
+	}
+	return total, nil
+}
+
+// node is what Sweep needs of one server.
+type node interface {
+	redis.Cmdable
+	redis.Scripter
+}
+
+func (s *Store) sweepNode(ctx context.Context, c node, at splitT) (int, error) {
+	if err := s.sc.sweep.Load(ctx, c).Err(); err != nil {
+		return 0, err
+	}
+	match := globEscape(s.prefix) + strings.Repeat("[0-9a-f]", 2*len(store.Key{}))
+	total := 0
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, match, int64(s.sweepBatch)).Result()
+		if err != nil {
+			return total, err
+		}
+		for len(keys) > 0 {
+			batch := keys[:min(len(keys), s.sweepBatch)]
+			keys = keys[len(batch):]
+			n, err := s.sweepKeys(ctx, c, batch, at)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		if next == 0 {
+			return total, nil
+		}
+		cursor = next
+	}
+}
+
+// sweepKeys runs the sweep script on each of keys in one pipeline. The
+// script was loaded just before; a server that lost it since (SCRIPT FLUSH)
+// fails the sweep with NOSCRIPT, and the next Sweep loads it again.
+func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, at splitT) (int, error) {
+	pipe := c.Pipeline()
+	cmds := make([]*redis.Cmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, []string{k}, at.s, at.n)
+	}
+	_, err := pipe.Exec(ctx)
+	n := 0
+	for _, cmd := range cmds {
+		if v, e := cmd.Int64(); e == nil {
+			n += int(v)
+		}
+	}
+	return n, err
+}
+
+// Close implements store.Store. It closes the client when the store was
+// made by Open, and leaves a caller's client (New) open.
+func (s *Store) Close() error {
+	if !s.ownsClient {
+		return nil
+	}
+	s.closeOnce.Do(func() { s.closeErr = s.client.Close() })
+	return s.closeErr
+}
+
+// fields is the order of a record's hash fields in script answers and Get;
+// it matches FIELDS in lua/prelude.lua. Read-only.
+var fields = []string{"st", "ns", "fp", "ow", "tk", "ls", "ln", "rs", "rn", "res", "at", "cs", "cn", "us", "un"}
+
+// parseRecord decodes the values of fields for key. found is false for an
+// absent key or a tombstone.
+func parseRecord(key store.Key, v []any) (rec store.Record, found bool, err error) {
+	if len(v) != len(fields) {
+		return rec, false, fmt.Errorf("got %d fields, want %d", len(v), len(fields))
+	}
+	if v[0] == nil || v[0] == "0" {
+		return rec, false, nil
+	}
+	str := make([]string, len(v))
+	for i, x := range v {
+		switch x := x.(type) {
+		case string:
+			str[i] = x
+		case nil:
+			if fields[i] != "res" {
+				return rec, false, fmt.Errorf("corrupt record: field %s is missing", fields[i])
+			}
+		default:
+			return rec, false, fmt.Errorf("corrupt record: field %s is a %T", fields[i], x)
+		}
+	}
+	var bad error
+	num := func(i int) int64 {
+		n, err := strconv.ParseInt(str[i], 10, 64)
+		if err != nil && bad == nil {
+			bad = fmt.Errorf("corrupt record: field %s is %q", fields[i], str[i])
+		}
+		return n
+	}
+	tm := func(i int) time.Time { return time.Unix(num(i), num(i+1)).UTC() }
+	rec.Key = key
+	rec.State = store.State(num(0))
+	rec.Namespace = str[1]
+	if len(str[2]) != len(rec.Fingerprint) || len(str[3]) != len(rec.Owner) {
+		return rec, false, fmt.Errorf("corrupt record: fingerprint or owner has the wrong length (%d, %d bytes)", len(str[2]), len(str[3]))
+	}
+	copy(rec.Fingerprint[:], str[2])
+	copy(rec.Owner[:], str[3])
+	rec.Token = num(4)
+	rec.LeaseUntil = tm(5)
+	rec.RetainUntil = tm(7)
+	if v[9] != nil {
+		rec.Result = []byte(str[9])
+	}
+	rec.Attempts = int(num(10))
+	rec.CreatedAt = tm(11)
+	rec.UpdatedAt = tm(13)
+	if bad != nil {
+		return store.Record{}, false, bad
+	}
+	return rec, true, nil
+}
+
+// splitT is a caller's time as the scripts take it: Unix seconds and
+// nanoseconds, in decimal.
+type splitT struct{ s, n string }
+
+// maxExactSeconds bounds the Unix seconds the scripts compare exactly as
+// Lua numbers (IEEE doubles).
+const maxExactSeconds = 1<<53 - 1
+
+func splitTime(field string, t time.Time) (splitT, error) {
+	sec := t.Unix()
+	if sec > maxExactSeconds || sec < -maxExactSeconds {
+		return splitT{}, fmt.Errorf("redisstore: %s %v is too far from 1970 for the store to compare exactly (at most 2^53 seconds either way): pass a nearer time", field, t)
+	}
+	return splitT{strconv.FormatInt(sec, 10), strconv.Itoa(t.Nanosecond())}, nil
+}
+
+// ceilMillis rounds d (>= 0) up to whole milliseconds.
+func ceilMillis(d time.Duration) int64 {
+	ms := int64(d / time.Millisecond)
+	if d%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
+}
+
+// globEscape escapes the characters that are special in a SCAN MATCH
+// pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\', '^':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

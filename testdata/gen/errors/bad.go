@@ -1,0 +1,160 @@
+// Package bad is a golden case of idemgen: every mistake, all reported in
+// one run.
+package bad
+
+import (
+	"context"
+	"database/sql"
+	"time"
+	"unsafe"
+)
+
+// Event is a plain struct.
+type Event struct {
+	ID string
+}
+
+// Method is a method of Event.
+func (Event) Method() string { return "" }
+
+// Handler holds a func.
+type Handler struct {
+	Name string
+	Cb   func()
+}
+
+// Secret has an unexported field.
+type Secret struct {
+	token string
+}
+
+// Directives has directive mistakes.
+//
+//idem:key id
+//idem:frobnicate
+//idem:ttl 1h
+//idem:ttl 2h
+//idem:retry attempts=0 delay=soon
+//idem:lease 0s
+//idem:version v1
+//idem:name 1bad
+//idem:namespace ""
+//idem:effect db
+//idem:key id
+func Directives(ctx context.Context, id string) error { return nil }
+
+// NoKey has directives but no key.
+//
+//idem:effect api
+//idem:ttl 1h
+func NoKey(ctx context.Context) error { return nil }
+
+// T is a type.
+//
+//idem:key id
+type T struct{}
+
+// V is a var.
+//
+//idem:key id
+var V = 1
+
+//idem:key floating
+
+// Detached is separated from its directive by a blank line.
+func Detached() error { return nil }
+
+// Inside has a directive in its body.
+func Inside() error {
+	//idem:key inside
+	return nil
+}
+
+// Paths has key paths that name nothing, or things that cannot be encoded.
+//
+//idem:key nope, ev.Missing, ev.Method, t.loc, h.Cb, ch, up, iface, hs, db, sec
+func Paths(ctx context.Context, ev Event, t time.Time, h Handler, ch chan int, up unsafe.Pointer, iface any, hs []Handler, db *sql.DB, sec Secret) error {
+	return nil
+}
+
+// NoError returns no error.
+//
+//idem:key id
+func NoError(id string) int { return 0 }
+
+// Nothing returns nothing.
+//
+//idem:key id
+func Nothing(id string) {}
+
+// Results returns values that cannot be recorded.
+//
+//idem:key id
+func Results(ctx context.Context, id string) (func(), chan int, any, Secret, *sql.DB, error) {
+	return nil, nil, nil, Secret{}, nil, nil
+}
+
+// Existing is a function a wrapper name collides with.
+func Existing() {}
+
+// Collides names its wrapper like an existing function.
+//
+//idem:key id
+//idem:name Existing
+func Collides(ctx context.Context, id string) error { return nil }
+
+// Dup1 and Dup2 want the same wrapper name.
+//
+//idem:key id
+//idem:name Dup
+func Dup1(ctx context.Context, id string) error { return nil }
+
+// Dup2 wants Dup too.
+//
+//idem:key id
+//idem:name Dup
+func Dup2(ctx context.Context, id string) error { return nil }
+
+// Repo has a field named like a wrapper.
+type Repo struct {
+	SaveIdem int
+}
+
+// Save's wrapper would collide with the field SaveIdem.
+//
+//idem:key id
+func (r *Repo) Save(ctx context.Context, id string) error { return nil }
+
+// Load keys on its receiver.
+//
+//idem:key r
+func (r *Repo) Load(ctx context.Context, id string) error { return nil }
+
+// Fingerprint has a fingerprint part that cannot be encoded.
+//
+//idem:key id
+//idem:fingerprint id, cb
+func Fingerprint(ctx context.Context, id string, cb func()) error { return nil }
+
+// TypeParam selects a field of a type parameter.
+//
+//idem:key x.Name
+func TypeParam[T any](ctx context.Context, x T) error { return nil }
+
+// Unnamed has no parameter names to key on.
+//
+//idem:key id
+func Unnamed(context.Context, string) error { return nil }
+
+// Scalar selects a field of a string.
+//
+//idem:key id.Len
+func Scalar(ctx context.Context, id string) error { return nil }
+
+//idem:key id
+func init() {}
+
+// Malformed has malformed key paths.
+//
+//idem:key a b, c..d
+func Malformed(ctx context.Context, a, b, c string) error { return nil }
