@@ -100,8 +100,8 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	at := w.dirs.Key.Pos
 	fn, _ := info.Defs[w.decl.Name].(*types.Func)
 	if fn == nil {
-		pg.reportTypeErrors()
-		pg.errorf(at, "cannot wrap %s: it did not type-check", w.decl.Name.Name)
+		pg.reportTypeErrors(w.decl.Pos(), w.decl.End())
+		pg.errorf(at, "cannot wrap %s: it does not type-check", w.decl.Name.Name)
 		return
 	}
 	w.fn = fn
@@ -112,8 +112,8 @@ func (pg *pkgGen) analyze(w *wrapper) {
 		return
 	}
 	if containsInvalid(w.sig) {
-		pg.reportTypeErrors()
-		pg.errorf(at, "cannot wrap %s: its signature has type errors (listed above)", fn.Name())
+		pg.reportTypeErrors(w.decl.Type.Pos(), w.decl.Type.End())
+		pg.errorf(at, "cannot wrap %s: its signature does not type-check", fn.Name())
 		return
 	}
 	ok := true

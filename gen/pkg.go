@@ -33,9 +33,8 @@ type pkgGen struct {
 	methods map[*types.TypeName]map[string]*wrapper
 	funcs   map[string]*wrapper
 	helpers *helperSet
-	// typeErrorsReported is set once the package's type errors were added
-	// to diags.
-	typeErrorsReported bool
+	// reportedTypeErrors holds the type errors already added to diags.
+	reportedTypeErrors map[string]bool
 }
 
 // fileGen is one source file with directives and its generated file.
@@ -91,6 +90,11 @@ func (pg *pkgGen) run() {
 		if e.Kind == packages.TypeError {
 			continue // reported only when they affect a marked function
 		}
+		if e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") && len(pg.pkg.Syntax) > 0 {
+			// The compiler's output for this package, which go list
+			// -export builds: its errors are the type errors again.
+			continue
+		}
 		pg.diags = append(pg.diags, packageErrorDiagnostic(e))
 	}
 	if pg.tpkg == nil || pg.pkg.TypesInfo == nil || len(pg.diags) > 0 {
@@ -134,16 +138,34 @@ func packageErrorDiagnostic(e packages.Error) Diagnostic {
 	return d
 }
 
-// reportTypeErrors adds the package's type errors to the diagnostics once:
-// a marked function depends on a type that did not type-check.
-func (pg *pkgGen) reportTypeErrors() {
-	if pg.typeErrorsReported {
-		return
-	}
-	pg.typeErrorsReported = true
+// reportTypeErrors adds the type errors that lie between from and to (the
+// signature of a marked function), or, when none does, every type error of
+// the package, to the diagnostics, each once.
+func (pg *pkgGen) reportTypeErrors(from, to token.Pos) {
+	start, end := pg.fset.Position(from), pg.fset.Position(to)
+	var inside, all []Diagnostic
 	for _, e := range pg.pkg.Errors {
-		if e.Kind == packages.TypeError {
-			pg.diags = append(pg.diags, packageErrorDiagnostic(e))
+		if e.Kind != packages.TypeError {
+			continue
+		}
+		d := packageErrorDiagnostic(e)
+		all = append(all, d)
+		if d.Pos.Filename == start.Filename &&
+			(d.Pos.Line > start.Line || d.Pos.Line == start.Line && d.Pos.Column >= start.Column) &&
+			(d.Pos.Line < end.Line || d.Pos.Line == end.Line && d.Pos.Column <= end.Column) {
+			inside = append(inside, d)
+		}
+	}
+	if len(inside) == 0 {
+		inside = all
+	}
+	if pg.reportedTypeErrors == nil {
+		pg.reportedTypeErrors = map[string]bool{}
+	}
+	for _, d := range inside {
+		if k := d.String(); !pg.reportedTypeErrors[k] {
+			pg.reportedTypeErrors[k] = true
+			pg.diags = append(pg.diags, d)
 		}
 	}
 }

@@ -52,6 +52,14 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 		var zero R
 		return zero, err
 	}
+	if spec.Effect == EffectDB {
+		var zero R
+		return zero, fmt.Errorf("idem: %s: the db effect runs through DoSQL or DoPgx, which own the transaction; regenerate the wrapper with idemgen", spec.Namespace)
+	}
+	if err := c.useStore(ctx); err != nil {
+		var zero R
+		return zero, err
+	}
 	recorded, err := c.acquire(ctx)
 	if c.granted {
 		var out R
@@ -112,11 +120,16 @@ func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder)
 	if c.fp, err = fingerprint.SumFingerprint(); err != nil {
 		return fmt.Errorf("%w: %s: fingerprint: %w", ErrInvalidKey, spec.Namespace, err)
 	}
-	if c.store, err = storeFrom(ctx); err != nil {
-		return err
-	}
 	c.owner = newOwner()
 	return nil
+}
+
+// useStore picks the store of a call that keeps its record in a store
+// (every effect but db, whose records live in the caller's database).
+func (c *call) useStore(ctx context.Context) error {
+	var err error
+	c.store, err = storeFrom(ctx)
+	return err
 }
 
 func (c *call) emit(kind EventKind, attempt int, err error) {

@@ -22,6 +22,9 @@
 // Fencing tokens come from a sequence per table, so a new grant's token is
 // larger than every token granted before, even after the key's row was
 // released, deleted or swept.
+//
+// It needs PostgreSQL 10 or later. Sessions may use any default isolation
+// level: a statement that fails with a serialization failure is run again.
 package pgstore
 
 import (

@@ -5,7 +5,9 @@
 // (prefix "idem:" by default). Every operation is one Lua script run
 // atomically by Redis (EVALSHA, falling back to EVAL when the server does
 // not have the script yet), so each is one round trip, and each touches a
-// single key, so the store works on Redis Cluster too.
+// single key, so the store works on Redis Cluster too. It needs Redis 4.0 or
+// later. The scripts read no clock and draw no random numbers, so they
+// replicate alike by script or by effects.
 //
 // # Times
 //
