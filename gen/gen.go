@@ -259,7 +259,7 @@ func plan(pkgs []*packages.Package, files []File, res *Result) error {
 	// more, or whose source is gone, are stale.
 	dirs := map[string]map[string]bool{} // dir → processed source files
 	for _, pkg := range pkgs {
-		for _, name := range pkg.CompiledGoFiles {
+		for _, name := range pkg.GoFiles {
 			dir := filepath.Dir(name)
 			if dirs[dir] == nil {
 				dirs[dir] = map[string]bool{}

@@ -14,7 +14,7 @@ import (
 
 type safeToRetry bool
 
-func (s safeToRetry) Error() string      { return "server closed the connection before the query was sent" }
+func (s safeToRetry) Error() string     { return "server closed the connection before the query was sent" }
 func (s safeToRetry) SafeToRetry() bool { return bool(s) }
 
 func TestClassify(t *testing.T) {

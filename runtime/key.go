@@ -24,9 +24,11 @@ type Key = store.Key
 type Fingerprint = store.Fingerprint
 
 // KeyEncodingVersion is the version of the canonical key encoding that
-// [Encoder] implements. Any change to the bytes the Encoder produces for any
-// value is a new encoding version (and every [Spec.Version] in use must then
-// be bumped, or old records stop matching new calls).
+// [Encoder] implements, documented on Encoder. Any change to the bytes the
+// Encoder produces for any value is a new encoding version, to be made
+// deliberately: keys derived before and after the change differ, so a call
+// retried across the upgrade is not deduplicated against its first attempt.
+// The golden vectors in testdata/keys/vectors.json fail on any such change.
 const KeyEncodingVersion = 1
 
 // Encoder derives keys and fingerprints from a canonical, injective,

@@ -41,7 +41,10 @@ import (
 //	  structs                  the exported fields in declaration order
 //	  maps                     uvarint(len+1) (key, value) pairs, or 0 for nil
 //	  time.Time                uvarint length, time.Time.MarshalBinary bytes
-//	  BinaryMarshaler types    uvarint length, MarshalBinary bytes
+//	  BinaryMarshaler types    uvarint length, AppendBinary or MarshalBinary bytes
+//
+// Elements of zero size (struct{}, [0]T) are not written: a slice of them is
+// its length alone, at most 1<<20. Values nest at most 1000 levels deep.
 //
 // Plans are compiled once per type and kept in resultPlans, a process-wide
 // cache that only grows (by one entry per result type a program records).
@@ -60,7 +63,9 @@ const maxResultDepth = 1000
 // elements (such as []struct{}), which the data cannot bound.
 const maxResultZeroSizeLen = 1 << 20
 
-// resultPlans caches *resultPlanEntry by reflect.Type.
+// resultPlans caches the compiled plan (or the reason there is none) of
+// every result type used so far: reflect.Type -> *resultPlanEntry. Entries
+// are immutable once stored.
 var resultPlans sync.Map
 
 type resultPlanEntry struct {

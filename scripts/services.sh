@@ -210,7 +210,7 @@ _idem_svc_begin_redis_cluster() {
 	_IDEM_SVC_CLUSTER_PORT=$port
 }
 
-_idem_svc_cluster_ok() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+_idem_svc_cluster_ok() { [[ "$(redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null)" == *cluster_state:ok* ]]; }
 
 _idem_svc_end_redis_cluster() {
 	local port=$_IDEM_SVC_CLUSTER_PORT

@@ -90,8 +90,9 @@ CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_unt
 // claiming the same keys ran four times slower with busy_timeout=10 than
 // with the Go poll), and under sustained writes from one process a second
 // process polling that slowly rarely catches the lock free and fails with
-// "database is locked" after the timeout (measured: 5 s stalls and errors
-// with busy_timeout=5000; at most a few milliseconds with the Go poll).
+// "database is locked" after the timeout (measured here: 5 s stalls and an
+// error with busy_timeout=5000; tens of milliseconds at most with the Go
+// poll).
 const BusyTimeout = 5 * time.Second
 
 // MaxConns is the size of the connection pool Open creates: enough for
@@ -135,9 +136,9 @@ type Store struct {
 	db     *sql.DB
 	ownsDB bool
 
-	// writer serialises this process's write transactions, so that they
-	// queue here instead of polling SQLite's busy handler; other processes
-	// still contend through SQLite's lock and busy_timeout.
+	// writer serialises this store's writes, so that they queue here
+	// instead of polling for SQLite's lock; other processes (and other
+	// stores on the same file) contend for that lock through retryBusy.
 	writer chan struct{}
 
 	initMu sync.Mutex
@@ -167,7 +168,9 @@ func DSN(path string) string {
 }
 
 // Open opens (creating if needed) the SQLite file at path, creates the schema
-// and returns a store that owns the connection pool: Close closes it.
+// and returns a store that owns the connection pool: Close closes it. path is
+// a file path, not a URI; every process that opens the same file shares its
+// records.
 func Open(path string) (*Store, error) {
 	db, err := sql.Open("sqlite", DSN(path))
 	if err != nil {

@@ -10,7 +10,10 @@
 //
 // A caller claims a key with [Store.Claim] in one round trip. The claim either
 // grants the key (the caller now holds an in-progress record with a fencing
-// token that is larger than every token granted for that key before), or
+// token that is larger than every token granted for that key while the
+// store kept any trace of it: after Delete or Sweep a store may start the
+// key's tokens afresh, which stays safe because every write is conditional
+// on the owner too, and owners are unique per call), or
 // returns the record that already exists: completed (replay it), indeterminate
 // (the effect may have happened; do not run), or in progress under another
 // live owner (wait). Every later write by the holder ([Store.Complete],
@@ -108,8 +111,8 @@ type Record struct {
 	RetainUntil time.Time // after this the record is expired: it no longer blocks or replays
 	Result      []byte    // completed: the encoded results; read-only for callers
 	Attempts    int       // how many times the key was granted (first claim and takeovers)
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	CreatedAt   time.Time // the Now of the claim that created the record
+	UpdatedAt   time.Time // the Now of the last claim that changed the record (later writes carry no time)
 }
 
 // Fence names the holder of a grant. Every write after the claim is
@@ -138,7 +141,10 @@ type ClaimRequest struct {
 	// Takeover decides what happens to an in-progress record of another
 	// owner whose lease is not after Now: true grants it to this owner with
 	// a new token (the effect is deduplicated downstream, so running again
-	// is safe); false marks it indeterminate and returns it.
+	// is safe), but only when the record's fingerprint equals the
+	// request's, so that a takeover never hides a key reused with other
+	// arguments (otherwise the record is returned unchanged, and the caller
+	// reports the mismatch); false marks it indeterminate and returns it.
 	Takeover bool
 }
 
@@ -147,7 +153,8 @@ type ClaimResult struct {
 	// Granted reports that the caller holds the key: Record is the
 	// in-progress record, and Record.Owner and Record.Token form its fence.
 	// A retried claim by the same owner whose first answer was lost is
-	// granted again with the same token.
+	// granted again with the same token, whether or not its lease has
+	// passed, and the lease moves to the retry's LeaseUntil.
 	Granted bool
 	// TookOver reports a grant that replaced another owner's expired lease.
 	TookOver bool

@@ -1,0 +1,86 @@
+package gen
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/tools/go/packages"
+)
+
+// benchModule writes a module whose package has n annotated functions of
+// several shapes, spread over files of 20 functions each.
+func benchModule(b *testing.B, n int) string {
+	files := map[string]string{
+		"types.go": `package bench
+
+import "time"
+
+// Item is keyed on.
+type Item struct {
+	ID    string
+	At    time.Time
+	Tags  []string
+	Attrs map[string]int
+	Next  *Item
+}
+
+// Repo has methods.
+type Repo struct{ Name string }
+`,
+	}
+	for f := 0; f*20 < n; f++ {
+		var sb strings.Builder
+		sb.WriteString("package bench\n\nimport \"context\"\n")
+		for i := f * 20; i < n && i < (f+1)*20; i++ {
+			switch i % 4 {
+			case 0:
+				fmt.Fprintf(&sb, "\n// F%d is wrapped.\n//\n//idem:key it.ID\n//idem:effect api\n//idem:retry attempts=3\nfunc F%d(ctx context.Context, it Item, n int) (int64, error) { return 0, nil }\n", i, i)
+			case 1:
+				fmt.Fprintf(&sb, "\n// M%d is wrapped.\n//\n//idem:key id, it\nfunc (r *Repo) M%d(ctx context.Context, id string, it *Item) (Item, string, error) { return Item{}, \"\", nil }\n", i, i)
+			case 2:
+				fmt.Fprintf(&sb, "\n// G%d is wrapped.\n//\n//idem:key k\nfunc G%d[K comparable, V any](ctx context.Context, k K, v V) (V, error) { return v, nil }\n", i, i)
+			case 3:
+				fmt.Fprintf(&sb, "\n// V%d is wrapped.\n//\n//idem:key name, xs\n//idem:fingerprint -\nfunc V%d(name string, xs ...int) error { return nil }\n", i, i)
+			}
+		}
+		files[fmt.Sprintf("f%02d.go", f)] = sb.String()
+	}
+	dir := writeModule(b, files)
+	return dir
+}
+
+// BenchmarkIdemgenVsLoad measures idemgen on a package of 200 annotated
+// functions against a bare packages.Load of the same package with the same
+// mode and build flags, and reports the ratio (idemgen/load; target ≤ 1.3).
+//
+//	go test ./gen -run '^$' -bench IdemgenVsLoad -benchtime 20x
+func BenchmarkIdemgenVsLoad(b *testing.B) {
+	dir := benchModule(b, 200)
+	if _, err := Run(Config{Dir: dir}); err != nil { // write once; later runs find the files unchanged
+		b.Fatal(err)
+	}
+	var load, gen time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		pkgs, err := packages.Load(&packages.Config{Mode: LoadMode, Dir: dir, BuildFlags: []string{"-tags=" + BuildTag}}, ".")
+		if err != nil || len(pkgs) != 1 || len(pkgs[0].Errors) > 0 {
+			b.Fatal(err, pkgs[0].Errors)
+		}
+		t1 := time.Now()
+		res, err := Run(Config{Dir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Files) != 10 || len(res.Changed()) != 0 {
+			b.Fatalf("%d files, %d changed", len(res.Files), len(res.Changed()))
+		}
+		t2 := time.Now()
+		load += t1.Sub(t0)
+		gen += t2.Sub(t1)
+	}
+	b.ReportMetric(float64(load.Microseconds())/float64(b.N)/1000, "load-ms/op")
+	b.ReportMetric(float64(gen.Microseconds())/float64(b.N)/1000, "idemgen-ms/op")
+	b.ReportMetric(float64(gen)/float64(load), "idemgen/load")
+}
