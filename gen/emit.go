@@ -10,10 +10,16 @@ import (
 )
 
 // names allocates local identifiers that clash with nothing taken.
-type names struct{ taken map[string]bool }
+type names struct {
+	taken map[string]bool
+	// handed records every name given out by fresh or keep, so that a
+	// caller can tell whether the same allocation is valid against a
+	// larger reserved set.
+	handed map[string]bool
+}
 
 func newNames(reserved ...map[string]bool) *names {
-	n := &names{taken: map[string]bool{}}
+	n := &names{taken: map[string]bool{}, handed: map[string]bool{}}
 	for _, r := range reserved {
 		for k := range r {
 			n.taken[k] = true
@@ -22,7 +28,14 @@ func newNames(reserved ...map[string]bool) *names {
 	return n
 }
 
+// take reserves a name without handing it out.
 func (n *names) take(name string) { n.taken[name] = true }
+
+// keep hands out a declared name.
+func (n *names) keep(name string) {
+	n.taken[name] = true
+	n.handed[name] = true
+}
 
 // release frees a name taken by fresh once its scope (a loop) has ended.
 func (n *names) release(name string) { delete(n.taken, name) }
@@ -34,7 +47,21 @@ func (n *names) fresh(base string) string {
 		name = base + strconv.Itoa(i)
 	}
 	n.taken[name] = true
+	n.handed[name] = true
 	return name
+}
+
+// valid reports whether no name handed out is in reserved: then allocating
+// again with reserved taken from the start hands out the same names.
+func (n *names) valid(reserved ...map[string]bool) bool {
+	for name := range n.handed {
+		for _, r := range reserved {
+			if r[name] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isKeyword(s string) bool { return token.IsKeyword(s) }
@@ -279,7 +306,7 @@ func (em *emitter) needsParens(elem types.Type) bool {
 	if isTime(elem) || isDuration(elem) {
 		return false
 	}
-	if n, ok := elem.(*types.Named); ok && isRecursive(n) {
+	if n, ok := elem.(*types.Named); ok && em.pg.isRecursive(n) {
 		return false
 	}
 	_, basic := elem.Underlying().(*types.Basic)
@@ -303,7 +330,7 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 		g.Add(enc.call("Duration", x))
 		return
 	}
-	if n, ok := t.(*types.Named); ok && !top && isRecursive(n) {
+	if n, ok := t.(*types.Named); ok && !top && em.pg.isRecursive(n) {
 		h := em.pg.helpers.get(n, em.file)
 		g.Add(em.id(h.name).Call(enc.ptr(), x))
 		return
@@ -374,7 +401,7 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 
 func (em *emitter) isHelperType(t types.Type) bool {
 	n, ok := types.Unalias(t).(*types.Named)
-	return ok && isRecursive(n)
+	return ok && em.pg.isRecursive(n)
 }
 
 func (em *emitter) encodeList(g *jen.Group, enc encRef, x *jen.Statement, elem types.Type) {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/tools/go/packages"
 
@@ -33,6 +34,8 @@ type pkgGen struct {
 	methods map[*types.TypeName]map[string]*wrapper
 	funcs   map[string]*wrapper
 	helpers *helperSet
+	recursiveMu sync.Mutex
+	recursive   map[*types.Named]bool
 	// reportedTypeErrors holds the type errors already added to diags.
 	reportedTypeErrors map[string]bool
 }
@@ -45,6 +48,11 @@ type fileGen struct {
 	syntax   *ast.File
 	wrappers []*wrapper
 	helpers  []*helper // encoding functions placed in this file
+
+	// Set by prepare.
+	units   []*unit
+	imports map[string]string // import path → package name
+	used    map[string]bool   // names the file's code refers to
 }
 
 func newPkgGen(pkg *packages.Package, fset *token.FileSet) *pkgGen {
@@ -335,3 +343,18 @@ func toLower(r rune) rune {
 
 // isPredeclared reports whether name is declared in the universe scope.
 func isPredeclared(name string) bool { return types.Universe.Lookup(name) != nil }
+
+// isRecursive is the cached isRecursive, safe for concurrent use.
+func (pg *pkgGen) isRecursive(n *types.Named) bool {
+	pg.recursiveMu.Lock()
+	defer pg.recursiveMu.Unlock()
+	r, ok := pg.recursive[n]
+	if !ok {
+		if pg.recursive == nil {
+			pg.recursive = map[*types.Named]bool{}
+		}
+		r = isRecursive(n)
+		pg.recursive[n] = r
+	}
+	return r
+}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"go/types"
+	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dave/jennifer/jen"
@@ -24,11 +26,16 @@ type helper struct {
 // helperSet holds a package's helpers, one per type.
 type helperSet struct {
 	pg     *pkgGen
+	mu     sync.Mutex
 	byType map[string]*helper
 }
 
-// get returns the helper of n, placing a new one in fg.
+// get returns the helper of n, placing a new one in fg. Every helper is
+// placed while files are prepared, one after the other; when files are
+// finished in parallel, get only finds existing helpers.
 func (hs *helperSet) get(n *types.Named, fg *fileGen) *helper {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
 	key := types.TypeString(n, nil)
 	if h := hs.byType[key]; h != nil {
 		return h
@@ -68,18 +75,18 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 	// Keep declared names first, so that a fresh name never steals one.
 	if w.recv != nil && keep(w.recv.Name()) {
 		wn.recv = w.recv.Name()
-		sc.take(wn.recv)
+		sc.keep(wn.recv)
 	}
 	for i, p := range w.params {
 		if keep(p.name) {
 			wn.params[i] = p.name
-			sc.take(p.name)
+			sc.keep(p.name)
 		}
 	}
 	for i, r := range w.results {
 		if keep(r.Name()) {
 			wn.results[i] = r.Name()
-			sc.take(r.Name())
+			sc.keep(r.Name())
 		}
 	}
 	if w.recv != nil && wn.recv == "" {
@@ -121,72 +128,94 @@ func recvBase(typeName string) string {
 	return strings.ToLower(typeName[:1])
 }
 
-// render generates the files of the package.
+// render generates the files of the package: first every file's units
+// are built once, in order, which places the helpers and records the names
+// the code refers to; then the files are finished in parallel.
 func (pg *pkgGen) render() {
 	for _, fg := range pg.files {
-		content, err := fg.render()
-		if err != nil {
-			pg.errorf(fg.wrappers[0].dirs.Key.Pos, "internal error generating %s: %v", pg.rel(fg.out), err)
+		fg.prepare()
+	}
+	contents := make([][]byte, len(pg.files))
+	errs := make([]error, len(pg.files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	for i, fg := range pg.files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			contents[i], errs[i] = fg.finish()
+		}()
+	}
+	wg.Wait()
+	for i, fg := range pg.files {
+		if errs[i] != nil {
+			pg.errorf(fg.wrappers[0].dirs.Key.Pos, "internal error generating %s: %v", pg.rel(fg.out), errs[i])
 			continue
 		}
-		f := File{Path: fg.out, Source: fg.src, Content: content}
+		f := File{Path: fg.out, Source: fg.src, Content: contents[i]}
 		for _, w := range fg.wrappers {
-			if w.recvType != nil {
-				f.Wrappers = append(f.Wrappers, w.recvType.Name()+"."+w.name)
-			} else {
-				f.Wrappers = append(f.Wrappers, w.name)
-			}
+			f.Wrappers = append(f.Wrappers, w.wrapperQualifiedName())
 		}
 		pg.out = append(pg.out, f)
 	}
 }
 
 // unit is one top-level piece of a generated file: a wrapper (with its
-// spec variable) or a helper.
+// spec variable) or a helper, with its code as first built.
 type unit struct {
-	w    *wrapper
-	h    *helper
-	used map[string]bool
+	w     *wrapper
+	h     *helper
+	used  map[string]bool // package-level and predeclared names it refers to
+	code  []jen.Code
+	names *names
 }
 
-func (fg *fileGen) render() ([]byte, error) {
-	// Pass 1: build every unit with provisional names to learn which
-	// names the code refers to and which packages it imports.
-	var units []*unit
-	imports := map[string]string{}
-	fileUsed := map[string]bool{}
-	pass1 := func(u *unit) {
-		em := fg.newEmitter(newNames())
+// prepare builds every unit of the file with names chosen against nothing,
+// learning which names the code refers to and which packages it imports.
+func (fg *fileGen) prepare() {
+	fg.imports = map[string]string{}
+	fg.used = map[string]bool{}
+	build := func(u *unit) {
+		var em *emitter
 		if u.w != nil {
 			wn, sc := u.w.names(nil)
-			em.scope = sc
-			em.wrapperCode(u.w, wn)
+			em = fg.newEmitter(sc)
+			u.code = em.wrapperCode(u.w, wn)
 		} else {
-			em.helperCode(u.h, "e", "v")
+			sc := newNames()
+			e, v := sc.fresh("e"), sc.fresh("v")
+			em = fg.newEmitter(sc)
+			u.code = em.helperCode(u.h, e, v)
 		}
-		u.used = em.used
+		u.used, u.names = em.used, em.scope
 		for k, v := range em.imports {
-			imports[k] = v
+			fg.imports[k] = v
 		}
 		for k := range em.used {
-			fileUsed[k] = true
+			fg.used[k] = true
 		}
 	}
 	for _, w := range fg.wrappers {
 		u := &unit{w: w}
-		units = append(units, u)
-		pass1(u)
+		fg.units = append(fg.units, u)
+		build(u)
 	}
 	for i := 0; i < len(fg.helpers); i++ { // helpers may add helpers
 		u := &unit{h: fg.helpers[i]}
-		units = append(units, u)
-		pass1(u)
+		fg.units = append(fg.units, u)
+		build(u)
 	}
+}
 
+// finish chooses the import names, rebuilds the units whose names clash
+// with them or with names the code refers to, and renders the file.
+func (fg *fileGen) finish() ([]byte, error) {
 	// Import names avoid package-level names, predeclared names, the names
 	// the code refers to, and the declared names of every parameter,
 	// result and type parameter in the file.
-	avoid := newNames(fg.pg.taken, fileUsed)
+	avoid := newNames(fg.pg.taken, fg.used)
 	for _, w := range fg.wrappers {
 		for _, p := range w.params {
 			avoid.take(p.name)
@@ -206,8 +235,8 @@ func (fg *fileGen) render() ([]byte, error) {
 	for _, name := range types.Universe.Names() {
 		avoid.take(name)
 	}
-	paths := make([]string, 0, len(imports))
-	for p := range imports {
+	paths := make([]string, 0, len(fg.imports))
+	for p := range fg.imports {
 		paths = append(paths, p)
 	}
 	sort.Slice(paths, func(i, j int) bool { // the runtime first: it gets its preferred name
@@ -219,13 +248,13 @@ func (fg *fileGen) render() ([]byte, error) {
 	importNames := map[string]bool{}
 	f := jen.NewFilePathName(fg.pg.tpkg.Path(), fg.pg.tpkg.Name())
 	for _, p := range paths {
-		want := imports[p]
+		want := fg.imports[p]
 		if p == runtimePath {
 			want = "idemrt"
 		}
 		name := avoid.fresh(want)
 		importNames[name] = true
-		if name == imports[p] {
+		if name == fg.imports[p] {
 			f.ImportName(p, name)
 		} else {
 			f.ImportAlias(p, name)
@@ -233,25 +262,24 @@ func (fg *fileGen) render() ([]byte, error) {
 	}
 	f.HeaderComment(Header + "\n\n//go:build " + fg.buildConstraint())
 
-	// Pass 2: the final code.
-	for i, u := range units {
+	for i, u := range fg.units {
 		if i > 0 {
 			f.Line()
 		}
-		reserved := []map[string]bool{u.used, importNames}
-		if u.w != nil {
-			wn, sc := u.w.names(merge(reserved...))
-			em := fg.newEmitter(sc)
-			for _, c := range em.wrapperCode(u.w, wn) {
-				f.Add(c)
+		code := u.code
+		if !u.names.valid(u.used, importNames) {
+			reserved := merge(u.used, importNames)
+			if u.w != nil {
+				wn, sc := u.w.names(reserved)
+				code = fg.newEmitter(sc).wrapperCode(u.w, wn)
+			} else {
+				sc := newNames(reserved)
+				e, v := sc.fresh("e"), sc.fresh("v")
+				code = fg.newEmitter(sc).helperCode(u.h, e, v)
 			}
-		} else {
-			sc := newNames(reserved...)
-			e, v := sc.fresh("e"), sc.fresh("v")
-			em := fg.newEmitter(sc)
-			for _, c := range em.helperCode(u.h, e, v) {
-				f.Add(c)
-			}
+		}
+		for _, c := range code {
+			f.Add(c)
 		}
 	}
 	var buf bytes.Buffer

@@ -207,7 +207,11 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 		return res, nil
 	}
 	res, err := try()
-	if err == nil || c.spec.attempts() == 1 || ctx.Err() != nil {
+	if err == nil {
+		maybeSweep(c.store, req.Now)
+		return res, nil
+	}
+	if c.spec.attempts() == 1 || ctx.Err() != nil {
 		return res, err
 	}
 	attempt := 1

@@ -723,3 +723,24 @@ func (s *cancelAfterClaim) Claim(ctx context.Context, req store.ClaimRequest) (s
 	s.cancel()
 	return res, err
 }
+
+func TestExpiredRecordsAreSweptInTheBackground(t *testing.T) {
+	clock := fakeclock.New(t0)
+	s := memstore.New()
+	ctx := runtime.WithClock(runtime.WithStore(context.Background(), s), clock)
+	spec := newSpec(t, runtime.EffectNone, 0)
+	spec.TTL = time.Minute
+	one := func(context.Context) (int, error) { return 1, nil }
+	_, err := do(ctx, spec, "old", "fp", one) // first use: sweeps (nothing yet)
+	require.NoError(t, err)
+
+	clock.Advance(runtime.SweepInterval)
+	_, err = do(ctx, spec, "new", "fp", one) // the interval has passed: sweeps
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := s.Get(context.Background(), keyOf(t, spec, "old"))
+		return errors.Is(err, store.ErrNotFound)
+	}, 10*time.Second, time.Millisecond, "the expired record is swept")
+	_, err = s.Get(context.Background(), keyOf(t, spec, "new"))
+	require.NoError(t, err, "a live record is never swept")
+}

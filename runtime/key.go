@@ -115,7 +115,7 @@ type Encoder struct {
 }
 
 // encBufSize is the size of the Encoder's inline buffer.
-const encBufSize = 256
+const encBufSize = 128
 
 // Tag bytes of the canonical key encoding (see the Encoder documentation).
 const (

@@ -123,6 +123,11 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		r.UpdatedAt = req.Now
 		return store.ClaimResult{Record: *r}, nil
 	}
+	if r.Fingerprint != req.Fingerprint {
+		// A takeover never hides a key reused with other arguments: the
+		// record is returned unchanged and the caller reports the mismatch.
+		return store.ClaimResult{Record: *r}, nil
+	}
 	*r = store.Record{
 		Key:         req.Key,
 		Namespace:   req.Namespace,
@@ -140,13 +145,17 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 }
 
 // mayChange reports whether a claim of the live record r may modify it: only
-// in-progress records change on claim (a lost-ack regrant, a takeover or a
-// mark as indeterminate). Other answers are served under the read lock.
+// in-progress records change on claim (a lost-ack regrant, a takeover of a
+// record with the request's fingerprint, or a mark as indeterminate). Other
+// answers are served under the read lock.
 func mayChange(r *store.Record, req store.ClaimRequest) bool {
 	if r.State != store.StateInProgress {
 		return false
 	}
-	return r.Owner == req.Owner || !r.LeaseUntil.After(req.Now)
+	if r.Owner == req.Owner {
+		return true
+	}
+	return !r.LeaseUntil.After(req.Now) && (!req.Takeover || r.Fingerprint == req.Fingerprint)
 }
 
 // held returns the record of key if it is in progress under exactly f, and

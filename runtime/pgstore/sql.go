@@ -17,15 +17,18 @@ const columns = `key, namespace, fingerprint, state, owner, token, lease_until, 
 //   - req holds the typed parameters.
 //   - cur is the key's row as of the statement's snapshot; settled is that
 //     row when it answers the claim unchanged: retained, and completed,
-//     indeterminate, or in progress under another owner's live lease. This
-//     is the replay path, a read that writes nothing.
+//     indeterminate, or in progress under another owner whose lease is
+//     live or whose record has another fingerprint than a takeover request
+//     (a takeover never hides a key reused with other arguments). This is
+//     the replay path, a read that writes nothing.
 //   - Otherwise ins inserts a fresh in-progress row. When the key has a row
 //     (ON CONFLICT) the update's WHERE re-checks, against the latest
 //     committed version of the row and under its row lock, that the row
 //     still needs a write: expired (replaced by a fresh grant), in progress
 //     under the claimer (a lost-ack regrant: same token, lease extended), or
 //     in progress under another owner whose lease has passed (taken over
-//     with a new token, or marked indeterminate when $8 is false).
+//     with a new token when $8 is true and the fingerprints are equal, or
+//     marked indeterminate when $8 is false).
 //   - tok draws the new token. nextval is volatile, so the CTE is
 //     materialized: the final SELECT compares against the very value the
 //     insert proposed, which tells a fresh token (new grant or takeover)
@@ -36,7 +39,8 @@ const columns = `key, namespace, fingerprint, state, owner, token, lease_until, 
 // runs it again: the new snapshot then sees the winner's row as settled.
 const claimSQL = `WITH req AS (
     SELECT $1::bytea AS key, $2::text AS namespace, $3::bytea AS fingerprint, $4::bytea AS owner,
-           $5::bigint AS now, $6::bigint AS lease_until, $7::bigint AS retain_until
+           $5::bigint AS now, $6::bigint AS lease_until, $7::bigint AS retain_until,
+           $8::boolean AS takeover
 ),
 cur AS (
     SELECT r.* FROM {{table}} r, req WHERE r.key = req.key
@@ -44,7 +48,8 @@ cur AS (
 settled AS (
     SELECT cur.* FROM cur, req
     WHERE cur.retain_until > req.now
-      AND (cur.state <> 1 OR (cur.owner <> req.owner AND cur.lease_until > req.now))
+      AND (cur.state <> 1 OR (cur.owner <> req.owner AND (cur.lease_until > req.now
+           OR (req.takeover AND cur.fingerprint <> req.fingerprint))))
 ),
 tok AS (
     SELECT nextval('{{seq}}') AS v
@@ -79,7 +84,8 @@ ins AS (
                                                   THEN EXCLUDED.updated_at ELSE t.updated_at END
                           ELSE EXCLUDED.updated_at END
     WHERE t.retain_until <= EXCLUDED.created_at
-       OR (t.state = 1 AND (t.owner = EXCLUDED.owner OR t.lease_until <= EXCLUDED.created_at))
+       OR (t.state = 1 AND (t.owner = EXCLUDED.owner OR (t.lease_until <= EXCLUDED.created_at
+           AND (NOT $8::boolean OR t.fingerprint = EXCLUDED.fingerprint))))
     RETURNING ` + returning + `
 )
 SELECT ` + columns + `, token = (SELECT v FROM tok) AS fresh, true AS changed FROM ins
@@ -93,8 +99,9 @@ const returning = `t.key, t.namespace, t.fingerprint, t.state, t.owner, t.token,
 // this order (a CASE takes the first that holds): exp, the row is expired;
 // same, it is in progress under the claimer (the WHERE admits no other
 // unexpired row with the claimer as owner); takeover, the request allows a
-// takeover of another owner's passed lease. When none holds the row is
-// marked indeterminate.
+// takeover of another owner's passed lease (the WHERE admits such a row only
+// when its fingerprint is the request's). When none holds the row is marked
+// indeterminate.
 var claimConds = strings.NewReplacer(
 	"{{exp}}", "t.retain_until <= EXCLUDED.created_at",
 	"{{same}}", "t.owner = EXCLUDED.owner",

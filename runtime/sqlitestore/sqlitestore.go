@@ -406,6 +406,11 @@ func decide(r row, found bool, req store.ClaimRequest) (store.ClaimResult, actio
 		cur.UpdatedAt = req.Now
 		return store.ClaimResult{Record: cur}, markIndet
 	}
+	if cur.Fingerprint != req.Fingerprint {
+		// A takeover never hides a key reused with other arguments: the
+		// record is returned unchanged and the caller reports the mismatch.
+		return store.ClaimResult{Record: cur}, noWrite
+	}
 	return store.ClaimResult{Granted: true, TookOver: true, Record: store.Record{
 		Key:         req.Key,
 		Namespace:   req.Namespace,

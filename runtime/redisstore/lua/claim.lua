@@ -3,9 +3,9 @@
 -- 10 takeover ("1" or "0"), 11 native expiry of a new grant in milliseconds
 -- ("" for none).
 -- Returns {outcome, fields...} with fields in FIELDS order. Outcome: 0 the
--- record is returned unchanged, 1 granted (new, replaced, or regranted to
--- its owner), 2 granted by taking over a passed lease, 3 marked
--- indeterminate.
+-- record is returned unchanged (also when a takeover is refused because the
+-- fingerprints differ), 1 granted (new, replaced, or regranted to its
+-- owner), 2 granted by taking over a passed lease, 3 marked indeterminate.
 local k, A = KEYS[1], ARGV
 
 local function grant(token, attempts, cs, cn)
@@ -20,7 +20,7 @@ local function grant(token, attempts, cs, cn)
   end
 end
 
-local cur = redis.call('HMGET', k, 'st', 'ow', 'ls', 'ln', 'rs', 'rn')
+local cur = redis.call('HMGET', k, 'st', 'ow', 'ls', 'ln', 'rs', 'rn', 'fp')
 local st = cur[1]
 local outcome = 0
 if not st or st == '0' or not after(cur[5], cur[6], A[4], A[5]) then
@@ -39,16 +39,19 @@ elseif st == '1' then
     end
     outcome = 1
   elseif not after(cur[3], cur[4], A[4], A[5]) then
-    if A[10] == '1' then
+    if A[10] ~= '1' then
+      redis.call('HSET', k, 'st', '3', 'us', A[4], 'un', A[5])
+      outcome = 3
+    elseif cur[7] == A[2] then
       local token = redis.call('HINCRBY', k, 'tk', 1)
       local attempts = redis.call('HINCRBY', k, 'at', 1)
       local created = redis.call('HMGET', k, 'cs', 'cn')
       grant(token, attempts, created[1], created[2])
       outcome = 2
-    else
-      redis.call('HSET', k, 'st', '3', 'us', A[4], 'un', A[5])
-      outcome = 3
     end
+    -- Otherwise a takeover of a record with another fingerprint: it is
+    -- returned unchanged, so that a takeover never hides a key reused
+    -- with other arguments.
   end
 end
 local rec = redis.call('HMGET', k, unpack(FIELDS))

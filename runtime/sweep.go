@@ -1,0 +1,60 @@
+package runtime
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// SweepInterval is how often, at most, the runtime asks a store that
+// implements store.Sweeper to delete expired records: at the first wrapped
+// call that uses the store in a process, and then at the first call after
+// each interval. The sweep runs in the background, never on the caller's
+// path, and stores delete in bounded batches. Operators may call a store's
+// Sweep method themselves at any time; it never deletes a record before its
+// retention.
+const SweepInterval = 10 * time.Minute
+
+// sweepTimeout bounds one background sweep.
+const sweepTimeout = time.Minute
+
+type sweepState struct {
+	last    atomic.Int64 // unix nanoseconds of the last sweep started
+	running atomic.Bool
+}
+
+// sweeps holds, per store, when it was last swept by this process.
+var sweeps sync.Map // Store -> *sweepState
+
+// maybeSweep starts a background sweep of s if SweepInterval has passed
+// since the last one this process started.
+func maybeSweep(s Store, now time.Time) {
+	sw, ok := s.(store.Sweeper)
+	if !ok {
+		return
+	}
+	v, ok := sweeps.Load(s)
+	if !ok {
+		v, _ = sweeps.LoadOrStore(s, new(sweepState))
+	}
+	st := v.(*sweepState)
+	last := st.last.Load()
+	if last != 0 && now.UnixNano()-last < int64(SweepInterval) {
+		return
+	}
+	if !st.running.CompareAndSwap(false, true) {
+		return
+	}
+	st.last.Store(now.UnixNano())
+	go func() {
+		defer st.running.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+		defer cancel()
+		// A failed sweep is retried at the next interval; expired records
+		// are treated as absent by every store meanwhile.
+		_, _ = sw.Sweep(ctx, now)
+	}()
+}
