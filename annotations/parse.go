@@ -67,7 +67,9 @@ func (l *line) errorf(off int, format string, args ...any) {
 // directive returns the position of the line's start.
 func (l *line) directive() Directive { return Directive{Name: l.name, Pos: l.c.Pos} }
 
-func isSpace(r byte) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\v' || r == '\f' }
+func isSpace(r byte) bool {
+	return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '\v' || r == '\f'
+}
 
 func (p *parser) line(c Comment) {
 	if p.set == nil {

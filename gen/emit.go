@@ -11,7 +11,8 @@ import (
 
 // names allocates local identifiers that clash with nothing taken.
 type names struct {
-	taken map[string]bool
+	taken    map[string]bool
+	reserved []map[string]bool // read-only sets of taken names, not copied
 	// handed records every name given out by fresh or keep, so that a
 	// caller can tell whether the same allocation is valid against a
 	// larger reserved set.
@@ -19,13 +20,22 @@ type names struct {
 }
 
 func newNames(reserved ...map[string]bool) *names {
-	n := &names{taken: map[string]bool{}, handed: map[string]bool{}}
-	for _, r := range reserved {
-		for k := range r {
-			n.taken[k] = true
+	return &names{taken: map[string]bool{}, reserved: reserved, handed: map[string]bool{}}
+}
+
+// reserve adds a read-only set of taken names.
+func (n *names) reserve(r map[string]bool) { n.reserved = append(n.reserved, r) }
+
+func (n *names) isTaken(name string) bool {
+	if n.taken[name] {
+		return true
+	}
+	for _, r := range n.reserved {
+		if r[name] {
+			return true
 		}
 	}
-	return n
+	return false
 }
 
 // take reserves a name without handing it out.
@@ -43,7 +53,7 @@ func (n *names) release(name string) { delete(n.taken, name) }
 // fresh returns base, or base2, base3… when taken, and takes it.
 func (n *names) fresh(base string) string {
 	name := base
-	for i := 2; n.taken[name] || isKeyword(name); i++ {
+	for i := 2; n.isTaken(name) || isKeyword(name); i++ {
 		name = base + strconv.Itoa(i)
 	}
 	n.taken[name] = true

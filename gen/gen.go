@@ -173,6 +173,15 @@ var ErrDiagnostics = errors.New("idemgen: the input has errors; nothing was writ
 // Result.Diagnostics; nothing is written then), and other errors when the
 // packages cannot be loaded or files cannot be written.
 func Run(cfg Config) (*Result, error) {
+	pkgs, fset, err := load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return generate(cfg, pkgs, fset)
+}
+
+// load loads the packages of cfg under the idemgen build tag.
+func load(cfg Config) ([]*packages.Package, *token.FileSet, error) {
 	patterns := cfg.Patterns
 	if len(patterns) == 0 {
 		patterns = []string{"."}
@@ -185,10 +194,15 @@ func Run(cfg Config) (*Result, error) {
 		BuildFlags: []string{"-tags=" + BuildTag},
 	}, patterns...)
 	if err != nil {
-		return nil, fmt.Errorf("idemgen: loading %s: %w", strings.Join(patterns, " "), err)
+		return nil, nil, fmt.Errorf("idemgen: loading %s: %w", strings.Join(patterns, " "), err)
 	}
-	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].PkgPath < pkgs[j].PkgPath })
+	return pkgs, fset, nil
+}
 
+// generate generates the wrappers of loaded packages and, unless
+// cfg.Check, writes them.
+func generate(cfg Config, pkgs []*packages.Package, fset *token.FileSet) (*Result, error) {
+	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].PkgPath < pkgs[j].PkgPath })
 	res := &Result{}
 	var files []File
 	for _, pkg := range pkgs {

@@ -3,6 +3,7 @@ package gen
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"go/format"
 	"os"
 	"path/filepath"
@@ -55,7 +56,29 @@ func checkGolden(t *testing.T, path, got string) {
 	if !errors.Is(err, os.ErrNotExist) {
 		require.NoError(t, err)
 	}
-	require.Equal(t, string(want), got, "%s differs; if the change is intended, run go test ./gen -update", filepath.Base(path))
+	if string(want) != got {
+		t.Fatalf("%s differs; if the change is intended, run go test ./gen -update\n%s", filepath.Base(path), lineDiff(string(want), got))
+	}
+}
+
+// lineDiff shows the first differing line of want and got, with context.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	i := 0
+	for i < len(w) && i < len(g) && w[i] == g[i] {
+		i++
+	}
+	var b strings.Builder
+	for j := max(0, i-3); j < i; j++ {
+		fmt.Fprintf(&b, "  %4d   %s\n", j+1, w[j])
+	}
+	for j := i; j < min(len(w), i+4); j++ {
+		fmt.Fprintf(&b, "  %4d - %s\n", j+1, w[j])
+	}
+	for j := i; j < min(len(g), i+4); j++ {
+		fmt.Fprintf(&b, "  %4d + %s\n", j+1, g[j])
+	}
+	return b.String()
 }
 
 func TestGolden(t *testing.T) {
@@ -100,5 +123,16 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s has no generated counterpart any more; run go test ./gen -update", filepath.Base(g))
 			}
 		})
+	}
+}
+
+// TestCommittedCodeIsUpToDate is idemgen -check on the packages of this
+// repository that commit generated code.
+func TestCommittedCodeIsUpToDate(t *testing.T) {
+	res, err := Run(Config{Dir: "..", Patterns: []string{"./examples/..."}, Check: true})
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Files)
+	for _, f := range res.Changed() {
+		t.Errorf("%s is %s; run go generate ./examples/...", f.Path, f.Action)
 	}
 }

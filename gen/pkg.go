@@ -31,9 +31,9 @@ type pkgGen struct {
 	taken map[string]bool
 	// methods maps a receiver type to the wrapper method names generated
 	// on it.
-	methods map[*types.TypeName]map[string]*wrapper
-	funcs   map[string]*wrapper
-	helpers *helperSet
+	methods     map[*types.TypeName]map[string]*wrapper
+	funcs       map[string]*wrapper
+	helpers     *helperSet
 	recursiveMu sync.Mutex
 	recursive   map[*types.Named]bool
 	// reportedTypeErrors holds the type errors already added to diags.
@@ -187,7 +187,9 @@ func (pg *pkgGen) collect() {
 	}
 	var syn []fileSyntax
 	for _, f := range pg.pkg.Syntax {
-		name := pg.fset.File(f.Pos()).Name()
+		// The position of the package clause names the source file, also
+		// for cgo files, which are parsed from their cgo output.
+		name := pg.fset.Position(f.Package).Filename
 		if strings.HasSuffix(name, "_test.go") || isGeneratedSyntax(f) {
 			continue
 		}
@@ -224,8 +226,23 @@ func (pg *pkgGen) collect() {
 			pg.files = append(pg.files, fg)
 		}
 	}
+	namespaces := map[string]*wrapper{}
 	for _, w := range all {
 		pg.analyze(w)
+		if w.fn == nil || w.namespace == "" {
+			continue
+		}
+		k := w.namespace + "\x00" + strconv.Itoa(w.version)
+		if other := namespaces[k]; other != nil {
+			pos := w.dirs.Key.Pos
+			if w.dirs.Namespace != nil {
+				pos = w.dirs.Namespace.Pos
+			}
+			pg.errorf(pos, "namespace %q (version %d) is also the namespace of %s (%s), so their keys would collide; give one another //idem:namespace or //idem:version",
+				w.namespace, w.version, other.qualifiedName(), pg.where(other.decl.Pos()))
+			continue
+		}
+		namespaces[k] = w
 	}
 	// Names of spec variables, after every wrapper name is taken.
 	for _, w := range all {

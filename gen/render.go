@@ -23,16 +23,16 @@ type helper struct {
 	file  *fileGen // the generated file that declares it
 }
 
-// helperSet holds a package's helpers, one per type.
+// helperSet holds a package's helpers, one per type. They are all placed
+// before any file is rendered (placeHelpers), so that files can then be
+// rendered concurrently; mu guards the map all the same.
 type helperSet struct {
 	pg     *pkgGen
 	mu     sync.Mutex
 	byType map[string]*helper
 }
 
-// get returns the helper of n, placing a new one in fg. Every helper is
-// placed while files are prepared, one after the other; when files are
-// finished in parallel, get only finds existing helpers.
+// get returns the helper of n, placing a new one in fg.
 func (hs *helperSet) get(n *types.Named, fg *fileGen) *helper {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()
@@ -46,6 +46,57 @@ func (hs *helperSet) get(n *types.Named, fg *fileGen) *helper {
 	return h
 }
 
+// placeHelpers creates the helper of every recursive named type that the
+// key and fingerprint parts of the package reach, each in the first file
+// (in file and source order) whose code needs it.
+func (pg *pkgGen) placeHelpers() {
+	for _, fg := range pg.files {
+		for _, w := range fg.wrappers {
+			for _, p := range append(append([]*part(nil), w.key...), w.fp...) {
+				pg.reachHelpers(p.typ, fg, false)
+			}
+		}
+	}
+}
+
+// reachHelpers walks t as encode does and places the helpers it calls.
+func (pg *pkgGen) reachHelpers(t types.Type, fg *fileGen, top bool) {
+	t = types.Unalias(t)
+	if _, ok := t.(*types.TypeParam); ok || isTime(t) || isDuration(t) {
+		return
+	}
+	if n, ok := t.(*types.Named); ok && !top && pg.isRecursive(n) {
+		pg.helpers.mu.Lock()
+		_, known := pg.helpers.byType[types.TypeString(n, nil)]
+		pg.helpers.mu.Unlock()
+		if !known {
+			pg.helpers.get(n, fg)
+			pg.reachHelpers(n, fg, true)
+		}
+		return
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Pointer:
+		pg.reachHelpers(u.Elem(), fg, false)
+	case *types.Slice:
+		pg.reachHelpers(u.Elem(), fg, false)
+	case *types.Array:
+		pg.reachHelpers(u.Elem(), fg, false)
+	case *types.Map:
+		pg.reachHelpers(u.Key(), fg, false)
+		pg.reachHelpers(u.Elem(), fg, false)
+	case *types.Struct:
+		if isTimeShaped(u) {
+			return
+		}
+		for i := 0; i < u.NumFields(); i++ {
+			if f := u.Field(i); f.Name() != "_" {
+				pg.reachHelpers(f.Type(), fg, false)
+			}
+		}
+	}
+}
+
 // wnames are the identifiers of one wrapper's code.
 type wnames struct {
 	recv    string
@@ -55,6 +106,7 @@ type wnames struct {
 	fp      string
 	res     string
 	err     string
+	run     string   // the closure that calls the original
 	rs      []string // the closure's result variables
 	// resultsType is the local struct type of several results.
 	resultsType string
@@ -71,7 +123,7 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 		}
 	}
 	wn := &wnames{params: make([]string, len(w.params)), results: make([]string, len(w.results))}
-	keep := func(name string) bool { return name != "" && name != "_" && !sc.taken[name] }
+	keep := func(name string) bool { return name != "" && name != "_" && !sc.isTaken(name) }
 	// Keep declared names first, so that a fresh name never steals one.
 	if w.recv != nil && keep(w.recv.Name()) {
 		wn.recv = w.recv.Name()
@@ -89,6 +141,9 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 			sc.keep(r.Name())
 		}
 	}
+	// Locals and renamed parameters also avoid every package-level name,
+	// referred to or not.
+	sc.reserve(w.file.pg.taken)
 	if w.recv != nil && wn.recv == "" {
 		wn.recv = sc.fresh(recvBase(w.recvType.Name()))
 	}
@@ -111,7 +166,7 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 		}
 	}
 	wn.key, wn.fp = sc.fresh("key"), sc.fresh("fp")
-	wn.res, wn.err = sc.fresh("res"), sc.fresh("err")
+	wn.res, wn.err, wn.run = sc.fresh("res"), sc.fresh("err"), sc.fresh("run")
 	for i := 0; i < len(w.results)-1; i++ {
 		wn.rs = append(wn.rs, sc.fresh("r"+strconv.Itoa(i)))
 	}
@@ -128,13 +183,10 @@ func recvBase(typeName string) string {
 	return strings.ToLower(typeName[:1])
 }
 
-// render generates the files of the package: first every file's units
-// are built once, in order, which places the helpers and records the names
-// the code refers to; then the files are finished in parallel.
+// render generates the files of the package, concurrently once the
+// helpers are placed.
 func (pg *pkgGen) render() {
-	for _, fg := range pg.files {
-		fg.prepare()
-	}
+	pg.placeHelpers()
 	contents := make([][]byte, len(pg.files))
 	errs := make([]error, len(pg.files))
 	var wg sync.WaitGroup
@@ -145,6 +197,7 @@ func (pg *pkgGen) render() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			fg.prepare()
 			contents[i], errs[i] = fg.finish()
 		}()
 	}
@@ -174,6 +227,7 @@ type unit struct {
 
 // prepare builds every unit of the file with names chosen against nothing,
 // learning which names the code refers to and which packages it imports.
+// The file's helpers are placed already.
 func (fg *fileGen) prepare() {
 	fg.imports = map[string]string{}
 	fg.used = map[string]bool{}
@@ -184,7 +238,7 @@ func (fg *fileGen) prepare() {
 			em = fg.newEmitter(sc)
 			u.code = em.wrapperCode(u.w, wn)
 		} else {
-			sc := newNames()
+			sc := newNames(fg.pg.taken)
 			e, v := sc.fresh("e"), sc.fresh("v")
 			em = fg.newEmitter(sc)
 			u.code = em.helperCode(u.h, e, v)
@@ -202,8 +256,8 @@ func (fg *fileGen) prepare() {
 		fg.units = append(fg.units, u)
 		build(u)
 	}
-	for i := 0; i < len(fg.helpers); i++ { // helpers may add helpers
-		u := &unit{h: fg.helpers[i]}
+	for _, h := range fg.helpers {
+		u := &unit{h: h}
 		fg.units = append(fg.units, u)
 		build(u)
 	}
@@ -273,7 +327,7 @@ func (fg *fileGen) finish() ([]byte, error) {
 				wn, sc := u.w.names(reserved)
 				code = fg.newEmitter(sc).wrapperCode(u.w, wn)
 			} else {
-				sc := newNames(reserved)
+				sc := newNames(reserved, fg.pg.taken)
 				e, v := sc.fresh("e"), sc.fresh("v")
 				code = fg.newEmitter(sc).helperCode(u.h, e, v)
 			}
@@ -330,29 +384,25 @@ func (em *emitter) durationCode(d time.Duration) *jen.Statement {
 	return jen.Op(strconv.FormatInt(int64(d), 10)) // unreachable: every duration is whole nanoseconds
 }
 
-// specCode renders the wrapper's Spec literal.
+// specCode renders the wrapper's Spec literal, on one line.
 func (em *emitter) specCode(w *wrapper) *jen.Statement {
-	kv := func(k string, v jen.Code) jen.Code { return jen.Line().Id(k).Op(":").Add(v) }
+	kv := func(k string, v jen.Code) jen.Code { return jen.Id(k).Op(":").Add(v) }
 	fields := []jen.Code{
 		kv("Namespace", jen.Lit(w.namespace)),
 		kv("Version", jen.Lit(w.version)),
 		kv("Effect", em.rt(effectConst(w.effect))),
 	}
 	if w.retry.Attempts > 0 {
-		rf := []jen.Code{jen.Id("Attempts").Op(":").Lit(w.retry.Attempts)}
+		rf := []jen.Code{kv("Attempts", jen.Lit(w.retry.Attempts))}
 		if w.retry.Delay > 0 {
-			rf = append(rf, jen.Id("Delay").Op(":").Add(em.durationCode(w.retry.Delay)))
+			rf = append(rf, kv("Delay", em.durationCode(w.retry.Delay)))
 		}
 		if w.retry.MaxDelay > 0 {
-			rf = append(rf, jen.Id("MaxDelay").Op(":").Add(em.durationCode(w.retry.MaxDelay)))
+			rf = append(rf, kv("MaxDelay", em.durationCode(w.retry.MaxDelay)))
 		}
 		fields = append(fields, kv("Retry", em.rt("RetryPolicy").Values(rf...)))
 	}
-	fields = append(fields,
-		kv("TTL", em.durationCode(w.ttl)),
-		kv("Lease", em.durationCode(w.lease)),
-		jen.Line(),
-	)
+	fields = append(fields, kv("TTL", em.durationCode(w.ttl)), kv("Lease", em.durationCode(w.lease)))
 	return em.rt("Spec").Values(fields...)
 }
 
@@ -492,7 +542,8 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 			g.List(lhs...).Op(":=").Add(call)
 			g.Return(resultStruct().Values(vals...), jen.Id(wn.err))
 		})
-		do := em.rt("Do").Call(ctxArg, jen.Op("&").Add(spec()), key.ptr(), fp.ptr(), closure)
+		g.Id(wn.run).Op(":=").Add(closure)
+		do := em.rt("Do").Call(ctxArg, jen.Op("&").Add(spec()), key.ptr(), fp.ptr(), jen.Id(wn.run))
 		if nres == 0 {
 			g.List(jen.Id("_"), jen.Id(wn.err)).Op(":=").Add(do)
 			g.Return(jen.Id(wn.err))
@@ -537,84 +588,81 @@ func (w *wrapper) wrapperQualifiedName() string {
 	return w.name
 }
 
-// doc returns the lines of the wrapper's doc comment ("" between
-// paragraphs).
+// doc returns the lines of the wrapper's doc comment, without "// ": a
+// sentence, then a list of what is deduplicated and how.
 func (w *wrapper) doc() []string {
-	orig := w.qualifiedName()
-	var paras []string
-	paras = append(paras, fmt.Sprintf("%s calls [%s] at most once per key: the first call with a key runs it and records its results, and later calls with the same key return the recorded results (or wait for the call in progress) without running it again.", w.name, orig))
+	fn := w.fn.Name()
+	lines := wrapText(w.name+" calls ["+w.qualifiedName()+"] at most once per key; later calls with the key return the recorded results without running "+fn+" again.", 76, "", "")
+	lines = append(lines, "")
+	item := func(text string) { lines = append(lines, wrapText(text, 76, "  - ", "    ")...) }
 
-	var keys []string
+	var b strings.Builder
+	b.WriteString("Key: ")
 	nilPath := false
-	for _, p := range w.key {
-		keys = append(keys, p.display)
+	for i, p := range w.key {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.display)
 		nilPath = nilPath || p.crossesPointer()
 	}
-	k := fmt.Sprintf("Key: %s, in namespace %q, version %d.", strings.Join(keys, ", "), w.namespace, w.version)
+	b.WriteString("; namespace " + strconv.Quote(w.namespace) + ", version " + strconv.Itoa(w.version) + ".")
 	if nilPath {
-		k += " A nil pointer on a key path makes that part of the key nil."
+		b.WriteString(" A nil pointer on a key path makes that part of the key nil.")
 	}
 	if w.ctx != nil {
-		k += fmt.Sprintf(" %s receives the key in its context (runtime.KeyFrom).", w.fn.Name())
+		b.WriteString(" " + fn + " reads the key with runtime.KeyFrom(ctx).")
 	} else {
-		k += fmt.Sprintf(" %s takes no context.Context, so it cannot read the key.", w.fn.Name())
+		b.WriteString(" " + fn + " takes no context.Context, so it cannot read the key.")
 	}
-	paras = append(paras, k)
+	item(b.String())
 
-	var fp string
-	switch w.fpMode {
-	case fpNone:
-		fp = "Fingerprint: none (fingerprint -): a later call with a recorded key replays it whatever its other arguments."
-	default:
-		var parts []string
-		for _, p := range w.fp {
-			parts = append(parts, p.display)
+	b.Reset()
+	if w.fpMode == fpNone {
+		b.WriteString("Fingerprint: none; a later call with a recorded key replays it whatever its other arguments.")
+	} else {
+		b.WriteString("Fingerprint: ")
+		if len(w.fp) == 0 {
+			b.WriteString("no parameters")
 		}
-		list := strings.Join(parts, ", ")
-		if list == "" {
-			list = "no parameters"
+		for i, p := range w.fp {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(p.display)
 		}
-		fp = "Fingerprint: " + list
 		if len(w.fpOmitted) > 0 {
-			fp += "; left out: " + strings.Join(w.fpOmitted, ", ")
+			b.WriteString("; left out: " + strings.Join(w.fpOmitted, ", "))
 		}
-		fp += ". A later call with a recorded key but another fingerprint fails with ErrKeyReused."
+		b.WriteString(". A later call with a recorded key and another fingerprint fails with ErrKeyReused.")
 	}
-	paras = append(paras, fp)
+	item(b.String())
 
-	var eff string
+	b.Reset()
 	switch w.effect {
 	case annotations.EffectAPI:
-		eff = "Effect: api: the callee deduplicates on the key, so a failed attempt may run again and the claim of a caller that died is taken over after its lease."
+		b.WriteString("Effect api: the callee deduplicates on the key, so a failed attempt may run again, and the claim of a caller that died is taken over.")
 	case annotations.EffectQueue:
-		eff = "Effect: queue: messages carry the key as their deduplication id, so a failed attempt may run again and the claim of a caller that died is taken over after its lease."
+		b.WriteString("Effect queue: the key is the message's deduplication id, so a failed attempt may run again, and the claim of a caller that died is taken over.")
 	case annotations.EffectDB:
-		eff = "Effect: db: the effect commits in the transaction that records the key."
+		b.WriteString("Effect db: the effect commits in the transaction that records the key.")
 	default:
-		eff = "Effect: none: an attempt that may have applied the effect never runs again; if it failed, the key stays blocked (ErrIndeterminate) until its record expires or is deleted."
+		b.WriteString("Effect none: an attempt that may have applied the effect never runs again; after such a failure the key stays blocked (ErrIndeterminate) until its record expires.")
 	}
 	if w.retry.Attempts > 1 {
 		delay, maxDelay := fmtDuration(w.retry.Delay), fmtDuration(w.retry.MaxDelay)
 		if w.retry.Delay == 0 {
-			delay = "100ms (default)"
+			delay = "100ms"
 		}
 		if w.retry.MaxDelay == 0 {
-			maxDelay = "10s (default)"
+			maxDelay = "10s"
 		}
-		eff += fmt.Sprintf(" Retry: up to %d attempts, first after %s, backing off to at most %s; only failures that cannot duplicate the effect are retried.", w.retry.Attempts, delay, maxDelay)
+		b.WriteString(" Retry: up to " + strconv.Itoa(w.retry.Attempts) + " attempts, " + delay + " to " + maxDelay + " apart, for failures that cannot duplicate the effect.")
 	} else {
-		eff += " Retry: one attempt."
+		b.WriteString(" Retry: one attempt.")
 	}
-	paras = append(paras, eff)
-	paras = append(paras, fmt.Sprintf("Records are kept for %s; a call in progress holds the key under a %s lease, renewed while it runs.", fmtDuration(w.ttl), fmtDuration(w.lease)))
-
-	var lines []string
-	for i, p := range paras {
-		if i > 0 {
-			lines = append(lines, "")
-		}
-		lines = append(lines, wrapText(p, 76)...)
-	}
+	item(b.String())
+	item("Records are kept for " + fmtDuration(w.ttl) + "; a running call holds the key under a " + fmtDuration(w.lease) + " lease, renewed while it runs.")
 	return lines
 }
 
@@ -631,23 +679,28 @@ func fmtDuration(d time.Duration) string {
 	return strconv.FormatInt(int64(d), 10) + "ns"
 }
 
-// wrapText breaks s into lines of at most width bytes at spaces.
-func wrapText(s string, width int) []string {
+// wrapText breaks s into lines of at most width bytes at spaces, the
+// first line starting with first and the others with rest.
+func wrapText(s string, width int, first, rest string) []string {
 	var lines []string
-	line := ""
+	var line strings.Builder
+	line.WriteString(first)
+	empty := true
 	for _, word := range strings.Fields(s) {
-		switch {
-		case line == "":
-			line = word
-		case len(line)+1+len(word) <= width:
-			line += " " + word
-		default:
-			lines = append(lines, line)
-			line = word
+		if !empty && line.Len()+1+len(word) > width {
+			lines = append(lines, line.String())
+			line.Reset()
+			line.WriteString(rest)
+			empty = true
 		}
+		if !empty {
+			line.WriteByte(' ')
+		}
+		line.WriteString(word)
+		empty = false
 	}
-	if line != "" {
-		lines = append(lines, line)
+	if !empty {
+		lines = append(lines, line.String())
 	}
 	return lines
 }

@@ -97,7 +97,10 @@ const KeyEncodingVersion = 1
 //     type B) encodes as Bytes; every other slice, and every array including
 //     [N]byte, encodes as List.
 //   - Named types encode as their underlying kind (type Status string
-//     encodes as String); an interface value encodes as its dynamic value.
+//     encodes as String), except that types defined from time.Time encode
+//     as Time; an interface value encodes as its dynamic value.
+//   - Struct counts and encodes its fields in declaration order, skipping
+//     blank (_) fields.
 //     Type names and struct field names are not encoded: a key identifies
 //     values of one function's fixed argument types.
 //   - Every encoding is self-delimiting (tags, fixed widths, lengths and
@@ -115,7 +118,7 @@ type Encoder struct {
 }
 
 // encBufSize is the size of the Encoder's inline buffer.
-const encBufSize = 128
+const encBufSize = 256
 
 // Tag bytes of the canonical key encoding (see the Encoder documentation).
 const (

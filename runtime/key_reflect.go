@@ -16,12 +16,13 @@ var keyTimeType = reflect.TypeFor[time.Time]()
 // Value encodes v by reflection, for values whose static type generated code
 // does not know (type parameters, interfaces). It writes exactly the bytes
 // the typed methods write for the same value: named types encode as their
-// underlying kind, time.Time as Time, time.Duration as Int64, a slice whose
-// element kind is uint8 as Bytes, other slices and arrays as List, pointers
-// as Nil or Pointer and the pointee, structs as Struct and their fields in
-// declaration order, maps as Map with their entries, and an interface (v
-// itself, or a field or element of interface type) as its dynamic value, Nil
-// when it is nil.
+// underlying kind, time.Time (and types defined from it) as Time,
+// time.Duration as Int64, a slice whose element kind is uint8 as Bytes, other
+// slices and arrays as List, pointers as Nil or Pointer and the pointee,
+// structs as Struct and their fields in declaration order (blank _ fields
+// are skipped and not counted), maps as Map with their entries, and an
+// interface (v itself, or a field or element of interface type) as its
+// dynamic value, Nil when it is nil.
 //
 // Values that have no canonical encoding make Sum fail with an error naming
 // their type: functions, channels, unsafe pointers, structs with unexported
@@ -164,25 +165,42 @@ func (e *Encoder) list(v reflect.Value, depth int) {
 
 func (e *Encoder) structValue(v reflect.Value, depth int) {
 	t := v.Type()
-	if t == keyTimeType {
-		if v.CanAddr() {
-			e.Time(*v.Addr().Interface().(*time.Time))
-		} else {
-			e.Time(v.Interface().(time.Time))
-		}
+	if isTimeType(t) {
+		e.Time(reflectTime(v))
 		return
 	}
-	n := t.NumField()
-	for i := range n {
-		if f := t.Field(i); !f.IsExported() {
+	n := 0
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "_" {
+			continue
+		}
+		if !f.IsExported() {
 			e.fail(fmt.Errorf("idem: key part of type %s cannot be encoded: its field %s is unexported, so the value has no canonical form; key on its exported fields or on a value that identifies it", t, f.Name))
 			return
 		}
+		n++
 	}
 	e.Struct(n)
-	for i := range n {
-		e.value(v.Field(i), depth+1)
+	for i := range t.NumField() {
+		if t.Field(i).Name != "_" {
+			e.value(v.Field(i), depth+1)
+		}
 	}
+}
+
+// isTimeType reports whether t is time.Time or a type defined from it
+// (type Deadline time.Time), which keys and results treat as time.Time.
+func isTimeType(t reflect.Type) bool {
+	return t == keyTimeType || t.Kind() == reflect.Struct && t.ConvertibleTo(keyTimeType)
+}
+
+// reflectTime returns the time.Time in v, whose type satisfies isTimeType.
+func reflectTime(v reflect.Value) time.Time {
+	if v.CanAddr() {
+		return *reflect.NewAt(keyTimeType, v.Addr().UnsafePointer()).Interface().(*time.Time)
+	}
+	return v.Convert(keyTimeType).Interface().(time.Time)
 }
 
 func keyUnsupported(t reflect.Type) error {

@@ -88,6 +88,12 @@ type (
 		V    int
 		Next *keyNode
 	}
+	keyTime  time.Time
+	keyBlank struct {
+		A int
+		_ int
+		B string
+	}
 )
 
 // encodeKeyInner is what generated code writes for a keyInner argument.
@@ -275,6 +281,16 @@ func keyCases() []keyCase {
 			e.Nil()
 		}},
 		{"time pointer", &instant, func(e *Encoder) { e.Pointer(); e.Time(instant) }},
+		{"type defined from time.Time", keyTime(instant.In(tokyo)), func(e *Encoder) { e.Time(instant) }},
+		{"time types as map values", map[string]keyTime{"a": keyTime(instant)}, func(e *Encoder) {
+			e.Map(1)
+			e.MapKey()
+			e.String("a")
+			e.MapValue()
+			e.Time(instant)
+			e.MapEnd()
+		}},
+		{"blank fields are skipped", keyBlank{A: 1, B: "x"}, func(e *Encoder) { e.Struct(2); e.Int(1); e.String("x") }},
 	}
 }
 
@@ -877,6 +893,9 @@ func keyVectorInputs() []keyVectorInput {
 		}),
 		v("value-interfaces", `Value([]any{1, "a", nil, int64(1)})`, func(e *Encoder) { e.Value([]any{1, "a", nil, int64(1)}) }),
 		v("value-byte-array", `Value([3]byte{1, 2, 3}) (a List of Uint8)`, func(e *Encoder) { e.Value([3]byte{1, 2, 3}) }),
+		v("value-time-defined-type", `Value(keyTime(1970-01-01T00:00:01Z)) (type keyTime time.Time; equals Time)`, func(e *Encoder) { e.Value(keyTime(time.Unix(1, 0))) }),
+		v("value-blank-fields", `Value(struct{A int; _ int; B string}{A: 1, B: "x"}) (equals Struct(2); Int(1); String("x"))`, func(e *Encoder) { e.Value(keyBlank{A: 1, B: "x"}) }),
+		v("value-pointer-to-interface", `Value(&any(int8(3))) (Pointer, then the dynamic value)`, func(e *Encoder) { var x any = int8(3); e.Value(&x) }),
 	}
 }
 

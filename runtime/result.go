@@ -38,9 +38,10 @@ import (
 //	  other slices             uvarint(len+1) elements, or 0 for nil
 //	  arrays                   N elements
 //	  pointers                 0 for nil, or 1 and the pointee
-//	  structs                  the exported fields in declaration order
+//	  structs                  the fields in declaration order, blank (_) fields skipped
 //	  maps                     uvarint(len+1) (key, value) pairs, or 0 for nil
 //	  time.Time                uvarint length, time.Time.MarshalBinary bytes
+//	                           (also types defined from time.Time)
 //	  BinaryMarshaler types    uvarint length, AppendBinary or MarshalBinary bytes
 //
 // Elements of zero size (struct{}, [0]T) are not written: a slice of them is
@@ -127,9 +128,9 @@ var (
 // do, and otherwise an error naming the offending part and the fix (for
 // example "field Conn of type net.Conn: interfaces cannot be recorded").
 // Supported: booleans, numbers, strings, slices, arrays, maps, pointers,
-// structs whose fields are all exported, time.Time, and any type whose
-// pointer implements both encoding.BinaryMarshaler and
-// encoding.BinaryUnmarshaler. Not supported: functions, channels, unsafe
+// structs whose fields are all exported (blank _ fields are skipped),
+// time.Time and types defined from it, and any type whose pointer implements
+// both encoding.BinaryMarshaler and encoding.BinaryUnmarshaler. Not supported: functions, channels, unsafe
 // pointers, interfaces, and structs with unexported fields that do not
 // marshal themselves.
 func CheckResultType(t reflect.Type) error {
@@ -204,6 +205,10 @@ func (b *resultPlanBuilder) build(t reflect.Type, path string) (*resultPlan, err
 		p.appender = pt.Implements(resultAppenderType)
 		return p, nil
 	}
+	if isTimeType(t) { // type Deadline time.Time, without methods of its own
+		p.kind = rkTime
+		return p, nil
+	}
 	switch t.Kind() {
 	case reflect.Bool:
 		p.kind = rkBool
@@ -261,6 +266,9 @@ func (b *resultPlanBuilder) build(t reflect.Type, path string) (*resultPlan, err
 		p.min = 0
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if f.Name == "_" {
+				continue // blank fields hold nothing to record
+			}
 			fpath := f.Name
 			if path != "" {
 				fpath = path + "." + f.Name
@@ -494,12 +502,7 @@ func (p *resultPlan) encode(b []byte, v reflect.Value, depth int) ([]byte, error
 			}
 		}
 	case rkTime:
-		var t time.Time
-		if v.CanAddr() {
-			t = *v.Addr().Interface().(*time.Time)
-		} else {
-			t = v.Interface().(time.Time)
-		}
+		t := reflectTime(v)
 		b = append(b, 0) // length; a time's binary form is at most 16 bytes
 		start := len(b)
 		if b, err = t.AppendBinary(b); err != nil {
@@ -785,7 +788,8 @@ func (p *resultPlan) decode(d *resultDecoder, v reflect.Value, depth int) error 
 		if len(b) >= 13 && binary.BigEndian.Uint32(b[9:]) >= 1e9 {
 			return errors.New("invalid time.Time: nanoseconds out of range")
 		}
-		if err := v.Addr().Interface().(*time.Time).UnmarshalBinary(b); err != nil {
+		tp := reflect.NewAt(resultTimeType, v.Addr().UnsafePointer()).Interface().(*time.Time)
+		if err := tp.UnmarshalBinary(b); err != nil {
 			return err
 		}
 	case rkMarshaler:

@@ -25,10 +25,20 @@
 //
 // It needs PostgreSQL 10 or later. Sessions may use any default isolation
 // level: a statement that fails with a serialization failure is run again.
+//
+// # Claims in the caller's transaction
+//
+// MigratePool, ClaimTx and CompleteTx (and MigrateSQL, ClaimSQLTx and
+// CompleteSQLTx for database/sql through github.com/jackc/pgx/v5/stdlib)
+// keep records in the default table of the caller's own database, inside a
+// transaction the caller began, with the store's own statements, so that an
+// effect on that database and its record commit or roll back together. The
+// idem runtime uses them for functions with the db effect.
 package pgstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -159,17 +169,27 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 // do not exist. It is safe to run concurrently from many processes: a
 // transaction-scoped advisory lock serializes it.
 func (s *Store) Migrate(ctx context.Context) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", s.table.lockID()); err != nil {
+	return migratePool(ctx, s.pool, s.table, s.q.migrate)
+}
+
+// migratePool runs the schema statements migrate of table n in one
+// transaction of pool, under the table's advisory lock.
+func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, migrate string) error {
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", n.lockID()); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, s.q.migrate)
+		_, err := tx.Exec(ctx, migrate)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("pgstore: create table %s (run SchemaSQL by hand and use WithoutMigrate if this role may not run DDL): %w", s.table, err)
+		return migrateError(n, err)
 	}
 	return nil
+}
+
+func migrateError(n tableName, err error) error {
+	return fmt.Errorf("pgstore: create table %s (run SchemaSQL by hand and use WithoutMigrate if this role may not run DDL): %w", n, err)
 }
 
 // Table returns the (possibly schema-qualified) name of the store's table.
@@ -180,6 +200,28 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
+	return claim(ctx, req, "", false, func(args []any) rowScanner {
+		return s.pool.QueryRow(ctx, s.q.claim, args...)
+	})
+}
+
+// rowScanner is the one row a statement returns: a pgx.Row or a *sql.Row.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// claim runs the claim statement (claimSQL), through run, until it
+// answers. where is "" for the store's own autocommitted statements and
+// " in a transaction" for a caller's transaction.
+//
+// A statement that returns no row saw a concurrent claim change the row
+// after its snapshot; it runs again, and the next run (a new statement, and
+// so under READ COMMITTED a new snapshot) sees the change. Under REPEATABLE
+// READ or SERIALIZABLE the server reports that race as a serialization
+// failure instead: the store's own statement, alone in its transaction,
+// runs again; inTx returns it, since it has aborted the caller's
+// transaction and only running the whole transaction again can succeed.
+func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool, run func(args []any) rowScanner) (store.ClaimResult, error) {
 	args, err := claimArgs(req)
 	if err != nil {
 		return store.ClaimResult{}, err
@@ -189,23 +231,19 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 			r              row
 			fresh, changed bool
 		)
-		err := s.pool.QueryRow(ctx, s.q.claim, args...).Scan(append(r.dest(), &fresh, &changed)...)
-		if errors.Is(err, pgx.ErrNoRows) || isSerializationFailure(err) {
-			// A concurrent claim changed the row after this statement's
-			// snapshot (under REPEATABLE READ or SERIALIZABLE the server
-			// reports that as a serialization failure); the next run sees
-			// the change.
+		err := run(args).Scan(append(r.dest(), &fresh, &changed)...)
+		if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) || (!inTx && isSerializationFailure(err)) {
 			if err := ctx.Err(); err != nil {
 				return store.ClaimResult{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s: %w", req.Key, err)
+			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
 		}
 		rec, err := r.record()
 		if err != nil {
-			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s: %w", req.Key, err)
+			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
 		}
 		granted := changed && rec.State == store.StateInProgress && rec.Owner == req.Owner
 		return store.ClaimResult{
@@ -214,7 +252,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 			Record:   rec,
 		}, nil
 	}
-	return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s: the row changed under %d consecutive attempts; too many concurrent claims of one key", req.Key, maxClaimTries)
+	return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: the row changed under %d consecutive attempts; too many concurrent claims of one key", req.Key, where, maxClaimTries)
 }
 
 // claimArgs returns the parameters of claimSQL for req.

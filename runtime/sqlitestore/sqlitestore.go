@@ -31,6 +31,13 @@
 // Released and deleted records stay in the table as tombstones (state 0)
 // until their retention passes and Sweep removes them, so that the next
 // grant of the key still gets a larger token than every grant before it.
+//
+// # Claims in the caller's transaction
+//
+// Migrate, ClaimTx and CompleteTx keep records in the caller's own database
+// (the same idem_records table), inside a transaction the caller began, so
+// that an effect on that database and its record commit or roll back
+// together. The idem runtime uses them for functions with the db effect.
 package sqlitestore
 
 import (
@@ -110,8 +117,12 @@ const columns = `namespace, fingerprint, state, owner, token, lease_until, retai
 
 const (
 	sqlSelect = `SELECT ` + columns + ` FROM idem_records WHERE key = ?`
-	sqlUpsert = `INSERT INTO idem_records (key, ` + columns + `)
-VALUES (?, ?, ?, 1, ?, ?, ?, ?, NULL, ?, ?, ?)
+	sqlInsert = `INSERT INTO idem_records (key, ` + columns + `)
+VALUES (?, ?, ?, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`
+	// sqlInsertNew is the first statement of ClaimTx: a write, so that a
+	// deferred transaction takes the write lock before it reads anything.
+	sqlInsertNew = sqlInsert + ` ON CONFLICT (key) DO NOTHING`
+	sqlUpsert    = sqlInsert + `
 ON CONFLICT (key) DO UPDATE SET
 	namespace = excluded.namespace, fingerprint = excluded.fingerprint,
 	state = 1, owner = excluded.owner, token = excluded.token,
@@ -215,11 +226,8 @@ func (s *Store) init(ctx context.Context) error {
 	if s.closed {
 		return errors.New("the store is closed; open a new one")
 	}
-	if err := retryBusy(ctx, func() error {
-		_, err := s.db.ExecContext(ctx, Schema)
+	if err := migrate(ctx, s.db); err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("create schema: %w", err)
 	}
 	stmts := make(map[string]*sql.Stmt)
 	for _, q := range []string{sqlSelect, sqlComplete, sqlRelease, sqlIndeterminate, sqlRenew, sqlDelete} {
@@ -249,8 +257,13 @@ func isBusy(err error) bool {
 // ends. f must have had no effect when it reports SQLITE_BUSY, which holds
 // for a single statement or a BEGIN.
 func retryBusy(ctx context.Context, f func() error) error {
+	return retryWhile(ctx, isBusy, f)
+}
+
+// retryWhile is retryBusy for the errors busy recognises.
+func retryWhile(ctx context.Context, busy func(error) bool, f func() error) error {
 	err := f()
-	if err == nil || !isBusy(err) {
+	if err == nil || !busy(err) {
 		return err
 	}
 	deadline := time.Now().Add(BusyTimeout) // a wait bound, not a record time
@@ -264,7 +277,7 @@ func retryBusy(ctx context.Context, f func() error) error {
 			return fmt.Errorf("%w (while waiting for a lock: %v)", ctx.Err(), err)
 		case <-timer.C:
 		}
-		if err = f(); err == nil || !isBusy(err) {
+		if err = f(); err == nil || !busy(err) {
 			return err
 		}
 		if time.Now().After(deadline) {
@@ -484,22 +497,7 @@ func (s *Store) claimTx(ctx context.Context, req store.ClaimRequest) (res store.
 		return res, err
 	}
 
-	r, found, err := scan(conn.QueryRowContext(ctx, sqlSelect, req.Key[:]), req.Key)
-	if err != nil {
-		return res, err
-	}
-	res, act := decide(r, found, req)
-	rec := res.Record
-	switch act {
-	case grantNew:
-		_, err = conn.ExecContext(ctx, sqlUpsert, req.Key[:], rec.Namespace, rec.Fingerprint[:],
-			rec.Owner[:], rec.Token, nanos(rec.LeaseUntil), nanos(rec.RetainUntil),
-			rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt))
-	case extend:
-		_, err = conn.ExecContext(ctx, sqlClaimLease, nanos(rec.LeaseUntil), nanos(rec.UpdatedAt), req.Key[:])
-	case markIndet:
-		_, err = conn.ExecContext(ctx, sqlClaimMark, nanos(rec.UpdatedAt), req.Key[:])
-	}
+	res, err = claimLocked(ctx, conn, req)
 	if err != nil {
 		return store.ClaimResult{}, err
 	}
@@ -508,6 +506,43 @@ func (s *Store) claimTx(ctx context.Context, req store.ClaimRequest) (res store.
 	}
 	committed = true
 	return res, nil
+}
+
+// querier is what a claim needs of a connection or a transaction.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// claimLocked reads the row of req.Key through q, decides and writes the
+// decision. q must hold the database's write lock already, so that nothing
+// changes between the read and the write.
+func claimLocked(ctx context.Context, q querier, req store.ClaimRequest) (store.ClaimResult, error) {
+	r, found, err := scan(q.QueryRowContext(ctx, sqlSelect, req.Key[:]), req.Key)
+	if err != nil {
+		return store.ClaimResult{}, err
+	}
+	res, act := decide(r, found, req)
+	rec := res.Record
+	switch act {
+	case grantNew:
+		_, err = q.ExecContext(ctx, sqlUpsert, grantArgs(rec)...)
+	case extend:
+		_, err = q.ExecContext(ctx, sqlClaimLease, nanos(rec.LeaseUntil), nanos(rec.UpdatedAt), req.Key[:])
+	case markIndet:
+		_, err = q.ExecContext(ctx, sqlClaimMark, nanos(rec.UpdatedAt), req.Key[:])
+	}
+	if err != nil {
+		return store.ClaimResult{}, err
+	}
+	return res, nil
+}
+
+// grantArgs are the parameters of sqlInsert (and so of sqlUpsert and
+// sqlInsertNew) that write the in-progress record rec.
+func grantArgs(rec store.Record) []any {
+	return []any{rec.Key[:], rec.Namespace, rec.Fingerprint[:], rec.Owner[:], rec.Token,
+		nanos(rec.LeaseUntil), nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}
 }
 
 // rollback ends a transaction that did not commit. If that fails (also when

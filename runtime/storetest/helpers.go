@@ -180,3 +180,14 @@ func requireFenced(t *testing.T, s store.Store, key store.Key, f store.Fence, wa
 		}
 	}
 }
+
+// takeoverRequest is a claim by owner at now of the key of rec, the record
+// it means to take over, with Takeover set and rec's fingerprint: a takeover
+// is granted only to a claim with the record's own fingerprint.
+func takeoverRequest(t *testing.T, rec store.Record, owner store.Owner, now time.Time) store.ClaimRequest {
+	t.Helper()
+	req := request(t, rec.Key, owner, now)
+	req.Fingerprint = rec.Fingerprint
+	req.Takeover = true
+	return req
+}

@@ -21,6 +21,7 @@ var subtests = []struct {
 	{"ClaimNewKey", testClaimNewKey},
 	{"ClaimRace", testClaimRace},
 	{"TakeoverRace", testTakeoverRace},
+	{"TakeoverNeedsSameFingerprint", testTakeoverNeedsSameFingerprint},
 	{"ClaimLiveLeaseHeld", testClaimLiveLeaseHeld},
 	{"LostClaimAck", testLostClaimAck},
 	{"Fencing", testFencing},
@@ -110,8 +111,9 @@ func testClaimRace(t *testing.T, s store.Store) {
 	sameRecord(t, w, get(t, s, key))
 }
 
-// Many owners race to take over one expired lease: exactly one takes it
-// over; without Takeover every racer sees the record made indeterminate.
+// Many owners race to take over one expired lease, all with the holder's
+// fingerprint: exactly one takes it over; without Takeover every racer sees
+// the record made indeterminate.
 func testTakeoverRace(t *testing.T, s store.Store) {
 	const n = 16
 	race := func(t *testing.T, key store.Key, takeover bool) ([]store.ClaimResult, store.Record) {
@@ -123,6 +125,7 @@ func testTakeoverRace(t *testing.T, s store.Store) {
 		var wg sync.WaitGroup
 		for i := range n {
 			req := request(t, key, newOwner(t), base.Add(lease+time.Second))
+			req.Fingerprint = first.Record.Fingerprint
 			req.Takeover = takeover
 			wg.Add(1)
 			go func() {
@@ -176,19 +179,137 @@ func testTakeoverRace(t *testing.T, s store.Store) {
 	})
 }
 
+// A takeover is granted only to a claim with the record's fingerprint, so
+// that it never hides a key reused with other arguments: a Takeover claim
+// with another fingerprint over an expired lease gets the record back
+// unchanged (and the holder keeps it), while without Takeover the claim
+// marks the record indeterminate whatever its fingerprint.
+func testTakeoverNeedsSameFingerprint(t *testing.T, s store.Store) {
+	t.Run("Refused", func(t *testing.T) {
+		key := newKey(t)
+		a := grant(t, s, request(t, key, newOwner(t), base)).Record
+		for _, at := range []time.Time{a.LeaseUntil, a.LeaseUntil.Add(time.Minute)} {
+			req := request(t, key, newOwner(t), at) // another fingerprint
+			req.Takeover = true
+			require.NotEqual(t, a.Fingerprint, req.Fingerprint)
+			res := claim(t, s, req)
+			assert.False(t, res.Granted, "a takeover with another fingerprint was granted at %v", at)
+			assert.False(t, res.TookOver)
+			sameRecord(t, a, res.Record)
+			sameRecord(t, a, get(t, s, key))
+		}
+		// Nothing changed hands: the holder's fence still holds.
+		renewed := a.LeaseUntil.Add(2 * time.Minute)
+		require.NoError(t, s.Renew(context.Background(), key, fenceOf(a), renewed))
+		a.LeaseUntil = renewed
+		sameRecord(t, a, get(t, s, key))
+
+		// A claim with the record's fingerprint takes it over.
+		over := takeoverRequest(t, a, newOwner(t), renewed)
+		b := grant(t, s, over)
+		assert.True(t, b.TookOver)
+		assert.Greater(t, b.Record.Token, a.Token)
+		assert.Equal(t, a.Fingerprint, b.Record.Fingerprint)
+		assert.Equal(t, 2, b.Record.Attempts)
+		requireFenced(t, s, key, fenceOf(a), &b.Record)
+
+		// And the new holder's expired lease is refused to other arguments
+		// too.
+		req := request(t, key, newOwner(t), b.Record.LeaseUntil)
+		req.Takeover = true
+		res := claim(t, s, req)
+		assert.False(t, res.Granted)
+		sameRecord(t, b.Record, res.Record)
+	})
+	t.Run("WithoutTakeover", func(t *testing.T) {
+		key := newKey(t)
+		a := grant(t, s, request(t, key, newOwner(t), base)).Record
+		req := request(t, key, newOwner(t), a.LeaseUntil) // another fingerprint
+		res := claim(t, s, req)
+		assert.False(t, res.Granted)
+		r := res.Record
+		assert.Equal(t, store.StateIndeterminate, r.State, "without Takeover an expired lease is marked whatever the fingerprint")
+		assert.Equal(t, a.Owner, r.Owner)
+		assert.Equal(t, a.Token, r.Token)
+		assert.Equal(t, a.Fingerprint, r.Fingerprint)
+		sameRecord(t, r, get(t, s, key))
+	})
+	t.Run("Race", func(t *testing.T) {
+		// Racers with the holder's fingerprint and racers with others:
+		// exactly one takes over, and it is one with the holder's.
+		const n = 16
+		key := newKey(t)
+		a := grant(t, s, request(t, key, newOwner(t), base)).Record
+		reqs := make([]store.ClaimRequest, n)
+		results := make([]store.ClaimResult, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			reqs[i] = request(t, key, newOwner(t), a.LeaseUntil.Add(time.Second))
+			reqs[i].Takeover = true
+			if i%2 == 0 {
+				reqs[i].Fingerprint = a.Fingerprint
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[i], errs[i] = s.Claim(context.Background(), reqs[i])
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, r := range results {
+			require.NoError(t, errs[i], "claim %d", i)
+			if r.Granted {
+				require.Equal(t, -1, winner, "claims %d and %d both took over", winner, i)
+				winner = i
+			}
+		}
+		require.NotEqual(t, -1, winner, "no claim with the holder's fingerprint took over")
+		require.Equal(t, a.Fingerprint, reqs[winner].Fingerprint, "claim %d took over with another fingerprint", winner)
+		w := results[winner].Record
+		assert.True(t, results[winner].TookOver)
+		for i, r := range results {
+			if i == winner {
+				continue
+			}
+			assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d", i)
+			assert.Equal(t, a.Fingerprint, r.Record.Fingerprint, "claim %d", i)
+			if reqs[i].Fingerprint == a.Fingerprint {
+				// Had it come first, it would have taken over itself.
+				assert.Equal(t, w.Owner, r.Record.Owner, "claim %d sees the new holder", i)
+				assert.Equal(t, w.Token, r.Record.Token, "claim %d sees the new token", i)
+			} else if r.Record.Owner != w.Owner {
+				// Refused before the takeover: the old record, unchanged.
+				sameRecord(t, a, r.Record)
+			}
+		}
+		sameRecord(t, w, get(t, s, key))
+	})
+}
+
 // While the holder's lease is live, another owner's claim returns the
-// holder's record unchanged, with or without Takeover.
+// holder's record unchanged, with or without Takeover, and whether or not
+// its fingerprint is the holder's.
 func testClaimLiveLeaseHeld(t *testing.T, s store.Store) {
 	key := newKey(t)
 	held := grant(t, s, request(t, key, newOwner(t), base)).Record
 	for _, takeover := range []bool{false, true} {
-		for _, at := range []time.Duration{0, time.Second, lease - time.Second} {
-			req := request(t, key, newOwner(t), base.Add(at))
-			req.Takeover = takeover
-			res := claim(t, s, req)
-			assert.False(t, res.Granted, "claim at +%v (takeover %v) of a live lease was granted", at, takeover)
-			assert.False(t, res.TookOver)
-			sameRecord(t, held, res.Record)
+		for _, sameFP := range []bool{false, true} {
+			for _, at := range []time.Duration{0, time.Second, lease - time.Second} {
+				req := request(t, key, newOwner(t), base.Add(at))
+				req.Takeover = takeover
+				if sameFP {
+					req.Fingerprint = held.Fingerprint
+				}
+				res := claim(t, s, req)
+				assert.False(t, res.Granted, "claim at +%v (takeover %v, same fingerprint %v) of a live lease was granted", at, takeover, sameFP)
+				assert.False(t, res.TookOver)
+				sameRecord(t, held, res.Record)
+			}
 		}
 	}
 	sameRecord(t, held, get(t, s, key))
@@ -222,9 +343,13 @@ func testLostClaimAck(t *testing.T, s store.Store) {
 	assert.False(t, res.TookOver)
 	assert.Equal(t, first.Record.Token, res.Record.Token)
 	sameTime(t, "LeaseUntil of the late retried grant", late.LeaseUntil, res.Record.LeaseUntil)
+	sameTime(t, "CreatedAt of the late retried grant (the first claim's Now)", req.Now, res.Record.CreatedAt)
+	sameTime(t, "UpdatedAt of the late retried grant (its Now: it moved the lease)", late.Now, res.Record.UpdatedAt)
 
-	// The renewed lease holds off others.
+	// The renewed lease holds off others, even a takeover with the same
+	// fingerprint.
 	other := request(t, key, newOwner(t), late.Now.Add(time.Second))
+	other.Fingerprint = req.Fingerprint
 	other.Takeover = true
 	blocked := claim(t, s, other)
 	assert.False(t, blocked.Granted, "the lease renewed by the retried claim was taken over")
@@ -243,16 +368,17 @@ func testFencing(t *testing.T, s store.Store) {
 	key := newKey(t)
 	a := grant(t, s, request(t, key, newOwner(t), base)).Record
 
-	reqB := request(t, key, newOwner(t), base.Add(lease+time.Second))
-	reqB.Takeover = true
+	reqB := takeoverRequest(t, a, newOwner(t), base.Add(lease+time.Second))
 	resB := grant(t, s, reqB)
 	b := resB.Record
 	assert.True(t, resB.TookOver, "a grant over an expired lease reports TookOver")
 	assert.Greater(t, b.Token, a.Token, "a takeover's token is larger than the stale holder's")
 	assert.Equal(t, 2, b.Attempts, "a takeover counts as a second attempt")
-	assert.Equal(t, reqB.Fingerprint, b.Fingerprint, "a takeover is a new grant: it stores the request's fingerprint")
+	assert.Equal(t, a.Fingerprint, b.Fingerprint, "a takeover keeps the fingerprint, which it must share")
+	assert.Equal(t, reqB.Namespace, b.Namespace)
 	sameTime(t, "LeaseUntil", reqB.LeaseUntil, b.LeaseUntil)
 	sameTime(t, "RetainUntil", reqB.RetainUntil, b.RetainUntil)
+	sameTime(t, "UpdatedAt of a takeover (its Now)", reqB.Now, b.UpdatedAt)
 	sameRecord(t, b, get(t, s, key))
 
 	t.Run("StaleHolder", func(t *testing.T) {
@@ -274,6 +400,7 @@ func testFencing(t *testing.T, s store.Store) {
 		require.NoError(t, s.Complete(ctx, key, fenceOf(b), []byte("result"), base.Add(48*time.Hour)))
 		done := get(t, s, key)
 		require.Equal(t, store.StateCompleted, done.State)
+		sameTime(t, "UpdatedAt after Complete (later writes carry no time)", b.UpdatedAt, done.UpdatedAt)
 		requireFenced(t, s, key, fenceOf(b), &done)
 		requireFenced(t, s, key, fenceOf(a), &done)
 	})
@@ -314,6 +441,8 @@ func testLeaseExpiryWithoutTakeover(t *testing.T, s store.Store) {
 	assert.Equal(t, a.Token, r.Token, "the record keeps its last token")
 	assert.Equal(t, a.Fingerprint, r.Fingerprint)
 	sameTime(t, "RetainUntil", a.RetainUntil, r.RetainUntil)
+	sameTime(t, "UpdatedAt of the record the claim marked (its Now)", a.LeaseUntil, r.UpdatedAt)
+	sameTime(t, "CreatedAt", a.CreatedAt, r.CreatedAt)
 	sameRecord(t, r, get(t, s, key))
 
 	err := s.Complete(ctx, key, fenceOf(a), []byte("too late"), base.Add(time.Hour))
@@ -322,8 +451,7 @@ func testLeaseExpiryWithoutTakeover(t *testing.T, s store.Store) {
 
 	// Indeterminate stays indeterminate: not taken over, not granted to
 	// its former holder.
-	over := request(t, key, newOwner(t), a.LeaseUntil.Add(time.Minute))
-	over.Takeover = true
+	over := takeoverRequest(t, a, newOwner(t), a.LeaseUntil.Add(time.Minute))
 	assert.False(t, claim(t, s, over).Granted)
 	back := request(t, key, a.Owner, a.LeaseUntil.Add(time.Minute))
 	res = claim(t, s, back)
@@ -348,6 +476,7 @@ func testRenewExtendsLease(t *testing.T, s store.Store) {
 
 	for _, takeover := range []bool{true, false} {
 		req := request(t, key, newOwner(t), base.Add(60*time.Second))
+		req.Fingerprint = a.Fingerprint
 		req.Takeover = takeover
 		res := claim(t, s, req)
 		assert.False(t, res.Granted, "a renewed lease was taken over (Takeover %v)", takeover)
@@ -357,9 +486,7 @@ func testRenewExtendsLease(t *testing.T, s store.Store) {
 
 	// A second renewal by the holder works too.
 	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed.Add(time.Minute)))
-	req := request(t, key, newOwner(t), renewed.Add(time.Minute))
-	req.Takeover = true
-	res := grant(t, s, req)
+	res := grant(t, s, takeoverRequest(t, a, newOwner(t), renewed.Add(time.Minute)))
 	assert.True(t, res.TookOver, "the renewed lease did not end where it was renewed to")
 }
 
@@ -391,6 +518,7 @@ func testCompleteThenClaim(t *testing.T, s store.Store) {
 			for _, at := range []time.Duration{time.Minute, 47 * time.Hour} {
 				for _, takeover := range []bool{false, true} {
 					req := request(t, key, newOwner(t), base.Add(at))
+					req.Fingerprint = a.Fingerprint
 					req.Takeover = takeover
 					res := claim(t, s, req)
 					require.False(t, res.Granted, "a completed record was granted at +%v (takeover %v)", at, takeover)
@@ -414,6 +542,8 @@ func testCompleteThenClaim(t *testing.T, s store.Store) {
 			sameBytes(t, "Result", tc.result, got.Result)
 			sameTime(t, "RetainUntil", retain, got.RetainUntil)
 			assert.Equal(t, a.Attempts, got.Attempts, "completing is not another attempt")
+			sameTime(t, "CreatedAt", a.CreatedAt, got.CreatedAt)
+			sameTime(t, "UpdatedAt after Complete (later writes carry no time)", a.UpdatedAt, got.UpdatedAt)
 		})
 	}
 }
@@ -458,6 +588,7 @@ func testMarkIndeterminate(t *testing.T, s store.Store) {
 	for _, at := range []time.Duration{time.Minute, 10 * time.Minute, time.Hour - time.Second} {
 		for _, owner := range []store.Owner{newOwner(t), a.Owner} {
 			req := request(t, key, owner, base.Add(at))
+			req.Fingerprint = a.Fingerprint
 			req.Takeover = true
 			res := claim(t, s, req)
 			assert.False(t, res.Granted, "an indeterminate record was granted at +%v", at)
@@ -504,8 +635,8 @@ func testRetentionExpiry(t *testing.T, s store.Store) {
 			LeaseUntil:  req.LeaseUntil,
 			RetainUntil: req.RetainUntil,
 			Attempts:    res.Record.Attempts,
-			CreatedAt:   res.Record.CreatedAt,
-			UpdatedAt:   res.Record.UpdatedAt,
+			CreatedAt:   req.Now, // the replacement is created by this claim
+			UpdatedAt:   req.Now,
 		}
 		sameRecord(t, want, res.Record)
 		assert.Positive(t, res.Record.Attempts)
@@ -526,8 +657,11 @@ func testRetentionExpiry(t *testing.T, s store.Store) {
 	})
 }
 
-// Every grant of a key, whatever path led to it, carries a token larger
-// than every token granted for that key before.
+// Every grant of a key carries a token larger than every token granted for
+// that key before while the store kept its record: after a takeover, a
+// Release, or the retention of an indeterminate or completed record. (After
+// Delete or Sweep a store may start the key's tokens afresh; the suite
+// checks there only that the former holders stay fenced, by their owner.)
 func testTokensIncrease(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	key := newKey(t)
@@ -538,9 +672,7 @@ func testTokensIncrease(t *testing.T, s store.Store) {
 	tokens = append(tokens, r.Token)
 
 	now = r.LeaseUntil // takeover
-	req := request(t, key, newOwner(t), now)
-	req.Takeover = true
-	r = grant(t, s, req).Record
+	r = grant(t, s, takeoverRequest(t, r, newOwner(t), now)).Record
 	tokens = append(tokens, r.Token)
 
 	require.NoError(t, s.Release(ctx, key, fenceOf(r))) // release, claim
@@ -561,9 +693,7 @@ func testTokensIncrease(t *testing.T, s store.Store) {
 	tokens = append(tokens, r.Token)
 
 	now = r.LeaseUntil.Add(time.Minute) // another takeover
-	req = request(t, key, newOwner(t), now)
-	req.Takeover = true
-	r = grant(t, s, req).Record
+	r = grant(t, s, takeoverRequest(t, r, newOwner(t), now)).Record
 	tokens = append(tokens, r.Token)
 
 	for i := 1; i < len(tokens); i++ {
@@ -638,8 +768,13 @@ func testGetAndDelete(t *testing.T, s store.Store) {
 	require.NoError(t, s.Delete(ctx, key))
 	requireAbsent(t, s, key)
 
-	// The key is free again.
-	grant(t, s, request(t, key, newOwner(t), base.Add(3*time.Second)))
+	// The key is free again. Its tokens may have started afresh, but
+	// every former holder is still fenced by its owner.
+	d := grant(t, s, request(t, key, newOwner(t), base.Add(3*time.Second))).Record
+	for _, old := range []store.Record{a, b, c} {
+		requireFenced(t, s, key, fenceOf(old), &d)
+		requireFenced(t, s, key, store.Fence{Owner: old.Owner, Token: d.Token}, &d)
+	}
 	require.NoError(t, s.Delete(ctx, key))
 	require.NoError(t, s.Delete(ctx, key))
 	requireAbsent(t, s, key)
@@ -709,8 +844,11 @@ func testSweep(t *testing.T, s store.Store) {
 	requireAbsent(t, s, kept[2].key)
 	sameRecord(t, kept[1].rec, get(t, s, kept[1].key))
 
-	// A swept key can be claimed afresh.
-	grant(t, s, request(t, due[0].key, newOwner(t), now))
+	// A swept key can be claimed afresh, and its former holder, whatever
+	// token the new grant has, is fenced by its owner.
+	fresh := grant(t, s, request(t, due[0].key, newOwner(t), now)).Record
+	requireFenced(t, s, due[0].key, fenceOf(due[0].rec), &fresh)
+	requireFenced(t, s, due[0].key, store.Fence{Owner: due[0].rec.Owner, Token: fresh.Token}, &fresh)
 }
 
 // Every operation given an already canceled context fails with an error

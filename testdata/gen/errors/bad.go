@@ -158,3 +158,9 @@ func init() {}
 //
 //idem:key a b, c..d
 func Malformed(ctx context.Context, a, b, c string) error { return nil }
+
+// SameNamespace takes the namespace of Malformed's neighbour.
+//
+//idem:key id
+//idem:namespace github.com/idem-go/idem/testdata/gen/errors.Scalar
+func SameNamespace(ctx context.Context, id string) error { return nil }

@@ -1,0 +1,79 @@
+package directives_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	idem "github.com/idem-go/idem/runtime"
+	"github.com/idem-go/idem/runtime/memstore"
+
+	"github.com/idem-go/idem/examples/directives"
+)
+
+// instantClock fires retry delays at once, so that the example does not
+// sleep; production code uses the system clock.
+type instantClock struct{}
+
+func (instantClock) Now() time.Time { return time.Now() }
+func (instantClock) After(time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	c <- time.Now()
+	return c
+}
+
+// The wrapper charges an order once: a retried call replays the receipt,
+// a call with another amount for the same order is refused, and failures
+// that never reached the provider are retried.
+func ExampleService_ChargeOnce() {
+	ctx := idem.WithStore(context.Background(), memstore.New())
+	ctx = idem.WithClock(ctx, instantClock{})
+	api := &directives.PaymentAPI{FailNext: 1} // the first request fails before reaching the provider
+	svc := &directives.Service{API: api}
+
+	order := directives.Order{ID: "order-1", Amount: 1250, Note: "first try"}
+	r1, err := svc.ChargeOnce(ctx, order)
+	fmt.Println(r1.ChargeID, err, "requests:", api.Calls)
+
+	order.Note = "the client retried" // Note is not in the fingerprint
+	r2, err := svc.ChargeOnce(ctx, order)
+	fmt.Println(r2 == r1, err, "requests:", api.Calls)
+
+	order.Amount = 999
+	_, err = svc.ChargeOnce(ctx, order)
+	fmt.Println(errors.Is(err, idem.ErrKeyReused), "requests:", api.Calls)
+	// Output:
+	// ch_1 <nil> requests: 2
+	// true <nil> requests: 2
+	// true requests: 2
+}
+
+// Without a fingerprint, the first call's arguments win.
+func ExampleSendWelcomeIdem() {
+	ctx := idem.WithStore(context.Background(), memstore.New())
+	m := &directives.Mailer{}
+	fmt.Println(directives.SendWelcomeIdem(ctx, m, "u1", "en"))
+	fmt.Println(directives.SendWelcomeIdem(ctx, m, "u1", "fr"))
+	fmt.Println(m.Sent)
+	// Output:
+	// <nil>
+	// <nil>
+	// [welcome u1 (en)]
+}
+
+// The key is the queue's deduplication id: one message per topic and id.
+func ExampleEnqueueIdem() {
+	ctx := idem.WithStore(context.Background(), memstore.New())
+	q := &directives.Queue{}
+	msg := directives.Message{ID: "m1", Body: []byte("hello")}
+	fmt.Println(directives.EnqueueIdem(ctx, q, "orders", msg))
+	fmt.Println(directives.EnqueueIdem(ctx, q, "orders", msg))
+	fmt.Println(directives.EnqueueIdem(ctx, q, "audit", msg))
+	fmt.Println(q.Published)
+	// Output:
+	// <nil>
+	// <nil>
+	// <nil>
+	// [m1 m1]
+}

@@ -1,0 +1,80 @@
+// Package resultcases declares result types on which the generator's static
+// round-trip check (gen.resultProblem) and the runtime's
+// runtime.CheckResultType must agree. Each case is a named type; Cases maps
+// its name to a value of it.
+package resultcases
+
+import (
+	"errors"
+	"time"
+	"unsafe"
+)
+
+type (
+	Int        int
+	Str        string
+	Bytes      []byte
+	ByteArray  [4]byte
+	MapOfLists map[string][]int
+	Time       struct{ At time.Time }
+	Exported   struct {
+		A int
+		B *Exported
+		C []Time
+		D map[int]string
+	}
+	Unexported struct {
+		A int
+		b int
+	}
+	// Marshals has unexported state and marshals itself.
+	Marshals struct{ v int }
+	// ValueMarshal marshals on a value receiver and unmarshals on a pointer.
+	ValueMarshal struct{ v int }
+	// HalfMarshal only marshals.
+	HalfMarshal struct{ v int }
+	FuncField   struct{ F func() }
+	ChanField   struct{ C chan int }
+	IfaceField  struct{ E error }
+	Any         any
+	Unsafe      struct{ P unsafe.Pointer }
+	Embedded    struct{ inner }
+	inner       struct{ X int }
+	Nested      struct{ L []map[string]*Unexported }
+	PtrToMarsh  struct{ M *Marshals }
+	Complex     struct {
+		C complex128
+		F float32
+		U uintptr
+	}
+)
+
+func (m *Marshals) MarshalBinary() ([]byte, error) { return []byte{byte(m.v)}, nil }
+func (m *Marshals) UnmarshalBinary(b []byte) error {
+	if len(b) != 1 {
+		return errors.New("bad")
+	}
+	m.v = int(b[0])
+	return nil
+}
+
+func (m ValueMarshal) MarshalBinary() ([]byte, error) { return []byte{byte(m.v)}, nil }
+func (m *ValueMarshal) UnmarshalBinary(b []byte) error {
+	if len(b) != 1 {
+		return errors.New("bad")
+	}
+	m.v = int(b[0])
+	return nil
+}
+
+func (m HalfMarshal) MarshalBinary() ([]byte, error) { return nil, nil }
+
+// Cases maps each type's name to a pointer to a value of it.
+var Cases = map[string]any{
+	"Int": new(Int), "Str": new(Str), "Bytes": new(Bytes), "ByteArray": new(ByteArray),
+	"MapOfLists": new(MapOfLists), "Time": new(Time), "Exported": new(Exported),
+	"Unexported": new(Unexported), "Marshals": new(Marshals), "ValueMarshal": new(ValueMarshal),
+	"HalfMarshal": new(HalfMarshal), "FuncField": new(FuncField), "ChanField": new(ChanField),
+	"IfaceField": new(IfaceField), "Any": new(Any), "Unsafe": new(Unsafe), "Embedded": new(Embedded),
+	"Nested": new(Nested), "PtrToMarsh": new(PtrToMarsh), "Complex": new(Complex),
+}
