@@ -336,11 +336,12 @@ func (fg *fileGen) finish() ([]byte, error) {
 			f.Add(c)
 		}
 	}
-	var buf bytes.Buffer
-	if err := f.Render(&buf); err != nil {
+	f.NoFormat = true
+	var raw bytes.Buffer
+	if err := f.Render(&raw); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return formatWithSum(raw.Bytes(), fg.out)
 }
 
 func merge(ms ...map[string]bool) map[string]bool {
@@ -414,13 +415,18 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 		jen.Var().Add(em.id(w.specVar)).Op("=").Add(em.specCode(w)),
 		jen.Line(),
 	)
-	for _, l := range w.doc() {
-		if l == "" {
-			out = append(out, jen.Comment("//"))
-		} else {
-			out = append(out, jen.Comment("// "+l))
+	// The doc comment as one raw comment: "//" lines joined by newlines.
+	var doc strings.Builder
+	for i, l := range w.doc() {
+		if i > 0 {
+			doc.WriteByte('\n')
+		}
+		doc.WriteString("//")
+		if l != "" {
+			doc.WriteString(" " + l)
 		}
 	}
+	out = append(out, jen.Comment(doc.String()))
 
 	fn := jen.Func()
 	if w.recv != nil {
@@ -683,24 +689,35 @@ func fmtDuration(d time.Duration) string {
 // first line starting with first and the others with rest.
 func wrapText(s string, width int, first, rest string) []string {
 	var lines []string
-	var line strings.Builder
-	line.WriteString(first)
+	line := make([]byte, 0, width+16)
+	line = append(line, first...)
 	empty := true
-	for _, word := range strings.Fields(s) {
-		if !empty && line.Len()+1+len(word) > width {
-			lines = append(lines, line.String())
-			line.Reset()
-			line.WriteString(rest)
+	for i := 0; i < len(s); {
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(s) && s[j] != ' ' {
+			j++
+		}
+		if j == i {
+			break
+		}
+		word := s[i:j]
+		i = j
+		if !empty && len(line)+1+len(word) > width {
+			lines = append(lines, string(line))
+			line = append(line[:0], rest...)
 			empty = true
 		}
 		if !empty {
-			line.WriteByte(' ')
+			line = append(line, ' ')
 		}
-		line.WriteString(word)
+		line = append(line, word...)
 		empty = false
 	}
 	if !empty {
-		lines = append(lines, line.String())
+		lines = append(lines, string(line))
 	}
 	return lines
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestRunWritesOnlyChangesAndRemovesStaleFiles(t *testing.T) {
 	assert.Equal(t, map[string]Action{"a_idem.go": Created, "b_idem.go": Created}, actions(res))
 	a, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
 	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(string(a), Header+"\n\n//go:build !idemgen\n"), "header and build constraint:\n%s", a)
+	require.Regexp(t, `^`+regexp.QuoteMeta(Header)+"\n// idemgen-sum: [0-9a-f]{32} [0-9a-f]{32}\n\n//go:build !idemgen\n\npackage m\n", string(a))
 	require.Equal(t, []string{"AIdem"}, res.Files[0].Wrappers)
 
 	// Unchanged files are not rewritten: their modification time stays.
@@ -75,6 +76,20 @@ func TestRunWritesOnlyChangesAndRemovesStaleFiles(t *testing.T) {
 	st, err := os.Stat(filepath.Join(dir, "a_idem.go"))
 	require.NoError(t, err)
 	require.True(t, st.ModTime().Equal(old), "an unchanged file is not rewritten")
+
+	// A hand edit that keeps the sum line is noticed: the content no
+	// longer matches its sum.
+	edited := strings.Replace(string(a), "return err", "return nil", 1)
+	require.NotEqual(t, string(a), edited)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a_idem.go"), []byte(edited), 0o644))
+	res, err = Run(Config{Dir: dir, Check: true})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]Action{"a_idem.go": Updated, "b_idem.go": Unchanged}, actions(res))
+	res, err = Run(Config{Dir: dir})
+	require.NoError(t, err)
+	restored, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
+	require.NoError(t, err)
+	require.Equal(t, string(a), string(restored))
 
 	// A stale file is rewritten.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a_idem.go"), []byte(Header+"\n\npackage m\n"), 0o644))

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,7 +45,7 @@ func TestScratchSerial(t *testing.T) {
 		t.Skip()
 	}
 	ctx := context.Background()
-	N := 4000
+	N := 2000
 	nm := newNames()
 	var backends []*backend
 	var pids []int
@@ -97,9 +99,18 @@ func TestScratchSerial(t *testing.T) {
 		}
 		n := N
 		if b.name == "sqlite" {
-			n = 600
+			n = 300
 		}
+		type entry struct {
+			name string
+			f    func(i int) error
+			w, c, s []float64
+		}
+		var entries []*entry
 		timeIt := func(name string, f func(i int) error) {
+			entries = append(entries, &entry{name: name, f: f})
+		}
+		run1 := func(e *entry, name string, f func(i int) error) {
 			// warm
 			for i := 0; i < 50; i++ {
 				if err := f(1_000_000 + i); err != nil {
@@ -115,8 +126,9 @@ func TestScratchSerial(t *testing.T) {
 			w := time.Since(w0)
 			c := cpuNow() - c0
 			s := schedNS(pid) - s0
-			fmt.Printf("%-8s %-34s wall %7.1f µs/op  client CPU %6.1f µs/op  server CPU %6.1f µs/op\n", b.name, name,
-				float64(w.Microseconds())/float64(n), float64(c.Microseconds())/float64(n), float64(s.Microseconds())/float64(n))
+			e.w = append(e.w, float64(w.Nanoseconds())/1e3/float64(n))
+			e.c = append(e.c, float64(c.Nanoseconds())/1e3/float64(n))
+			e.s = append(e.s, float64(s.Nanoseconds())/1e3/float64(n))
 		}
 		timeIt("baseline insert", func(int) error { return x.baselineFirst(ctx, 0, 0) })
 		timeIt("runtime.Do first call", func(int) error { return x.runtimeFirst(sctx, 0, 0) })
@@ -149,7 +161,7 @@ func TestScratchSerial(t *testing.T) {
 			if i >= n {
 				var k runtime.Encoder
 				k.Begin("direct2", 1)
-				k.Int(i)
+				k.Int(base + i)
 				key, _ := k.Sum()
 				now := time.Now()
 				res, err := b.store.Claim(ctx, store.ClaimRequest{Key: key, Namespace: "direct", Owner: owner, Now: now, LeaseUntil: now.Add(30 * time.Second), RetainUntil: now.Add(time.Hour)})
@@ -174,6 +186,40 @@ func TestScratchSerial(t *testing.T) {
 			}
 			return nil
 		})
+		if want := os.Getenv("IDEMBENCH_PROFILE"); want != "" {
+			for _, e := range entries {
+				if b.name+" "+e.name != want {
+					continue
+				}
+				n = 1 << 30
+				f, _ := os.Create("/tmp/scratch.prof")
+				pprof.StartCPUProfile(f)
+				deadline := time.Now().Add(8 * time.Second)
+				cnt := 0
+				for i := 0; time.Now().Before(deadline); i++ {
+					if err := e.f(i); err != nil {
+						t.Fatal(err)
+					}
+					cnt++
+				}
+				pprof.StopCPUProfile()
+				f.Close()
+				fmt.Printf("profiled %s: %d ops\n", want, cnt)
+			}
+			b.store.Close()
+			b.cleanup(ctx)
+			continue
+		}
+		for rep := 0; rep < 5; rep++ {
+			keys, fences = nil, nil
+			base += 1_000_000
+			for _, e := range entries {
+				run1(e, e.name, e.f)
+			}
+		}
+		for _, e := range entries {
+			fmt.Printf("%-8s %-30s wall %7.1f  client CPU %6.1f  server CPU %6.1f  µs/op (median of 5; wall min %.1f)\n", b.name, e.name, median(e.w), median(e.c), median(e.s), slices.Min(e.w))
+		}
 		b.store.Close()
 		b.cleanup(ctx)
 	}
