@@ -16,4 +16,6 @@ func (fakeConnector) Driver() driver.Driver { return fakeDriver{} }
 
 type fakeDriver struct{}
 
-func (fakeDriver) Open(string) (driver.Conn, error) { return nil, errors.New("fake driver: no connections") }
+func (fakeDriver) Open(string) (driver.Conn, error) {
+	return nil, errors.New("fake driver: no connections")
+}
