@@ -224,7 +224,7 @@ func (pg *pkgGen) analyze(w *wrapper) {
 				w.fpOmitted = append(w.fpOmitted, p.label()+" (its type depends on a type parameter)")
 			default:
 				if prob := keyProblem(p.typ, pg.tpkg); prob != nil {
-					w.fpOmitted = append(w.fpOmitted, fmt.Sprintf("%s (%s: %s)", p.label(), types.TypeString(p.typ, q), prob.short(q)))
+					w.fpOmitted = append(w.fpOmitted, fmt.Sprintf("%s (%s: %s)", p.label(), types.TypeString(p.typ, q), prob.short()))
 					continue
 				}
 				w.fp = append(w.fp, &part{display: p.label(), param: p, typ: p.typ})
@@ -270,6 +270,10 @@ func (pg *pkgGen) nameWrapper(w *wrapper) bool {
 	}
 	if obj := pg.tpkg.Scope().Lookup(name); obj != nil {
 		pg.errorf(pos, "wrapper name %s collides with %s declared at %s%s", name, objKind(obj), pg.where(obj.Pos()), hint)
+		return false
+	}
+	if file := pg.importNames[name]; file != "" {
+		pg.errorf(pos, "wrapper name %s collides with the name of a package that %s imports%s", name, file, hint)
 		return false
 	}
 	if isPredeclared(name) {
@@ -342,7 +346,7 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 			return nil
 		}
 		obj, index, _ := types.LookupFieldOrMethod(base, true, pg.tpkg, f.Name)
-		switch obj := obj.(type) {
+		switch obj.(type) {
 		case nil:
 			st, isStruct := base.Underlying().(*types.Struct)
 			if !isStruct {
@@ -392,7 +396,6 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 				pt.steps = append(pt.steps, step{field: fv, derefs: derefs})
 				cur = fv.Type()
 			}
-			_ = obj
 		}
 		sofar += "." + f.Name
 	}

@@ -14,10 +14,24 @@
 //     directive or argument at fault, and then nothing is written.
 //   - Generated files start with [Header], carry the build constraint
 //     "!idemgen" (packages are loaded with -tags=idemgen, so stale generated
-//     code never blocks regeneration), are gofmt-clean, and are written
-//     atomically and only when their bytes change.
+//     code never blocks regeneration) together with the source file's own
+//     constraints, are gofmt-clean, and are written atomically and only
+//     when their bytes change. Their second line records sums of the code
+//     and of the file, which let a later run skip formatting a file that
+//     nothing changed (a hand edit changes the file's sum, and the file is
+//     then regenerated).
 //   - A generated file whose source no longer has directives (or no longer
 //     exists) is removed.
+//   - Default fingerprints hold every parameter whose type is plain data;
+//     parameters whose type depends on a type parameter are left out (their
+//     encodability is unknown until instantiation), as are contexts,
+//     interfaces, funcs, chans and handles (types holding unexported state
+//     of another package). Result types are checked statically as
+//     runtime.CheckResultType would check them; results whose type is a
+//     type parameter are checked by the runtime for each instantiation.
+//   - Files excluded from the build by constraints (another GOOS) are not
+//     loaded: run idemgen with that GOOS to generate their wrappers. Test
+//     files are never read.
 //   - Key parts are encoded by generated, typed code; a recursive named type
 //     gets an encoding function of its own (idemEncode<Type>) that calls
 //     itself, so encoding terminates on every finite value. A nil pointer on
@@ -191,12 +205,32 @@ func load(cfg Config) ([]*packages.Package, *token.FileSet, error) {
 		Mode:       LoadMode,
 		Dir:        cfg.Dir,
 		Fset:       fset,
-		BuildFlags: []string{"-tags=" + BuildTag},
+		BuildFlags: []string{"-tags=" + buildTags(os.Getenv("GOFLAGS"))},
 	}, patterns...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("idemgen: loading %s: %w", strings.Join(patterns, " "), err)
 	}
 	return pkgs, fset, nil
+}
+
+// buildTags returns the tags to load with: those set in GOFLAGS (which a
+// -tags flag on the command line would otherwise override) and BuildTag.
+func buildTags(goflags string) string {
+	var tags []string
+	for _, f := range strings.Fields(goflags) {
+		f = strings.TrimPrefix(f, "-")
+		if v, ok := strings.CutPrefix(f, "-tags="); ok {
+			f = "tags=" + v
+		}
+		if v, ok := strings.CutPrefix(f, "tags="); ok {
+			for _, t := range strings.Split(v, ",") {
+				if t = strings.TrimSpace(t); t != "" && t != BuildTag {
+					tags = append(tags, t)
+				}
+			}
+		}
+	}
+	return strings.Join(append(tags, BuildTag), ",")
 }
 
 // generate generates the wrappers of loaded packages and, unless

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dave/jennifer/jen"
 
@@ -112,7 +114,7 @@ type wnames struct {
 	resultsType string
 }
 
-// nameWrapper chooses a wrapper's identifiers: parameters, results and
+// names chooses a wrapper's identifiers: parameters, results and
 // receiver keep their declared names unless reserved (a name the code
 // refers to, an import, a type parameter); locals avoid all of these.
 func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
@@ -176,11 +178,14 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 	return wn, sc
 }
 
+// recvBase is the receiver name for an unnamed receiver: the type name's
+// first letter, lowercased.
 func recvBase(typeName string) string {
-	if typeName == "" {
+	r, _ := utf8.DecodeRuneInString(typeName)
+	if !unicode.IsLetter(r) {
 		return "r"
 	}
-	return strings.ToLower(typeName[:1])
+	return string(unicode.ToLower(r))
 }
 
 // render generates the files of the package, concurrently once the
@@ -617,7 +622,7 @@ func (w *wrapper) doc() []string {
 		b.WriteString(" A nil pointer on a key path makes that part of the key nil.")
 	}
 	if w.ctx != nil {
-		b.WriteString(" " + fn + " reads the key with runtime.KeyFrom(ctx).")
+		b.WriteString(" " + fn + " can read it from its context with runtime.KeyFrom.")
 	} else {
 		b.WriteString(" " + fn + " takes no context.Context, so it cannot read the key.")
 	}

@@ -220,3 +220,18 @@ func TestPackageErrorDiagnostic(t *testing.T) {
 }
 
 func packagesError(pos, msg string) packages.Error { return packages.Error{Pos: pos, Msg: msg} }
+
+func TestBuildTagsKeepGOFLAGS(t *testing.T) {
+	assert.Equal(t, "idemgen", buildTags(""))
+	assert.Equal(t, "idemgen", buildTags("-mod=mod -buildvcs=false"))
+	assert.Equal(t, "a,b,idemgen", buildTags("-tags=a,b"))
+	assert.Equal(t, "a,idemgen", buildTags("--tags=a,idemgen"))
+
+	// A file behind a tag set in GOFLAGS is generated for.
+	dir := writeModule(t, map[string]string{"a.go": "//go:build integration\n\n" + srcA})
+	t.Setenv("GOFLAGS", os.Getenv("GOFLAGS")+" -tags=integration")
+	res, err := Run(Config{Dir: dir, Check: true})
+	require.NoError(t, err)
+	require.Len(t, res.Files, 1)
+	require.Contains(t, string(res.Files[0].Content), "//go:build !idemgen && integration\n")
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"go/format"
 	"os"
-	goruntime "runtime"
 )
 
 // Formatting (go/format) is most of idemgen's own work. To skip it when
@@ -15,11 +14,13 @@ import (
 //
 //	// idemgen-sum: <source> <content>
 //
-// <source> is a SHA-256 prefix of the unformatted code and the Go version
-// that formats it; <content> is one of the file's bytes without this line.
-// When the file on disk carries the sum of the code just built and its
-// bytes still match their own sum (nobody edited it), it is the formatted
-// output already and is kept as is.
+// <source> is a SHA-256 prefix of the unformatted code; <content> is one of
+// the file's bytes without this line. When the file on disk carries the sum
+// of the code just built and its bytes still match their own sum (nobody
+// edited it), it is the formatted output already and is kept as is. The Go
+// version is deliberately not part of the sum: go/format's output is stable
+// across releases, and -check must not fail in CI merely because CI runs
+// another Go patch release than the machine that generated the files.
 const sumPrefix = "// idemgen-sum: "
 
 // formatWithSum formats raw, generated for the file at path, and inserts
@@ -45,11 +46,8 @@ func formatWithSum(raw []byte, path string) ([]byte, error) {
 
 // sourceSum is the <source> sum of unformatted code.
 func sourceSum(raw []byte) string {
-	h := sha256.New()
-	h.Write([]byte(goruntime.Version()))
-	h.Write([]byte{0})
-	h.Write(raw)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:16])
 }
 
 // withSum inserts the sum line into formatted code, after its first line.

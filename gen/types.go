@@ -227,7 +227,7 @@ func (p *problem) describe(expr string, q types.Qualifier) string {
 
 // short is a few words for the wrapper's doc: why a parameter was left out
 // of the default fingerprint.
-func (p *problem) short(q types.Qualifier) string {
+func (p *problem) short() string {
 	switch {
 	case p.unexported:
 		return "holds unexported state"

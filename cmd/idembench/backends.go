@@ -134,6 +134,7 @@ func openSQLite(ctx context.Context, path string, n names) (b *backend, usedPath
 		}
 		cleanups = append(cleanups, func() error { return os.RemoveAll(dir) })
 		path = dir + "/idembench.db"
+		created = true
 	} else if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		created = true
 	}

@@ -82,8 +82,7 @@ func benchmark(ctx context.Context, cfg config, progress io.Writer) *report {
 		{name: "redis", open: func() (*backend, error) { return openRedis(ctx, cfg.redis, cfg.conns, n) }},
 		{name: "memory", open: func() (*backend, error) { return openMemory(), nil }},
 	}
-	switch cfg.sqlite {
-	case off:
+	if cfg.sqlite == off {
 		cands[0].skip = "skipped (-sqlite=off)"
 	}
 	switch cfg.postgres {

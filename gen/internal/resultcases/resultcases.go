@@ -10,6 +10,7 @@ import (
 	"unsafe"
 )
 
+// The cases: types that round-trip and types that do not.
 type (
 	Int        int
 	Str        string
@@ -49,7 +50,10 @@ type (
 	}
 )
 
+// MarshalBinary implements encoding.BinaryMarshaler.
 func (m *Marshals) MarshalBinary() ([]byte, error) { return []byte{byte(m.v)}, nil }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
 func (m *Marshals) UnmarshalBinary(b []byte) error {
 	if len(b) != 1 {
 		return errors.New("bad")
@@ -58,7 +62,10 @@ func (m *Marshals) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// MarshalBinary implements encoding.BinaryMarshaler.
 func (m ValueMarshal) MarshalBinary() ([]byte, error) { return []byte{byte(m.v)}, nil }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler.
 func (m *ValueMarshal) UnmarshalBinary(b []byte) error {
 	if len(b) != 1 {
 		return errors.New("bad")
@@ -67,6 +74,8 @@ func (m *ValueMarshal) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
+// MarshalBinary implements encoding.BinaryMarshaler, without the
+// matching UnmarshalBinary.
 func (m HalfMarshal) MarshalBinary() ([]byte, error) { return nil, nil }
 
 // Cases maps each type's name to a pointer to a value of it.

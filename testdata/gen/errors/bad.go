@@ -164,3 +164,17 @@ func Malformed(ctx context.Context, a, b, c string) error { return nil }
 //idem:key id
 //idem:namespace github.com/idem-go/idem/testdata/gen/errors.Scalar
 func SameNamespace(ctx context.Context, id string) error { return nil }
+
+// Iface has a directive on an interface method.
+type Iface interface {
+	// M is a method.
+	//
+	//idem:key x
+	M(x int) error
+}
+
+// ImportName wants a wrapper named like an import of this file.
+//
+//idem:key id
+//idem:name sql
+func ImportName(ctx context.Context, id string) error { return nil }
