@@ -102,11 +102,6 @@ func (e Effect) String() string {
 	return "unknown"
 }
 
-// effectDBSupported gates //idem:effect db. The runtime does not implement
-// the transactional database effect yet; when it does, set this to true and
-// the parser accepts it.
-const effectDBSupported = false
-
 // Ident is a name with its position.
 type Ident struct {
 	Name string

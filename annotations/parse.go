@@ -359,10 +359,6 @@ func parseEffect(l *line, s *Set) {
 	case "queue":
 		e = EffectQueue
 	case "db":
-		if !effectDBSupported {
-			l.errorf(w.off, "db effect is not supported yet: use api or queue if the effect deduplicates downstream on the key, or none")
-			return
-		}
 		e = EffectDB
 	default:
 		l.errorf(w.off, "unknown effect %q: use none, api, queue or db", w.text)

@@ -34,6 +34,10 @@ type wrapper struct {
 	params   []*param
 	results  []*types.Var // every result, error included
 	ctx      *param       // the first context.Context parameter, if any
+	// tx is the transaction parameter of a db-effect function, which the
+	// wrapper replaces with the handle that begins the transaction.
+	tx     *param
+	txKind txKind
 
 	key       []*part
 	fp        []*part
@@ -41,6 +45,14 @@ type wrapper struct {
 	fpOmitted []string // doc: parameters left out of the default fingerprint
 	ok        bool     // analysis succeeded
 }
+
+// txKind is the kind of transaction a db-effect function takes.
+type txKind int
+
+const (
+	txSQL txKind = iota + 1 // *database/sql.Tx; the wrapper takes *sql.DB
+	txPgx                   // pgx.Tx; the wrapper takes *pgxpool.Pool
+)
 
 type fpMode int
 
@@ -147,6 +159,27 @@ func (pg *pkgGen) analyze(w *wrapper) {
 		w.params = append(w.params, p)
 		if w.ctx == nil && isContext(p.typ) {
 			w.ctx = p
+		}
+	}
+
+	// The db effect: the first parameter after the context is the
+	// transaction.
+	if w.dirs.Effect != nil && w.dirs.Effect.Effect == annotations.EffectDB {
+		for _, p := range w.params {
+			if p == w.ctx {
+				continue
+			}
+			if k := txKindOf(p.typ); k != 0 {
+				w.tx, w.txKind = p, k
+			}
+			break
+		}
+		if w.tx == nil {
+			pg.errorf(w.dirs.Effect.Pos, "effect db needs the first parameter of %s after the context to be the transaction its writes run in: a *sql.Tx (the wrapper then takes a *sql.DB) or a pgx.Tx (the wrapper then takes a *pgxpool.Pool)", fn.Name())
+			ok = false
+		} else if w.tx.variadic {
+			pg.errorf(w.dirs.Effect.Pos, "effect db: the transaction parameter of %s cannot be variadic", fn.Name())
+			ok = false
 		}
 	}
 
@@ -406,4 +439,17 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 		return nil
 	}
 	return pt
+}
+
+// txKindOf recognises the transaction types of the db effect.
+func txKindOf(t types.Type) txKind {
+	if p, ok := t.(*types.Pointer); ok {
+		if n, ok := p.Elem().(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "database/sql" && n.Obj().Name() == "Tx" {
+			return txSQL
+		}
+	}
+	if n, ok := t.(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "github.com/jackc/pgx/v5" && n.Obj().Name() == "Tx" {
+		return txPgx
+	}
+	return 0
 }

@@ -112,6 +112,9 @@ type wnames struct {
 	rs      []string // the closure's result variables
 	// resultsType is the local struct type of several results.
 	resultsType string
+	// handle is the db effect's database handle, which takes the
+	// transaction parameter's place in the wrapper.
+	handle string
 }
 
 // names chooses a wrapper's identifiers: parameters, results and
@@ -166,6 +169,12 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 		case r.Name() != "":
 			wn.results[i] = sc.fresh(r.Name())
 		}
+	}
+	switch w.txKind {
+	case txSQL:
+		wn.handle = sc.fresh("db")
+	case txPgx:
+		wn.handle = sc.fresh("pool")
 	}
 	wn.key, wn.fp = sc.fresh("key"), sc.fresh("fp")
 	wn.res, wn.err, wn.run = sc.fresh("res"), sc.fresh("err"), sc.fresh("run")
@@ -448,6 +457,10 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 	}
 	params := make([]jen.Code, len(w.params))
 	for i, p := range w.params {
+		if p == w.tx {
+			params[i] = jen.Id(wn.handle).Add(em.handleType(w.txKind))
+			continue
+		}
 		if p.variadic {
 			params[i] = jen.Id(wn.params[i]).Op("...").Add(em.typ(p.typ.(*types.Slice).Elem()))
 		} else {
@@ -538,7 +551,14 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 		} else {
 			ctxArg, ctxParam = em.qual("context", "context", "Background").Call(), ctxType
 		}
-		closure := jen.Func().Params(ctxParam).Params(resultStruct(), em.id("error")).BlockFunc(func(g *jen.Group) {
+		closureParams := []jen.Code{ctxParam}
+		if w.tx != nil {
+			if w.ctx == nil {
+				closureParams[0] = jen.Id("_").Add(ctxType)
+			}
+			closureParams = append(closureParams, jen.Id(wn.params[w.tx.idx]).Add(em.typ(w.tx.typ)))
+		}
+		closure := jen.Func().Params(closureParams...).Params(resultStruct(), em.id("error")).BlockFunc(func(g *jen.Group) {
 			if nres == 0 {
 				g.Return(resultStruct().Values(), call)
 				return
@@ -554,7 +574,15 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 			g.Return(resultStruct().Values(vals...), jen.Id(wn.err))
 		})
 		g.Id(wn.run).Op(":=").Add(closure)
-		do := em.rt("Do").Call(ctxArg, jen.Op("&").Add(spec()), key.ptr(), fp.ptr(), jen.Id(wn.run))
+		var do *jen.Statement
+		switch w.txKind {
+		case txSQL:
+			do = em.rt("DoSQL").Call(ctxArg, jen.Op("&").Add(spec()), jen.Id(wn.handle), key.ptr(), fp.ptr(), jen.Id(wn.run))
+		case txPgx:
+			do = em.rt("DoPgx").Call(ctxArg, jen.Op("&").Add(spec()), jen.Id(wn.handle), key.ptr(), fp.ptr(), jen.Id(wn.run))
+		default:
+			do = em.rt("Do").Call(ctxArg, jen.Op("&").Add(spec()), key.ptr(), fp.ptr(), jen.Id(wn.run))
+		}
 		if nres == 0 {
 			g.List(jen.Id("_"), jen.Id(wn.err)).Op(":=").Add(do)
 			g.Return(jen.Id(wn.err))
@@ -570,6 +598,14 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 	})
 	out = append(out, fn)
 	return out
+}
+
+// handleType is the database handle a db-effect wrapper takes.
+func (em *emitter) handleType(k txKind) *jen.Statement {
+	if k == txPgx {
+		return jen.Op("*").Add(em.qual("github.com/jackc/pgx/v5/pgxpool", "pgxpool", "Pool"))
+	}
+	return jen.Op("*").Add(em.qual("database/sql", "sql", "DB"))
 }
 
 // helperCode renders the encoding function of a recursive type.
@@ -656,7 +692,11 @@ func (w *wrapper) doc() []string {
 	case annotations.EffectQueue:
 		b.WriteString("Effect queue: the key is the message's deduplication id, so a failed attempt may run again, and the claim of a caller that died is taken over.")
 	case annotations.EffectDB:
-		b.WriteString("Effect db: the effect commits in the transaction that records the key.")
+		handle := "*sql.DB"
+		if w.txKind == txPgx {
+			handle = "*pgxpool.Pool"
+		}
+		b.WriteString("Effect db: the wrapper takes a " + handle + " in place of " + w.tx.label() + ", begins a transaction, claims the key in it, runs " + fn + " in it and commits the key's record with " + fn + "'s writes: exactly once. Failures that rolled the transaction back are retried under the retry policy.")
 	default:
 		b.WriteString("Effect none: an attempt that may have applied the effect never runs again; after such a failure the key stays blocked (ErrIndeterminate) until its record expires.")
 	}
@@ -673,7 +713,11 @@ func (w *wrapper) doc() []string {
 		b.WriteString(" Retry: one attempt.")
 	}
 	item(b.String())
-	item("Records are kept for " + fmtDuration(w.ttl) + "; a running call holds the key under a " + fmtDuration(w.lease) + " lease, renewed while it runs.")
+	if w.effect == annotations.EffectDB {
+		item("Records are kept for " + fmtDuration(w.ttl) + ", in the idem_records table of the same database.")
+	} else {
+		item("Records are kept for " + fmtDuration(w.ttl) + "; a running call holds the key under a " + fmtDuration(w.lease) + " lease, renewed while it runs.")
+	}
 	return lines
 }
 

@@ -167,7 +167,7 @@ func (p *Payments) Close() { p.server.Close() }
 // PaymentsStats counts what the provider saw.
 type PaymentsStats struct {
 	Charges    int // charges made
-	Customers  int // distinct references (event ids) charged
+	References int // distinct references (event ids) charged
 	Requests   int // requests received, repeats included
 	Repeated   int // requests answered with the charge made for their key before
 	FailBefore int // requests refused (503) before charging
@@ -184,7 +184,7 @@ func (p *Payments) Stats() PaymentsStats {
 	}
 	return PaymentsStats{
 		Charges:    len(p.charges),
-		Customers:  len(refs),
+		References: len(refs),
 		Requests:   p.requests,
 		Repeated:   p.repeated,
 		FailBefore: p.failed[failBefore],
