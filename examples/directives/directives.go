@@ -6,7 +6,7 @@
 // Regenerate with go generate after editing a directive.
 package directives
 
-//go:generate go run github.com/idem-go/idem/cmd/idemgen
+//go:generate go tool idemgen
 
 import (
 	"context"
