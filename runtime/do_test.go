@@ -51,6 +51,13 @@ func keyOf(t *testing.T, spec *runtime.Spec, key string) runtime.Key {
 	return sum
 }
 
+func fpOf(t *testing.T, spec *runtime.Spec, fp string) runtime.Fingerprint {
+	_, f := encoders(spec, "", fp)
+	sum, err := f.SumFingerprint()
+	require.NoError(t, err)
+	return sum
+}
+
 type order struct {
 	ID     int64
 	Tags   map[string]int
@@ -251,7 +258,7 @@ func TestHeartbeatKeepsTheLeaseOfASlowHolder(t *testing.T) {
 	}
 	clock.BlockUntil(1) // the last renewal has been written
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
-		Key: keyOf(t, spec, "k"), Owner: store.Owner{1}, Now: clock.Now(),
+		Key: keyOf(t, spec, "k"), Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{1}, Now: clock.Now(),
 		LeaseUntil: clock.Now().Add(time.Minute), RetainUntil: clock.Now().Add(time.Hour), Takeover: true,
 	})
 	require.NoError(t, err)
@@ -282,7 +289,7 @@ func TestLeaseLostCancelsTheFunctionAndIsReported(t *testing.T) {
 	// Another process, whose clock is past the lease, takes the key over.
 	later := clock.Now().Add(31 * time.Second)
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
-		Key: keyOf(t, spec, "k"), Owner: store.Owner{2}, Now: later,
+		Key: keyOf(t, spec, "k"), Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{2}, Now: later,
 		LeaseUntil: later.Add(time.Minute), RetainUntil: later.Add(time.Hour), Takeover: true,
 	})
 	require.NoError(t, err)
@@ -487,12 +494,8 @@ func TestReplayEndsWithRetention(t *testing.T) {
 // deadHolder leaves a claim on key as a process that died would: in
 // progress, lease started at the clock's time.
 func deadHolder(t *testing.T, s store.Store, spec *runtime.Spec, clock *fakeclock.Clock) {
-	fp, f := encoders(spec, "", "fp")
-	_ = fp
-	sum, err := f.SumFingerprint()
-	require.NoError(t, err)
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
-		Key: keyOf(t, spec, "k"), Namespace: spec.Namespace, Fingerprint: sum, Owner: store.Owner{9}, Now: clock.Now(),
+		Key: keyOf(t, spec, "k"), Namespace: spec.Namespace, Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{9}, Now: clock.Now(),
 		LeaseUntil: clock.Now().Add(30 * time.Second), RetainUntil: clock.Now().Add(time.Hour),
 	})
 	require.NoError(t, err)

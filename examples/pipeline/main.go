@@ -14,7 +14,7 @@
 //
 // The payments API and the queue are in-process fakes that fail on purpose,
 // on a fixed schedule: some requests before doing anything, some after
-// (the charge is made, the answer is a 502; the message is enqueued, the
+// (the charge is made, the answer is a 502 or 504; the message is enqueued, the
 // acknowledgement is lost). Part-way through, the process crashes right
 // after a charge was made, and restarts from the first event over the same
 // idem store. The report at the end counts the effects in the sinks

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -190,6 +191,20 @@ func (p *Payments) Stats() PaymentsStats {
 		FailBefore: p.failed[failBefore],
 		FailAfter:  p.failed[badGateway] + p.failed[gatewayTimeout] + p.failed[hangAfter],
 	}
+}
+
+// ChargesFor returns the ids of the charges made for reference, in order.
+func (p *Payments) ChargesFor(reference string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for _, ch := range p.charges {
+		if ch.Reference == reference {
+			ids = append(ids, ch.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func (p *Payments) serveCharge(w http.ResponseWriter, r *http.Request) {

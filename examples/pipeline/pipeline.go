@@ -49,6 +49,16 @@ type Report struct {
 	Sinks    []Sink
 	Payments PaymentsStats
 	Queue    QueueStats
+	// Crashed is what the sinks hold for the event whose charge crashed,
+	// if one did.
+	Crashed *CrashCheck
+}
+
+// CrashCheck is what the sinks hold for the event whose charge crashed.
+type CrashCheck struct {
+	Event    string
+	Charges  []string // ids of the charges the provider made for the event
+	Messages []string // the charge ids that the event's messages carry
 }
 
 // Sink counts the effects one downstream system holds.
@@ -151,6 +161,10 @@ func run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 	rep.Sinks = after
 	rep.Attempts, rep.Retries, rep.Replays = t.counts()
 	rep.Payments, rep.Queue = pay.Stats(), queue.Stats()
+	if rep.Restarts > 0 {
+		id := cfg.Events[cfg.CrashAt-1].ID
+		rep.Crashed = &CrashCheck{Event: id, Charges: pay.ChargesFor(id), Messages: queue.ChargesFor(id)}
+	}
 	rep.Print(out)
 	return rep, nil
 }
@@ -288,6 +302,9 @@ func (r Report) Print(w io.Writer) {
 		p.Requests, p.FailBefore, p.FailAfter, p.Repeated)
 	fmt.Fprintf(w, "queue: %d sends: %d failed after enqueueing, %d dropped as duplicates\n",
 		q.Sends, q.Failed, q.Dropped)
+	if c := r.Crashed; c != nil {
+		fmt.Fprintf(w, "crashed event %s: charges %v, published with %v\n", c.Event, c.Charges, c.Messages)
+	}
 }
 
 // tally is the Observer that counts a run's attempts, retries and replays.

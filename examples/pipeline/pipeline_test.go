@@ -39,6 +39,7 @@ charges         40        40         40         yes
 messages        40        40         40         yes
 payments API: 58 requests: 8 refused before charging, 9 failed after charging, 10 answered with the charge already made for their key
 queue: 53 sends: 13 failed after enqueueing, 13 dropped as duplicates
+crashed event evt-023: charges [ch_0023], published with [ch_0023]
 `
 
 // The showcase: a run with injected failures and a crash leaves every sink
@@ -111,6 +112,7 @@ func TestPipelineExactlyOnceAcrossCrashAndRerun(t *testing.T) {
 	assert.Zero(t, rep2.Attempts)
 	assert.Zero(t, rep2.Retries)
 	assert.Zero(t, rep2.Restarts, "the crash point is a charge, and no charge runs")
+	assert.Nil(t, rep2.Crashed)
 	assert.Zero(t, rep2.Payments.Requests)
 	assert.Zero(t, rep2.Queue.Sends)
 }

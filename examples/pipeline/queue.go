@@ -89,3 +89,17 @@ func (q *Queue) Stats() QueueStats {
 	}
 	return QueueStats{Messages: len(q.messages), Events: len(events), Sends: q.sends, Failed: q.failed, Dropped: q.dropped}
 }
+
+// ChargesFor returns the charge ids carried by the messages of eventID, in
+// the order they were enqueued.
+func (q *Queue) ChargesFor(eventID string) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var ids []string
+	for _, m := range q.messages {
+		if m.Message.EventID == eventID {
+			ids = append(ids, m.Message.ChargeID)
+		}
+	}
+	return ids
+}
