@@ -305,7 +305,15 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 		lastErr = err
 		return err
 	}
-	err := retry.Do(once, c.retryOptions(inner, c.spec.attempts(), func(err error) bool { return c.retryable(inner, err) })...)
+	var err error
+	switch {
+	case inner.Err() != nil:
+		err = context.Cause(inner)
+	case c.spec.attempts() == 1:
+		err = once()
+	default:
+		err = retry.Do(once, c.retryOptions(inner, c.spec.attempts(), func(err error) bool { return c.retryable(inner, err) })...)
+	}
 	stop()
 	if lastErr == nil && err != nil {
 		// No attempt ran: the context ended before the first one.
@@ -322,7 +330,7 @@ func (c *call) retryable(inner context.Context, err error) bool {
 	if inner.Err() != nil {
 		return false
 	}
-	switch classify(err) {
+	switch classifyIn(inner, err) {
 	case classNotApplied:
 		return true
 	case classIndeterminate:
@@ -352,7 +360,7 @@ func (c *call) finish(ctx, inner context.Context, attempt int, data []byte, err 
 		c.emit(EventExecuted, attempt, nil)
 		return nil
 	}
-	switch classify(err) {
+	switch classifyIn(ctx, err) {
 	case classNotApplied, classPermanent:
 		c.release(ctx)
 		c.emit(EventFailed, attempt, err)
@@ -421,36 +429,83 @@ func (c *call) write(ctx context.Context, op string, w func(context.Context) err
 	return c.storeError(op, err)
 }
 
-// heartbeat renews the lease every Lease/3 until stop is called. If the
-// renewal is fenced, the claim was taken over: the function's context is
-// canceled with ErrLeaseLost.
+// heartbeat renews the lease every Lease/3 until stop is called; stop
+// waits for a renewal in flight. If a renewal is fenced, the claim was taken
+// over: the function's context is canceled with ErrLeaseLost. No goroutine
+// waits between renewals.
 func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	hb := &heartbeat{c: c, inner: inner, cancel: cancel}
+	hb.mu.Lock()
+	hb.stopTimer = afterFunc(c.clock, c.spec.lease()/3, hb.beat)
+	hb.mu.Unlock()
+	return hb.stop
+}
+
+type heartbeat struct {
+	c         *call
+	inner     context.Context
+	cancel    context.CancelCauseFunc
+	mu        sync.Mutex // held by a renewal in flight
+	stopped   bool
+	stopTimer func() bool
+}
+
+func (hb *heartbeat) beat() {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if hb.stopped {
+		return
+	}
+	c, lease := hb.c, hb.c.spec.lease()
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(hb.inner), lease/3)
+	err := c.store.Renew(rctx, c.key, c.fence, c.clock.Now().Add(lease))
+	rcancel()
+	if errors.Is(err, store.ErrFenced) {
+		hb.cancel(ErrLeaseLost)
+		return
+	}
+	// Any other failure is tried again at the next beat: the lease is
+	// renewed three times per period.
+	hb.stopTimer = afterFunc(c.clock, lease/3, hb.beat)
+}
+
+func (hb *heartbeat) stop() {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if !hb.stopped {
+		hb.stopped = true
+		hb.stopTimer()
+	}
+}
+
+// AfterFuncClock is implemented by clocks that can call a function once a
+// duration has passed without a goroutine waiting meanwhile; the runtime's
+// heartbeats use it where the clock has it. SystemClock does.
+type AfterFuncClock interface {
+	Clock
+	// AfterFunc calls f in its own goroutine once d has passed, unless
+	// stop is called first; stop reports whether it prevented the call.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// afterFunc calls f once d has passed on c.
+func afterFunc(c Clock, d time.Duration, f func()) (stop func() bool) {
+	if af, ok := c.(AfterFuncClock); ok {
+		return af.AfterFunc(d, f)
+	}
 	done := make(chan struct{})
-	finished := make(chan struct{})
-	lease := c.spec.lease()
+	var once sync.Once
 	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-done:
-				return
-			case <-c.clock.After(lease / 3):
-			}
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(inner), lease/3)
-			err := c.store.Renew(rctx, c.key, c.fence, c.clock.Now().Add(lease))
-			rcancel()
-			if errors.Is(err, store.ErrFenced) {
-				cancel(ErrLeaseLost)
-				return
-			}
+		select {
+		case <-c.After(d):
+			f()
+		case <-done:
 		}
 	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			<-finished
-		})
+	return func() bool {
+		stopped := false
+		once.Do(func() { close(done); stopped = true })
+		return stopped
 	}
 }
 

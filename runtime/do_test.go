@@ -349,8 +349,11 @@ func failing(kind string) error {
 		return runtime.NotApplied(base)
 	case "permanent":
 		return runtime.Permanent(base)
-	case "canceled":
-		return fmt.Errorf("boom: %w", context.Canceled)
+	case "client timeout":
+		// The function's own deadline (an HTTP client's Timeout, say),
+		// while the caller's context is alive: the request may have
+		// been applied.
+		return fmt.Errorf("boom: Post: %w", context.DeadlineExceeded)
 	case "unrecoverable":
 		return retry.Unrecoverable(base)
 	}
@@ -364,34 +367,46 @@ func TestRetryOnlyWhereSafeAndWhatTheLastFailureLeaves(t *testing.T) {
 	}
 	cases := map[runtime.Effect]map[string]want{
 		runtime.EffectNone: {
-			"not applied":   {3, false},
-			"indeterminate": {1, true},
-			"permanent":     {1, false},
-			"canceled":      {1, true},
-			"unrecoverable": {1, true},
+			"not applied":    {3, false},
+			"indeterminate":  {1, true},
+			"permanent":      {1, false},
+			"canceled":       {1, true},
+			"client timeout": {1, true},
+			"unrecoverable":  {1, true},
 		},
 		runtime.EffectAPI: {
-			"not applied":   {3, false},
-			"indeterminate": {3, false},
-			"permanent":     {1, false},
-			"canceled":      {1, false},
-			"unrecoverable": {1, false},
+			"not applied":    {3, false},
+			"indeterminate":  {3, false},
+			"permanent":      {1, false},
+			"canceled":       {1, false},
+			"client timeout": {3, false},
+			"unrecoverable":  {1, false},
 		},
 		runtime.EffectQueue: {
-			"not applied":   {3, false},
-			"indeterminate": {3, false},
-			"permanent":     {1, false},
-			"canceled":      {1, false},
-			"unrecoverable": {1, false},
+			"not applied":    {3, false},
+			"indeterminate":  {3, false},
+			"permanent":      {1, false},
+			"canceled":       {1, false},
+			"client timeout": {3, false},
+			"unrecoverable":  {1, false},
 		},
 	}
 	for effect, kinds := range cases {
 		for kind, w := range kinds {
 			t.Run(effect.String()+"/"+kind, func(t *testing.T) {
-				ctx := runtime.WithStore(context.Background(), memstore.New())
+				s := memstore.New()
+				callCtx, cancel := context.WithCancel(runtime.WithStore(context.Background(), s))
+				defer cancel()
 				spec := newSpec(t, effect, 3)
-				c := &counted[int]{fn: func(context.Context, int64) (int, error) { return 0, failing(kind) }}
-				_, err := do(ctx, spec, "k", "fp", c.call)
+				c := &counted[int]{fn: func(ctx context.Context, _ int64) (int, error) {
+					if kind == "canceled" {
+						// The caller gives up while the function runs.
+						cancel()
+						return 0, fmt.Errorf("boom: %w", ctx.Err())
+					}
+					return 0, failing(kind)
+				}}
+				_, err := do(callCtx, spec, "k", "fp", c.call)
 				require.Error(t, err)
 				require.Equal(t, w.runs, c.n.Load(), "executions")
 				require.EqualValues(t, w.runs-1, runtime.StatsFor(spec.Namespace).Retried)
@@ -399,6 +414,7 @@ func TestRetryOnlyWhereSafeAndWhatTheLastFailureLeaves(t *testing.T) {
 				require.ErrorContains(t, err, "boom")
 
 				// What the next call with the key does.
+				ctx := runtime.WithStore(context.Background(), s)
 				ok := &counted[int]{fn: func(context.Context, int64) (int, error) { return 1, nil }}
 				_, err = do(ctx, spec, "k", "fp", ok.call)
 				if w.indeterminate {
@@ -727,23 +743,35 @@ func (s *cancelAfterClaim) Claim(ctx context.Context, req store.ClaimRequest) (s
 	return res, err
 }
 
+// sweepSpy reports every finished background sweep.
+type sweepSpy struct {
+	*memstore.Store
+	swept chan int
+}
+
+func (s *sweepSpy) Sweep(ctx context.Context, now time.Time) (int, error) {
+	n, err := s.Store.Sweep(ctx, now)
+	s.swept <- n
+	return n, err
+}
+
 func TestExpiredRecordsAreSweptInTheBackground(t *testing.T) {
 	clock := fakeclock.New(t0)
-	s := memstore.New()
+	s := &sweepSpy{Store: memstore.New(), swept: make(chan int, 4)}
 	ctx := runtime.WithClock(runtime.WithStore(context.Background(), s), clock)
 	spec := newSpec(t, runtime.EffectNone, 0)
 	spec.TTL = time.Minute
 	one := func(context.Context) (int, error) { return 1, nil }
-	_, err := do(ctx, spec, "old", "fp", one) // first use: sweeps (nothing yet)
+	_, err := do(ctx, spec, "old", "fp", one)
 	require.NoError(t, err)
+	require.Equal(t, 0, <-s.swept, "the first use of a store sweeps it; nothing has expired yet")
 
 	clock.Advance(runtime.SweepInterval)
 	_, err = do(ctx, spec, "new", "fp", one) // the interval has passed: sweeps
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		_, err := s.Get(context.Background(), keyOf(t, spec, "old"))
-		return errors.Is(err, store.ErrNotFound)
-	}, 10*time.Second, time.Millisecond, "the expired record is swept")
+	require.Equal(t, 1, <-s.swept, "the expired record is swept")
+	_, err = s.Get(context.Background(), keyOf(t, spec, "old"))
+	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = s.Get(context.Background(), keyOf(t, spec, "new"))
 	require.NoError(t, err, "a live record is never swept")
 }

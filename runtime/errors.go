@@ -89,6 +89,19 @@ type markedError struct {
 func (e *markedError) Error() string { return e.err.Error() }
 func (e *markedError) Unwrap() error { return e.err }
 
+// classifyIn is classify for an error returned while ctx was the call's
+// context. A context error counts as the call's cancellation only when ctx
+// itself is done: a deadline of the function's own (an HTTP client's
+// timeout, say) ends an attempt whose request may have been applied, so it
+// is indeterminate.
+func classifyIn(ctx context.Context, err error) errClass {
+	c := classify(err)
+	if c == classContext && ctx.Err() == nil {
+		return classIndeterminate
+	}
+	return c
+}
+
 // classify decides what an error returned by the wrapped function means for
 // retries and for the record. Explicit marks win; then context errors; then
 // errors that prove the request never reached its destination.

@@ -46,3 +46,12 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestClassifyInTellsTheCallersCancellationFromTheFunctionsOwnDeadline(t *testing.T) {
+	timeout := fmt.Errorf("Post %q: %w", "https://api.example/charges", context.DeadlineExceeded)
+	require.Equal(t, classIndeterminate, classifyIn(context.Background(), timeout), "the function's own deadline: the request may have landed")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.Equal(t, classContext, classifyIn(ctx, timeout), "the caller gave up: stop")
+	require.Equal(t, classNotApplied, classifyIn(ctx, NotApplied(timeout)), "marks win")
+}

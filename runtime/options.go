@@ -24,6 +24,9 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time                         { return time.Now() }
 func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (systemClock) AfterFunc(d time.Duration, f func()) (stop func() bool) {
+	return time.AfterFunc(d, f).Stop
+}
 
 // SystemClock is the real clock, used unless WithClock says otherwise.
 var SystemClock Clock = systemClock{}

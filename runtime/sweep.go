@@ -21,13 +21,21 @@ const SweepInterval = 10 * time.Minute
 // sweepTimeout bounds one background sweep.
 const sweepTimeout = time.Minute
 
+// sweepState is when a store was last swept. Sweeps never overlap: one is
+// bounded by sweepTimeout, far below SweepInterval.
 type sweepState struct {
-	last    atomic.Int64 // unix nanoseconds of the last sweep started
-	running atomic.Bool
+	last atomic.Int64 // unix nanoseconds of the last sweep started
 }
 
-// sweeps holds, per store, when it was last swept by this process.
-var sweeps sync.Map // Store -> *sweepState
+// sweeps holds, per store, when it was last swept by this process. It is
+// bounded: past maxSweepStates stores (a process that opens and closes many)
+// it is cleared, which costs at most one early sweep per store.
+var (
+	sweeps      sync.Map // Store -> *sweepState
+	sweepStates atomic.Int64
+)
+
+const maxSweepStates = 64
 
 // maybeSweep starts a background sweep of s if SweepInterval has passed
 // since the last one this process started.
@@ -38,6 +46,10 @@ func maybeSweep(s Store, now time.Time) {
 	}
 	v, ok := sweeps.Load(s)
 	if !ok {
+		if sweepStates.Add(1) > maxSweepStates {
+			sweeps.Clear()
+			sweepStates.Store(1)
+		}
 		v, _ = sweeps.LoadOrStore(s, new(sweepState))
 	}
 	st := v.(*sweepState)
@@ -45,12 +57,10 @@ func maybeSweep(s Store, now time.Time) {
 	if last != 0 && now.UnixNano()-last < int64(SweepInterval) {
 		return
 	}
-	if !st.running.CompareAndSwap(false, true) {
-		return
+	if !st.last.CompareAndSwap(last, now.UnixNano()) {
+		return // another call started this sweep
 	}
-	st.last.Store(now.UnixNano())
 	go func() {
-		defer st.running.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
 		defer cancel()
 		// A failed sweep is retried at the next interval; expired records

@@ -1,6 +1,6 @@
 package main
 
-//go:generate go run github.com/idem-go/idem/cmd/idemgen
+//go:generate go tool idemgen
 
 import (
 	"context"

@@ -15,11 +15,14 @@ type Clock struct {
 	now     time.Time
 	waiters []waiter
 	changed chan struct{} // closed and replaced whenever waiters change
+	nextID  uint64
 }
 
 type waiter struct {
 	at time.Time
-	ch chan time.Time
+	ch chan time.Time // nil for AfterFunc
+	f  func()
+	id uint64
 }
 
 // New returns a clock that reads start until advanced.
@@ -49,8 +52,36 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 	return ch
 }
 
-// Advance moves the clock forward by d and fires every After whose
-// deadline it reaches.
+// AfterFunc calls f in its own goroutine once Advance has moved the clock d
+// past the current time, unless stop is called first; stop reports whether
+// it prevented the call. A pending AfterFunc counts as a waiter.
+func (c *Clock) AfterFunc(d time.Duration, f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d <= 0 {
+		go f()
+		return func() bool { return false }
+	}
+	c.nextID++
+	id := c.nextID
+	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), f: f, id: id})
+	c.notify()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, w := range c.waiters {
+			if w.f != nil && w.id == id {
+				c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+				c.notify()
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Advance moves the clock forward by d and fires every After and AfterFunc
+// whose deadline it reaches.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -58,7 +89,11 @@ func (c *Clock) Advance(d time.Duration) {
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if !w.at.After(c.now) {
-			w.ch <- c.now
+			if w.f != nil {
+				go w.f()
+			} else {
+				w.ch <- c.now
+			}
 			continue
 		}
 		kept = append(kept, w)

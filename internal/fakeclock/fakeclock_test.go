@@ -40,3 +40,16 @@ func TestBlockUntilSeesWaiterFromAnotherGoroutine(t *testing.T) {
 	c.Advance(time.Minute)
 	require.Equal(t, time.Unix(60, 0), <-got)
 }
+
+func TestAfterFuncRunsOnAdvanceUnlessStopped(t *testing.T) {
+	c := New(time.Unix(0, 0))
+	ran := make(chan struct{})
+	c.AfterFunc(time.Second, func() { close(ran) })
+	stop := c.AfterFunc(time.Second, func() { t.Error("a stopped AfterFunc ran") })
+	require.Equal(t, 2, c.Waiters())
+	require.True(t, stop())
+	require.False(t, stop(), "a second stop prevents nothing")
+	c.Advance(time.Second)
+	<-ran
+	require.Equal(t, 0, c.Waiters())
+}

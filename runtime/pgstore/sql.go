@@ -1,112 +1,78 @@
 package pgstore
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // queries holds the statements of one table, built once by New.
 type queries struct {
-	migrate                                    string
+	migrate                                    string // the table, index and sequence
+	function, functionBody, functionSignature  string // the claim function
 	claim, complete, release, mark, renew, get string
 	delete, sweep                              string
 }
 
-// columns is the order in which every statement returns a record.
-const columns = `key, namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
+// columns is the order in which Claim and Get return a record (the key is
+// the caller's already).
+const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
 
-// claimSQL is the claim, in one statement (one round trip):
-//
-//   - req holds the typed parameters.
-//   - cur is the key's row as of the statement's snapshot; settled is that
-//     row when it answers the claim unchanged: retained, and completed,
-//     indeterminate, or in progress under another owner whose lease is
-//     live or whose record has another fingerprint than a takeover request
-//     (a takeover never hides a key reused with other arguments). This is
-//     the replay path, a read that writes nothing.
-//   - Otherwise ins inserts a fresh in-progress row. When the key has a row
-//     (ON CONFLICT) the update's WHERE re-checks, against the latest
-//     committed version of the row and under its row lock, that the row
-//     still needs a write: expired (replaced by a fresh grant), in progress
-//     under the claimer (a lost-ack regrant: same token, lease extended), or
-//     in progress under another owner whose lease has passed (taken over
-//     with a new token when $8 is true and the fingerprints are equal, or
-//     marked indeterminate when $8 is false).
-//   - tok draws the new token. nextval is volatile, so the CTE is
-//     materialized: the final SELECT compares against the very value the
-//     insert proposed, which tells a fresh token (new grant or takeover)
-//     from a kept one (regrant).
-//
-// When the snapshot said "write" but the latest version says "no write" (a
-// concurrent claim won the race), the statement returns no row and Claim
-// runs it again: the new snapshot then sees the winner's row as settled.
-const claimSQL = `WITH req AS (
-    SELECT $1::bytea AS key, $2::text AS namespace, $3::bytea AS fingerprint, $4::bytea AS owner,
-           $5::bigint AS now, $6::bigint AS lease_until, $7::bigint AS retain_until,
-           $8::boolean AS takeover
-),
-cur AS (
-    SELECT r.* FROM {{table}} r, req WHERE r.key = req.key
-),
-settled AS (
-    SELECT cur.* FROM cur, req
-    WHERE cur.retain_until > req.now
-      AND (cur.state <> 1 OR (cur.owner <> req.owner AND (cur.lease_until > req.now
-           OR (req.takeover AND cur.fingerprint <> req.fingerprint))))
-),
-tok AS (
-    SELECT nextval('{{seq}}') AS v
-),
-ins AS (
-    INSERT INTO {{table}} AS t (` + columns + `)
-    SELECT req.key, req.namespace, req.fingerprint, 1, req.owner, (SELECT v FROM tok),
-           req.lease_until, req.retain_until, NULL, 1, req.now, req.now
-    FROM req
-    WHERE NOT EXISTS (SELECT 1 FROM settled)
-    ON CONFLICT (key) DO UPDATE SET
-        namespace = CASE WHEN {{exp}} THEN EXCLUDED.namespace WHEN {{same}} THEN t.namespace
-                         WHEN {{takeover}} THEN EXCLUDED.namespace ELSE t.namespace END,
-        fingerprint = CASE WHEN {{exp}} THEN EXCLUDED.fingerprint WHEN {{same}} THEN t.fingerprint
-                           WHEN {{takeover}} THEN EXCLUDED.fingerprint ELSE t.fingerprint END,
-        state = CASE WHEN {{exp}} OR {{same}} OR {{takeover}} THEN 1 ELSE 3 END,
-        owner = CASE WHEN {{exp}} OR {{same}} OR {{takeover}} THEN EXCLUDED.owner ELSE t.owner END,
-        token = CASE WHEN {{exp}} THEN EXCLUDED.token WHEN {{same}} THEN t.token
-                     WHEN {{takeover}} THEN EXCLUDED.token ELSE t.token END,
-        lease_until = CASE WHEN {{exp}} THEN EXCLUDED.lease_until
-                           WHEN {{same}} THEN GREATEST(t.lease_until, EXCLUDED.lease_until)
-                           WHEN {{takeover}} THEN EXCLUDED.lease_until ELSE t.lease_until END,
-        retain_until = CASE WHEN {{exp}} THEN EXCLUDED.retain_until WHEN {{same}} THEN t.retain_until
-                            WHEN {{takeover}} THEN EXCLUDED.retain_until ELSE t.retain_until END,
-        result = CASE WHEN {{exp}} THEN NULL WHEN {{same}} THEN t.result
-                      WHEN {{takeover}} THEN NULL ELSE t.result END,
-        attempts = CASE WHEN {{exp}} THEN 1 WHEN {{same}} THEN t.attempts
-                        WHEN {{takeover}} THEN t.attempts + 1 ELSE t.attempts END,
-        created_at = CASE WHEN {{exp}} THEN EXCLUDED.created_at ELSE t.created_at END,
-        updated_at = CASE WHEN {{exp}} THEN EXCLUDED.updated_at
-                          WHEN {{same}} THEN CASE WHEN EXCLUDED.lease_until > t.lease_until
-                                                  THEN EXCLUDED.updated_at ELSE t.updated_at END
-                          ELSE EXCLUDED.updated_at END
-    WHERE t.retain_until <= EXCLUDED.created_at
-       OR (t.state = 1 AND (t.owner = EXCLUDED.owner OR (t.lease_until <= EXCLUDED.created_at
-           AND (NOT $8::boolean OR t.fingerprint = EXCLUDED.fingerprint))))
-    RETURNING ` + returning + `
+// decision is the write a claim needs, as the claim statement and the claim
+// function (see Schema) number it; decide computes the same from the row
+// the statement read.
+type decision int
+
+const (
+	settled   decision = 0 // the record answers the claim unchanged: no write
+	insertNew decision = 1 // no row: insert a fresh grant
+	replace   decision = 2 // the row has expired: replace it with a fresh grant
+	regrant   decision = 3 // in progress under the claimer: extend its lease
+	takeOver  decision = 4 // another owner's lease has passed, takeover allowed
+	markIndet decision = 5 // another owner's lease has passed, no takeover
 )
-SELECT ` + columns + `, token = (SELECT v FROM tok) AS fresh, true AS changed FROM ins
-UNION ALL
-SELECT ` + columns + `, false, false FROM settled`
 
-// returning qualifies the columns for the RETURNING list of ins.
-const returning = `t.key, t.namespace, t.fingerprint, t.state, t.owner, t.token, t.lease_until, t.retain_until, t.result, t.attempts, t.created_at, t.updated_at`
-
-// Conditions of the ON CONFLICT update, evaluated on the existing row t in
-// this order (a CASE takes the first that holds): exp, the row is expired;
-// same, it is in progress under the claimer (the WHERE admits no other
-// unexpired row with the claimer as owner); takeover, the request allows a
-// takeover of another owner's passed lease (the WHERE admits such a row only
-// when its fingerprint is the request's). When none holds the row is marked
-// indeterminate.
-var claimConds = strings.NewReplacer(
-	"{{exp}}", "t.retain_until <= EXCLUDED.created_at",
-	"{{same}}", "t.owner = EXCLUDED.owner",
-	"{{takeover}}", "$8::boolean",
-)
+// claimSQL is the claim, in one statement (one round trip). $1 to $8 are
+// the request (key, namespace, fingerprint, owner, now, lease_until,
+// retain_until, takeover; see claimArgs).
+//
+//   - r is the key's row as of the statement's snapshot, if any.
+//   - When r answers the claim unchanged (settled: retained, and completed,
+//     indeterminate, or in progress under another owner whose lease is live
+//     or whose record has another fingerprint than a takeover request, which
+//     must never hide a key reused with other arguments), the lateral
+//     subquery w yields no row and the statement is a plain read: this is
+//     the replay path, and it never sets up an insert or update.
+//   - Otherwise w calls the claim function (see Schema) with the decision
+//     and the version of r it rests on. The function writes only if the
+//     row is still that version (under its row lock, or its unique-index
+//     entry for a new key), and returns the written row's token, or NULL
+//     when a concurrent claim changed the row after the snapshot.
+//
+// The statement returns r's columns with the written token in place of
+// r's, then fresh (the token is newly drawn) and changed (the function
+// wrote). Claim rebuilds the written record from r and the request; when
+// the function returned NULL it runs the statement again, and the new
+// snapshot (READ COMMITTED) sees the winner's row. Under REPEATABLE READ
+// and SERIALIZABLE the server reports that race as a serialization failure
+// instead.
+//
+// w is a subquery with a volatile function in its target list, which the
+// planner never pulls up into the outer query (OFFSET 0 says so too), so
+// the function runs at most once however often its result is referenced.
+const claimSQL = `SELECT r.namespace, r.fingerprint, r.state, r.owner, COALESCE(w.token, r.token), r.lease_until,
+       r.retain_until, r.result, r.attempts, r.created_at, r.updated_at,
+       w.token IS DISTINCT FROM r.token AS fresh, w.token IS NOT NULL AS changed
+FROM (SELECT) AS req
+LEFT JOIN {{table}} r ON r.key = $1::bytea
+LEFT JOIN LATERAL (
+    SELECT {{function}}(
+        CASE WHEN r.key IS NULL THEN {{insertNew}} WHEN r.retain_until <= $5::bigint THEN {{replace}}
+             WHEN r.owner = $4::bytea THEN {{regrant}} WHEN $8::boolean THEN {{takeOver}} ELSE {{markIndet}} END,
+        $1::bytea, $2::text, $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint, r.token, r.lease_until) AS token
+    WHERE NOT COALESCE(r.retain_until > $5::bigint AND (r.state <> 1 OR (r.owner <> $4::bytea
+          AND (r.lease_until > $5::bigint OR ($8::boolean AND r.fingerprint <> $3::bytea)))), false)
+    OFFSET 0
+) w ON true`
 
 const (
 	completeSQL = `UPDATE {{table}} SET state = 2, result = $4, retain_until = $5
@@ -131,10 +97,16 @@ DELETE FROM {{table}} r USING due WHERE r.key = due.key AND r.retain_until <= $1
 )
 
 func buildQueries(n tableName) queries {
-	r := strings.NewReplacer("{{table}}", n.quoted(), "{{seq}}", n.sequence())
+	r := strings.NewReplacer("{{table}}", n.quoted(), "{{function}}", n.function(),
+		"{{insertNew}}", strconv.Itoa(int(insertNew)), "{{replace}}", strconv.Itoa(int(replace)),
+		"{{regrant}}", strconv.Itoa(int(regrant)), "{{takeOver}}", strconv.Itoa(int(takeOver)),
+		"{{markIndet}}", strconv.Itoa(int(markIndet)))
 	return queries{
-		migrate:  n.schemaSQL(),
-		claim:    r.Replace(claimConds.Replace(claimSQL)),
+		migrate:           n.rename(schemaTable),
+		function:          n.rename(schemaFunction),
+		functionBody:      n.rename(functionBody),
+		functionSignature: n.functionSignature(),
+		claim:             r.Replace(claimSQL),
 		complete: r.Replace(completeSQL),
 		release:  r.Replace(releaseSQL),
 		mark:     r.Replace(markSQL),

@@ -1,43 +1,81 @@
 // Package redisstore is a store.Store and store.Sweeper on Redis, through
 // github.com/redis/go-redis/v9.
 //
-// Each record is one hash at the key prefix + the key's 64 hex characters
-// (prefix "idem:" by default). Every operation is one Lua script run
-// atomically by Redis (EVALSHA, falling back to EVAL when the server does
-// not have the script yet), so each is one round trip, and each touches a
-// single key, so the store works on Redis Cluster too. It needs Redis 4.0 or
-// later. The scripts read no clock and draw no random numbers, so they
-// replicate alike by script or by effects.
+// Each record is one string value at the key prefix + the key's 64 hex
+// characters (prefix "idem:" by default), in the layout below. Every write
+// and every claim is one Lua script run atomically by Redis (EVALSHA,
+// falling back to EVAL when the server does not have the script yet), so
+// each is one round trip, and each touches a single key, so the store works
+// on Redis Cluster too. Get is one GET. It needs Redis 4.0 or later. The
+// scripts read no clock and draw no random numbers, so they replicate alike
+// by script or by effects.
+//
+// # The record layout
+//
+// A record is readable text with fixed offsets (its fields are where the
+// scripts look for them, so a claim that replays a completed record is one
+// GET and a few substring comparisons), for example, one line here:
+//
+//	idem1 2 rs=+0000001893459600.000000000 tk=0000000000000001
+//	 ow=<32 hex> ls=+0000001893456060.000000000 cs=+0000001893456000.000000000
+//	 us=+0000001893456000.000000000 at=0000000001 fp=<64 hex>
+//	 ns=0000000014:billing/charge res=<result>
+//
+// Field by field, with 0-based byte offsets:
+//
+//	0   "idem1 "  the layout's name and version
+//	6   state     '1' in progress, '2' completed, '3' indeterminate,
+//	              '0' tombstone (below)
+//	11  " rs=" retention (RetainUntil)      42  " tk=" token, 16 digits
+//	62  " ow=" owner, 32 hex digits         98  " ls=" lease (LeaseUntil)
+//	129 " cs=" CreatedAt                    160 " us=" UpdatedAt
+//	191 " at=" attempts, 10 digits          205 " fp=" fingerprint, 64 hex digits
+//	273 " ns=" namespace length, 10 digits, then ':' and the namespace (284)
+//	then, when the record has a result (completed), " res=" and the result's
+//	bytes to the end of the value; none for a nil result, nothing after
+//	" res=" for an empty one.
+//
+// (each offset is that of the field's value, after its label). A time is
+// 27 characters: a sign, 16 digits of Unix seconds, '.', 9 digits of
+// nanoseconds. An operator can read a record with redis-cli GET, and with
+// Store.Get, which checks every label, digit and length and reports a
+// value that is not in this layout as a corrupt record, never misreading
+// it; the scripts refuse a value that does not start with "idem1 ". The
+// layout's name changes with any incompatible change.
 //
 // # Times
 //
-// Times are the caller's. Each is kept as Unix seconds and nanoseconds, so it
-// round-trips exactly, and the scripts compare the caller's Now with the
-// record's lease and retention: a record whose RetainUntil is not after Now
-// is treated as absent by Claim, whatever Redis' own clock says.
+// Times are the caller's. Each is kept to the nanosecond, so it round-trips
+// exactly, and the scripts compare the caller's Now with the record's
+// lease and retention: a record whose RetainUntil is not after Now is
+// treated as absent by Claim, whatever Redis' own clock says.
 //
 // Redis' native expiry is only a backstop that frees memory without Sweep.
-// It is set relative to the write (PEXPIRE), never at an absolute time: a
-// record retained for d past the caller's Now when it was granted expires
-// in Redis d plus the margin (WithExpiryMargin, default one hour) after
-// the grant, and Complete and MarkIndeterminate recompute it from the
-// grant's Now, which overestimates the time left. So Redis never drops a
-// record before the caller's clock has passed its retention, however far
-// the caller's clock is from Redis' (a fake clock in a test), as long as
-// the caller's clock does not run slower than real time by more than the
-// margin over the record's life. WithoutNativeExpiry turns the backstop
-// off, leaving removal to Sweep.
+// It is set relative to the write (SET with PX), never at an absolute time:
+// a record retained for d past the caller's Now when it was granted
+// expires in Redis d plus the margin (WithExpiryMargin, default one hour)
+// after the grant (at least 1ms), and Complete, MarkIndeterminate, Release
+// and Delete recompute it from the last grant's Now (UpdatedAt), which
+// overestimates the time left. So Redis never drops a record before the
+// caller's clock has passed its retention, however far the caller's clock
+// is from Redis' (a fake clock in a test), as long as the caller's clock
+// does not run slower than real time by more than the margin over the
+// record's life. Renew, a regrant and a claim that marks a record
+// indeterminate keep the expiry. WithoutNativeExpiry turns the backstop
+// off, leaving removal to Sweep: each grant and write then clears any
+// expiry.
 //
 // # Tokens
 //
-// A grant's token is one more than the token the key's hash last had.
-// Release and Delete leave a tombstone (a hash with the token and the
-// retention, which Get and Claim treat as absent) instead of deleting the
-// hash, so the next grant still gets a larger token; the tombstone goes
-// with the record's native expiry or a Sweep after its retention. Once
-// Redis no longer has the hash (swept, natively expired), the sequence
-// restarts; the owner in the fence still tells a former holder from the
-// new one.
+// A grant's token is one more than the token the key's value last had.
+// Release and Delete leave a tombstone (the first 58 bytes of the layout:
+// state '0', the retention and the token, which Get and Claim treat as
+// absent) instead of deleting the key, so the next grant still gets a
+// larger token; the tombstone goes with its native expiry or a Sweep after
+// its retention. Once Redis no longer has the key (swept, natively
+// expired), the sequence restarts; the owner in the fence still tells a
+// former holder from the new one. Tokens stay below 2^53, which the
+// scripts count exactly.
 package redisstore
 
 import (
@@ -224,21 +262,21 @@ func (s *Store) Prefix() string { return s.prefix }
 
 func (s *Store) redisKey(key store.Key) string { return s.prefix + key.String() }
 
-// Claim implements store.Store with one script.
+// Claim implements store.Store with one script. The request travels as the
+// record a fresh grant writes, and a fresh grant answers with its token
+// only, so that the common paths carry little: a first call sends one
+// record and reads one integer, a replay reads one string.
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	now, err := splitTime("Now", req.Now)
-	if err != nil {
+	if err := checkTime("Now", req.Now); err != nil {
 		return store.ClaimResult{}, err
 	}
-	lease, err := splitTime("LeaseUntil", req.LeaseUntil)
-	if err != nil {
+	if err := checkTime("LeaseUntil", req.LeaseUntil); err != nil {
 		return store.ClaimResult{}, err
 	}
-	retain, err := splitTime("RetainUntil", req.RetainUntil)
-	if err != nil {
+	if err := checkTime("RetainUntil", req.RetainUntil); err != nil {
 		return store.ClaimResult{}, err
 	}
 	takeover := "0"
@@ -251,42 +289,50 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		if left < 0 {
 			left = 0
 		}
-		expiry = strconv.FormatInt(ceilMillis(left)+s.marginMS, 10)
+		// At least 1ms, which SET PX accepts: a record already past its
+		// retention is absent to the caller anyway.
+		expiry = strconv.FormatInt(max(ceilMillis(left)+s.marginMS, 1), 10)
 	}
-	v, err := s.sc.claim.Run(ctx, s.client, []string{s.redisKey(req.Key)},
-		req.Namespace, req.Fingerprint[:], req.Owner[:], now.s, now.n, lease.s, lease.n, retain.s, retain.n,
-		takeover, expiry).Slice()
+	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
+	v, err := s.sc.claim.Run(ctx, s.client, []string{s.redisKey(req.Key)}, grant, takeover, expiry).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
-	if len(v) != 1+len(fields) {
-		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: the script returned %d values, want %d", req.Key, len(v), 1+len(fields))
-	}
-	outcome, ok := v[0].(int64)
-	if !ok {
-		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: the script returned outcome %T", req.Key, v[0])
-	}
-	rec, found, err := parseRecord(req.Key, v[1:])
-	if err == nil && !found {
-		err = errors.New("the script returned no record")
+	var res store.ClaimResult
+	switch v := v.(type) {
+	case int64:
+		return store.ClaimResult{Granted: true, Record: grantRecord(&req, v)}, nil
+	case string:
+		if v != "" {
+			switch v[0] {
+			case 'G':
+				res.Granted, v = true, v[1:]
+			case 'T':
+				res.Granted, res.TookOver, v = true, true, v[1:]
+			}
+		}
+		var found bool
+		res.Record, found, err = parseRecord(req.Key, v)
+		if err == nil && !found {
+			err = errors.New("the script returned a tombstone")
+		}
+	default:
+		err = fmt.Errorf("the script returned a %T", v)
 	}
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
-	return store.ClaimResult{
-		Granted:  outcome == 1 || outcome == 2,
-		TookOver: outcome == 2,
-		Record:   rec,
-	}, nil
+	return res, nil
 }
 
 // fenced runs a script conditional on the fence and maps its 0 answer to
-// store.ErrFenced.
+// store.ErrFenced. args are the script's arguments, the first of them a
+// placeholder that fenced sets to the fence (one slice for all).
 func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key store.Key, f store.Fence, args ...any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	args = append([]any{f.Owner[:], strconv.FormatInt(f.Token, 10)}, args...)
+	args[0] = formatFence(f)
 	n, err := sc.Run(ctx, s.client, []string{s.redisKey(key)}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: %s key %s: %w", op, key, err)
@@ -300,47 +346,46 @@ func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key sto
 // Complete implements store.Store. A nil and an empty result both read back
 // as they were written.
 func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
-	retain, err := splitTime("retainUntil", retainUntil)
-	if err != nil {
+	if err := checkTime("retainUntil", retainUntil); err != nil {
 		return err
 	}
-	has := "1"
 	if result == nil {
-		has, result = "0", []byte{}
+		return s.fenced(ctx, "complete", s.sc.complete, key, f, nil, formatTime(retainUntil), s.margin)
 	}
-	return s.fenced(ctx, "complete", s.sc.complete, key, f, has, result, retain.s, retain.n, s.margin)
+	return s.fenced(ctx, "complete", s.sc.complete, key, f, nil, formatTime(retainUntil), s.margin, result)
 }
 
 // Release implements store.Store. The record becomes a tombstone that Get
 // and Claim treat as absent (see the package doc).
 func (s *Store) Release(ctx context.Context, key store.Key, f store.Fence) error {
-	return s.fenced(ctx, "release", s.sc.release, key, f)
+	return s.fenced(ctx, "release", s.sc.release, key, f, nil, s.margin)
 }
 
 // MarkIndeterminate implements store.Store.
 func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fence, retainUntil time.Time) error {
-	retain, err := splitTime("retainUntil", retainUntil)
-	if err != nil {
+	if err := checkTime("retainUntil", retainUntil); err != nil {
 		return err
 	}
-	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, retain.s, retain.n, s.margin)
+	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, nil, formatTime(retainUntil), s.margin)
 }
 
-// Renew implements store.Store.
+// Renew implements store.Store. The record's native expiry is kept.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
-	lease, err := splitTime("leaseUntil", leaseUntil)
-	if err != nil {
+	if err := checkTime("leaseUntil", leaseUntil); err != nil {
 		return err
 	}
-	return s.fenced(ctx, "renew", s.sc.renew, key, f, lease.s, lease.n)
+	return s.fenced(ctx, "renew", s.sc.renew, key, f, nil, formatTime(leaseUntil))
 }
 
-// Get implements store.Store: one HMGET.
+// Get implements store.Store: one GET.
 func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Record{}, err
 	}
-	v, err := s.client.HMGet(ctx, s.redisKey(key), fields...).Result()
+	v, err := s.client.Get(ctx, s.redisKey(key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return store.Record{}, fmt.Errorf("redisstore: get key %s: %w", key, store.ErrNotFound)
+	}
 	if err != nil {
 		return store.Record{}, fmt.Errorf("redisstore: get key %s: %w", key, err)
 	}
@@ -360,7 +405,7 @@ func (s *Store) Delete(ctx context.Context, key store.Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.sc.delete.Run(ctx, s.client, []string{s.redisKey(key)}).Err(); err != nil {
+	if err := s.sc.delete.Run(ctx, s.client, []string{s.redisKey(key)}, s.margin).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete key %s: %w", key, err)
 	}
 	return nil
@@ -375,10 +420,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	at, err := splitTime("now", now)
-	if err != nil {
+	if err := checkTime("now", now); err != nil {
 		return 0, err
 	}
+	at := formatTime(now)
+	var err error
 	var (
 		mu    sync.Mutex
 		total int
@@ -412,7 +458,7 @@ type node interface {
 	redis.Scripter
 }
 
-func (s *Store) sweepNode(ctx context.Context, c node, at splitT) (int, error) {
+func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
 	if err := s.sc.sweep.Load(ctx, c).Err(); err != nil {
 		return 0, err
 	}
@@ -443,11 +489,11 @@ func (s *Store) sweepNode(ctx context.Context, c node, at splitT) (int, error) {
 // sweepKeys runs the sweep script on each of keys in one pipeline. The
 // script was loaded just before; a server that lost it since (SCRIPT FLUSH)
 // fails the sweep with NOSCRIPT, and the next Sweep loads it again.
-func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, at splitT) (int, error) {
+func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, at string) (int, error) {
 	pipe := c.Pipeline()
 	cmds := make([]*redis.Cmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, []string{k}, at.s, at.n)
+		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, []string{k}, at)
 	}
 	_, err := pipe.Exec(ctx)
 	n := 0
@@ -467,80 +513,6 @@ func (s *Store) Close() error {
 	}
 	s.closeOnce.Do(func() { s.closeErr = s.client.Close() })
 	return s.closeErr
-}
-
-// fields is the order of a record's hash fields in script answers and Get;
-// it matches FIELDS in lua/prelude.lua. Read-only.
-var fields = []string{"st", "ns", "fp", "ow", "tk", "ls", "ln", "rs", "rn", "res", "at", "cs", "cn", "us", "un"}
-
-// parseRecord decodes the values of fields for key. found is false for an
-// absent key or a tombstone.
-func parseRecord(key store.Key, v []any) (rec store.Record, found bool, err error) {
-	if len(v) != len(fields) {
-		return rec, false, fmt.Errorf("got %d fields, want %d", len(v), len(fields))
-	}
-	if v[0] == nil || v[0] == "0" {
-		return rec, false, nil
-	}
-	str := make([]string, len(v))
-	for i, x := range v {
-		switch x := x.(type) {
-		case string:
-			str[i] = x
-		case nil:
-			if fields[i] != "res" {
-				return rec, false, fmt.Errorf("corrupt record: field %s is missing", fields[i])
-			}
-		default:
-			return rec, false, fmt.Errorf("corrupt record: field %s is a %T", fields[i], x)
-		}
-	}
-	var bad error
-	num := func(i int) int64 {
-		n, err := strconv.ParseInt(str[i], 10, 64)
-		if err != nil && bad == nil {
-			bad = fmt.Errorf("corrupt record: field %s is %q", fields[i], str[i])
-		}
-		return n
-	}
-	tm := func(i int) time.Time { return time.Unix(num(i), num(i+1)).UTC() }
-	rec.Key = key
-	rec.State = store.State(num(0))
-	rec.Namespace = str[1]
-	if len(str[2]) != len(rec.Fingerprint) || len(str[3]) != len(rec.Owner) {
-		return rec, false, fmt.Errorf("corrupt record: fingerprint or owner has the wrong length (%d, %d bytes)", len(str[2]), len(str[3]))
-	}
-	copy(rec.Fingerprint[:], str[2])
-	copy(rec.Owner[:], str[3])
-	rec.Token = num(4)
-	rec.LeaseUntil = tm(5)
-	rec.RetainUntil = tm(7)
-	if v[9] != nil {
-		rec.Result = []byte(str[9])
-	}
-	rec.Attempts = int(num(10))
-	rec.CreatedAt = tm(11)
-	rec.UpdatedAt = tm(13)
-	if bad != nil {
-		return store.Record{}, false, bad
-	}
-	return rec, true, nil
-}
-
-// splitT is a caller's time as the scripts take it: Unix seconds and
-// nanoseconds, in decimal.
-type splitT struct{ s, n string }
-
-// maxExactSeconds bounds the Unix seconds the scripts compare exactly as
-// Lua numbers (IEEE doubles).
-const maxExactSeconds = 1<<53 - 1
-
-func splitTime(field string, t time.Time) (splitT, error) {
-	sec := t.Unix()
-	if sec > maxExactSeconds || sec < -maxExactSeconds {
-		return splitT{}, fmt.Errorf("redisstore: %s %v is too far from 1970 for the store to compare exactly (at most 2^53 seconds either way): pass a nearer time", field, t)
-	}
-	return splitT{strconv.FormatInt(sec, 10), strconv.Itoa(t.Nanosecond())}, nil
 }
 
 // ceilMillis rounds d (>= 0) up to whole milliseconds.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"testing"
 	"time"
 
@@ -220,9 +221,10 @@ func TestTombstones(t *testing.T) {
 	r, err := s.Claim(ctx, request(t, key, base))
 	require.NoError(t, err)
 	require.NoError(t, s.Release(ctx, key, fenceOf(r.Record)))
-	h, err := c.HGetAll(ctx, rk).Result()
+	v, err := c.Get(ctx, rk).Result()
 	require.NoError(t, err)
-	assert.Equal(t, map[string]string{"st": "0", "tk": "1", "rs": h["rs"], "rn": "0"}, h, "a tombstone keeps only state, token and retention")
+	assert.Equal(t, fmt.Sprintf("idem1 0 rs=+%016d.000000000 tk=0000000000000001", base.Add(time.Hour).Unix()), v,
+		"a tombstone keeps only state, retention and token")
 	_, err = s.Get(ctx, key)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
@@ -234,9 +236,9 @@ func TestTombstones(t *testing.T) {
 
 	require.NoError(t, s.Delete(ctx, key))
 	require.NoError(t, s.Delete(ctx, key))
-	tk, err := c.HGet(ctx, rk, "tk").Result()
+	v, err = c.Get(ctx, rk).Result()
 	require.NoError(t, err)
-	assert.Equal(t, "2", tk)
+	assert.Equal(t, fmt.Sprintf("idem1 0 rs=+%016d.000000000 tk=0000000000000002", base.Add(time.Hour).Unix()), v)
 	r, err = s.Claim(ctx, request(t, key, base))
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), r.Record.Token, "the token sequence survives Delete")
@@ -355,30 +357,51 @@ func TestTimesExact(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// A hash that is not a well-formed record is reported, not misread.
+// A value that is not a well-formed record is reported, not misread.
 func TestCorruptRecord(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()
 	s := newStore(t, c)
 	key := newKey(t)
 	rk := s.Prefix() + key.String()
-	r, err := s.Claim(ctx, request(t, key, base))
+	_, err := s.Claim(ctx, request(t, key, base))
+	require.NoError(t, err)
+	good, err := c.Get(ctx, rk).Result()
+	require.NoError(t, err)
+	_, err = s.Get(ctx, key)
 	require.NoError(t, err)
 
-	require.NoError(t, c.HSet(ctx, rk, "tk", "not a number").Err())
-	_, err = s.Get(ctx, key)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "corrupt record")
-	assert.NotErrorIs(t, err, store.ErrNotFound)
+	for name, bad := range map[string]string{
+		"token not a number":   good[:42] + "not a number...." + good[58:],
+		"owner missing":        good[:58] + good[94:],
+		"not hexadecimal":      good[:62] + "zz" + good[64:],
+		"bad state":            good[:6] + "7" + good[7:],
+		"bad sign":             good[:11] + "*" + good[12:],
+		"truncated":            good[:200],
+		"namespace too long":   good[:273] + "0000099999" + good[283:],
+		"junk after namespace": good + "junk",
+		"another layout":       "idem2" + good[5:],
+		"empty":                "",
+	} {
+		require.NoError(t, c.Set(ctx, rk, bad, 0).Err())
+		_, err = s.Get(ctx, key)
+		require.Error(t, err, name)
+		assert.Contains(t, err.Error(), "corrupt record", name)
+		assert.NotErrorIs(t, err, store.ErrNotFound, name)
+	}
 
-	require.NoError(t, c.HDel(ctx, rk, "ow").Err())
-	_, err = s.Get(ctx, key)
+	// The scripts refuse a value in another layout rather than overwrite it.
+	require.NoError(t, c.Set(ctx, rk, "idem2"+good[5:], 0).Err())
+	_, err = s.Claim(ctx, request(t, key, base))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "field ow is missing")
-	_ = r
+	assert.Contains(t, err.Error(), "not an idem record")
+	got, err := c.Get(ctx, rk).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "idem2"+good[5:], got, "the value is left alone")
+	assert.Error(t, s.Delete(ctx, key))
 
 	require.NoError(t, c.Del(ctx, rk).Err())
-	require.NoError(t, c.Set(ctx, rk, "a string, not a hash", 0).Err())
+	require.NoError(t, c.HSet(ctx, rk, "st", "2").Err())
 	_, err = s.Claim(ctx, request(t, key, base))
 	require.Error(t, err, "Claim on a key of the wrong type")
 	_, err = s.Get(ctx, key)

@@ -42,7 +42,11 @@ type Key [32]byte
 // String returns the key as 64 lowercase hexadecimal characters: the printable
 // form that wrapped functions pass downstream (for example as an
 // Idempotency-Key header) and that text-keyed stores persist.
-func (k Key) String() string { return hex.EncodeToString(k[:]) }
+func (k Key) String() string {
+	var b [2 * len(k)]byte
+	hex.Encode(b[:], k[:])
+	return string(b[:])
+}
 
 // ParseKey parses the 64-character hexadecimal form returned by [Key.String].
 func ParseKey(s string) (Key, error) {

@@ -1,37 +1,82 @@
 -- Shared by every script of package redisstore.
 --
--- A record is a hash. Fields: st state ("1" in progress, "2" completed,
--- "3" indeterminate, "0" tombstone of a released or deleted record, kept so
--- that the key's token sequence goes on increasing), ns namespace, fp
--- fingerprint (32 bytes), ow owner (16 bytes), tk token, at attempts, res
--- result (absent for none), and the caller's times as Unix seconds and
--- nanoseconds: ls/ln lease, rs/rn retention, cs/cn created, us/un updated.
--- Seconds are compared as Lua numbers (doubles), exact below 2^53, which the
--- Go side checks; nanoseconds are below 10^9.
+-- A record is one string value in the layout documented in the package doc
+-- (redisstore.go) and in record.go, which must agree with the 1-based
+-- positions used here:
+--
+--   1-6 'idem1 '   7 state ('0' tombstone, '1' in progress, '2' completed,
+--   '3' indeterminate)   12-38 retention   43-58 token   63-94 owner (hex)
+--   99-125 lease   130-156 created   161-187 updated   192-201 attempts
+--   206-269 fingerprint (hex)   274-283 namespace length   285- namespace,
+--   then ' res=' and the result when there is one.
+--
+-- A tombstone is positions 1-58 only. A time is 27 characters: a sign, 16
+-- digits of Unix seconds, '.', 9 digits of nanoseconds. Seconds are
+-- compared as Lua numbers (doubles), exact below 2^53, which the Go side
+-- checks. The owner and the token are adjacent (43-94: the token, ' ow=',
+-- the owner): that substring is the fence the writes compare.
 
--- after reports whether time a (seconds as, nanoseconds an) is after time b.
-local function after(as, an, bs, bn)
-  as, bs = tonumber(as), tonumber(bs)
-  if as ~= bs then return as > bs end
-  return tonumber(an) > tonumber(bn)
+local sub = string.sub
+
+-- rec returns the record at k, or nil (false) when there is none, and fails
+-- on a value that is not in this layout.
+local function rec(k)
+  local v = redis.call('GET', k)
+  if v and sub(v, 1, 6) ~= 'idem1 ' then
+    error('redisstore: the value at ' .. k .. ' is not an idem record (layout idem1); delete it or use another prefix')
+  end
+  return v
 end
 
--- expire_retained sets the native expiry (a backstop for Sweep) of key k
--- that is retained until (rs, rn) by a holder granted at (us, un): margin
--- milliseconds after the retention, counted from the grant as if no time
--- had passed since, so Redis never drops a record before the caller's
--- clock passes its retention. margin "" means no native expiry.
-local function expire_retained(k, rs, rn, us, un, margin)
-  if margin == '' then return end
-  local ms = (tonumber(rs) - tonumber(us)) * 1000 + (tonumber(rn) - tonumber(un)) / 1000000
+-- after reports whether the time at position i of s is after the time at
+-- position j of t.
+local function after(s, i, t, j)
+  local a, b = tonumber(sub(s, i, i + 16)), tonumber(sub(t, j, j + 16))
+  if a ~= b then return a > b end
+  return tonumber(sub(s, i + 18, i + 26)) > tonumber(sub(t, j + 18, j + 26))
+end
+
+-- expiry returns the native expiry, in milliseconds, of a write that keeps
+-- record v's retention (or nil when margin is '', no native expiry): margin
+-- milliseconds after the retention, counted from v's last grant as if no
+-- time had passed since, so Redis never drops a record before the caller's
+-- clock passes its retention. At least 1, which SET PX accepts.
+local function expiry(v, margin)
+  if margin == '' then return nil end
+  local ms = (tonumber(sub(v, 12, 28)) - tonumber(sub(v, 161, 177))) * 1000
+    + (tonumber(sub(v, 30, 38)) - tonumber(sub(v, 179, 187))) / 1000000
   if ms < 0 then ms = 0 end
-  redis.call('PEXPIRE', k, math.ceil(ms) + tonumber(margin))
+  ms = math.ceil(ms) + tonumber(margin)
+  if ms < 1 then ms = 1 end
+  return ms
 end
 
--- held reports whether k is in progress under owner ow and token tk.
-local function held(k, ow, tk)
-  local c = redis.call('HMGET', k, 'st', 'ow', 'tk')
-  return c[1] == '1' and c[2] == ow and c[3] == tk
+-- put writes value r at k with native expiry ms (a number or a decimal
+-- string), or with none when ms is nil or ''. SET replaces any earlier
+-- expiry.
+local function put(k, r, ms)
+  if ms == nil or ms == '' then
+    redis.call('SET', k, r)
+  else
+    redis.call('SET', k, r, 'PX', ms)
+  end
 end
 
-local FIELDS = {'st', 'ns', 'fp', 'ow', 'tk', 'ls', 'ln', 'rs', 'rn', 'res', 'at', 'cs', 'cn', 'us', 'un'}
+-- held returns the record at k when it is in progress under fence f (the
+-- token and owner as in positions 43-94), else nil.
+local function held(k, f)
+  local v = rec(k)
+  if v and sub(v, 7, 7) == '1' and sub(v, 43, 94) == f then return v end
+  return nil
+end
+
+-- tombstone returns what is left of record v once released or deleted:
+-- state '0', its retention and its token.
+local function tombstone(v)
+  return 'idem1 0' .. sub(v, 8, 58)
+end
+
+-- body returns record v up to the end of its namespace (without any result).
+local function body(v)
+  return sub(v, 1, 284 + tonumber(sub(v, 274, 283)))
+end

@@ -1,7 +1,8 @@
--- release: KEYS[1] the record. ARGV: 1 owner, 2 token. Returns 1, or 0
--- when fenced. The record becomes a tombstone (see prelude).
+-- release: KEYS[1] the record. ARGV: 1 fence, 2 native expiry margin in
+-- milliseconds ("" for none). Returns 1, or 0 when fenced. The record
+-- becomes a tombstone (see prelude) that expires as the record would have.
 local k, A = KEYS[1], ARGV
-if not held(k, A[1], A[2]) then return 0 end
-redis.call('HSET', k, 'st', '0')
-redis.call('HDEL', k, 'ns', 'fp', 'ow', 'res', 'at', 'ls', 'ln', 'cs', 'cn', 'us', 'un')
+local v = held(k, A[1])
+if not v then return 0 end
+put(k, tombstone(v), expiry(v, A[2]))
 return 1

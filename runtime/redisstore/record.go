@@ -1,0 +1,294 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// The record layout (see the package doc). The offsets are 0-based here and
+// 1-based in lua/prelude.lua, which must agree.
+const (
+	magic = "idem1 " // the layout's name and version; every value starts with it
+
+	offState    = 6   // one character: '0' tombstone, '1', '2', '3' the store.State
+	offRetain   = 11  // after " rs="
+	offToken    = 42  // after " tk="
+	offOwner    = 62  // after " ow="
+	offLease    = 98  // after " ls="
+	offCreated  = 129 // after " cs="
+	offUpdated  = 160 // after " us="
+	offAttempts = 191 // after " at="
+	offFP       = 205 // after " fp="
+	offNSLen    = 273 // after " ns="
+	offNS       = 284 // after ':'
+
+	tombLen    = offToken + tokenDigits // a tombstone ends after its token
+	fenceLen   = offLease - len(" ls=") - offToken
+	timeLen    = 27 // sign, 16 digits of seconds, '.', 9 digits of nanoseconds
+	secDigits  = 16
+	nsecDigits = 9
+
+	tokenDigits    = 16
+	attemptsDigits = 10
+	nsLenDigits    = 10
+
+	resultMark = " res=" // follows the namespace when the record has a result
+
+	stateTombstone = '0'
+)
+
+// maxExactSeconds bounds the Unix seconds the scripts compare exactly as
+// Lua numbers (IEEE doubles); it has secDigits digits.
+const maxExactSeconds = 1<<53 - 1
+
+// labels is the text before the field at each offset, checked on parse so
+// that a value shifted by a bad write is reported rather than misread.
+var labels = [...]struct {
+	off  int
+	text string
+}{
+	{offRetain, " rs="}, {offToken, " tk="}, {offOwner, " ow="}, {offLease, " ls="},
+	{offCreated, " cs="}, {offUpdated, " us="}, {offAttempts, " at="}, {offFP, " fp="},
+	{offNSLen, " ns="}, {offNS, ":"},
+}
+
+// checkTime refuses a time the layout cannot hold or the scripts cannot
+// compare exactly.
+func checkTime(field string, t time.Time) error {
+	if sec := t.Unix(); sec > maxExactSeconds || sec < -maxExactSeconds {
+		return fmt.Errorf("redisstore: %s %v is too far from 1970 for the store to compare exactly (at most 2^53 seconds either way): pass a nearer time", field, t)
+	}
+	return nil
+}
+
+// appendTime appends t in the layout's 27 characters. t must have passed
+// checkTime.
+func appendTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if sec < 0 {
+		b = append(b, '-')
+		sec = -sec
+	} else {
+		b = append(b, '+')
+	}
+	b = appendDigits(b, uint64(sec), secDigits)
+	b = append(b, '.')
+	return appendDigits(b, uint64(t.Nanosecond()), nsecDigits)
+}
+
+// appendDigits appends n in decimal, zero-padded to width digits (more when
+// n needs more).
+func appendDigits(b []byte, n uint64, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for n > 0 || len(buf)-i < max(width, 1) {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, buf[i:]...)
+}
+
+// appendHex appends src in lowercase hexadecimal.
+func appendHex(b []byte, src []byte) []byte {
+	const digits = "0123456789abcdef"
+	for _, c := range src {
+		b = append(b, digits[c>>4], digits[c&0xf])
+	}
+	return b
+}
+
+// appendFence appends the fence as the layout holds it: the token, " ow="
+// and the owner, the characters from offToken to the end of the owner. A
+// token the layout cannot hold yields a fence that matches no record.
+func appendFence(b []byte, f store.Fence) []byte {
+	if f.Token < 0 {
+		b = append(b, '-')
+		b = appendDigits(b, uint64(-f.Token), tokenDigits)
+	} else {
+		b = appendDigits(b, uint64(f.Token), tokenDigits)
+	}
+	b = append(b, " ow="...)
+	return appendHex(b, f.Owner[:])
+}
+
+// appendGrant appends the record a fresh grant of req writes: in progress,
+// token 1, one attempt, created and updated at req.Now, no result. The
+// times must have passed checkTime.
+func appendGrant(b []byte, req *store.ClaimRequest) []byte {
+	b = append(b, magic...)
+	b = append(b, '0'+byte(store.StateInProgress))
+	b = append(b, " rs="...)
+	b = appendTime(b, req.RetainUntil)
+	b = append(b, " tk="...)
+	b = appendFence(b, store.Fence{Owner: req.Owner, Token: 1})
+	b = append(b, " ls="...)
+	b = appendTime(b, req.LeaseUntil)
+	b = append(b, " cs="...)
+	b = appendTime(b, req.Now)
+	b = append(b, " us="...)
+	b = appendTime(b, req.Now)
+	b = append(b, " at="...)
+	b = appendDigits(b, 1, attemptsDigits)
+	b = append(b, " fp="...)
+	b = appendHex(b, req.Fingerprint[:])
+	b = append(b, " ns="...)
+	b = appendDigits(b, uint64(len(req.Namespace)), nsLenDigits)
+	b = append(b, ':')
+	return append(b, req.Namespace...)
+}
+
+// grantRecord is the record appendGrant writes, with token, as a read of it
+// would return it.
+func grantRecord(req *store.ClaimRequest, token int64) store.Record {
+	now := exact(req.Now)
+	return store.Record{
+		Key:         req.Key,
+		Namespace:   req.Namespace,
+		Fingerprint: req.Fingerprint,
+		State:       store.StateInProgress,
+		Owner:       req.Owner,
+		Token:       token,
+		LeaseUntil:  exact(req.LeaseUntil),
+		RetainUntil: exact(req.RetainUntil),
+		Attempts:    1,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+}
+
+// exact returns t as it reads back from the layout: UTC, no monotonic
+// reading.
+func exact(t time.Time) time.Time { return time.Unix(t.Unix(), int64(t.Nanosecond())).UTC() }
+
+// errCorrupt prefixes the description of a value that is not a record.
+var errCorrupt = errors.New("corrupt record (not in the idem1 layout; delete the key, or check that no other program writes under the store's prefix)")
+
+// parseRecord decodes value v of key. found is false for a tombstone.
+func parseRecord(key store.Key, v string) (rec store.Record, found bool, err error) {
+	p := parser{v: v}
+	if len(v) < tombLen || v[:len(magic)] != magic {
+		return rec, false, p.fail("%d bytes starting %q", len(v), v[:min(len(v), len(magic))])
+	}
+	if v[offState] == stateTombstone {
+		return rec, false, nil
+	}
+	if len(v) < offNS {
+		return rec, false, p.fail("%d bytes, want at least %d", len(v), offNS)
+	}
+	for _, l := range labels {
+		if v[l.off-len(l.text):l.off] != l.text {
+			return rec, false, p.fail("no %q before byte %d", l.text, l.off)
+		}
+	}
+	switch s := store.State(v[offState] - '0'); s {
+	case store.StateInProgress, store.StateCompleted, store.StateIndeterminate:
+		rec.State = s
+	default:
+		return rec, false, p.fail("state %q", v[offState])
+	}
+	rec.Key = key
+	rec.RetainUntil = p.time(offRetain)
+	rec.Token = int64(p.digits(offToken, tokenDigits))
+	p.hex(rec.Owner[:], offOwner)
+	rec.LeaseUntil = p.time(offLease)
+	rec.CreatedAt = p.time(offCreated)
+	rec.UpdatedAt = p.time(offUpdated)
+	rec.Attempts = int(p.digits(offAttempts, attemptsDigits))
+	p.hex(rec.Fingerprint[:], offFP)
+	n := p.digits(offNSLen, nsLenDigits)
+	if p.err != nil {
+		return store.Record{}, false, p.err
+	}
+	if n > uint64(len(v)-offNS) {
+		return rec, false, p.fail("namespace of %d bytes in %d", n, len(v)-offNS)
+	}
+	end := offNS + int(n)
+	rec.Namespace = v[offNS:end]
+	switch rest := v[end:]; {
+	case rest == "":
+	case len(rest) >= len(resultMark) && rest[:len(resultMark)] == resultMark:
+		rec.Result = []byte(rest[len(resultMark):])
+	default:
+		return store.Record{}, false, p.fail("%q after the namespace", rest[:min(len(rest), len(resultMark))])
+	}
+	return rec, true, nil
+}
+
+// parser reads fields of a value, keeping the first error.
+type parser struct {
+	v   string
+	err error
+}
+
+func (p *parser) fail(format string, args ...any) error {
+	if p.err == nil {
+		p.err = fmt.Errorf("%w: %s", errCorrupt, fmt.Sprintf(format, args...))
+	}
+	return p.err
+}
+
+// digits reads n decimal digits at off.
+func (p *parser) digits(off, n int) uint64 {
+	var x uint64
+	for i := off; i < off+n; i++ {
+		c := p.v[i]
+		if c < '0' || c > '9' {
+			p.fail("byte %d is %q, want a digit", i, c)
+			return 0
+		}
+		x = x*10 + uint64(c-'0')
+	}
+	return x
+}
+
+// time reads a layout time at off.
+func (p *parser) time(off int) time.Time {
+	sign := p.v[off]
+	sec := int64(p.digits(off+1, secDigits))
+	if dot := p.v[off+1+secDigits]; dot != '.' {
+		p.fail("byte %d is %q, want '.'", off+1+secDigits, dot)
+	}
+	nsec := int64(p.digits(off+2+secDigits, nsecDigits))
+	switch sign {
+	case '+':
+	case '-':
+		sec = -sec
+	default:
+		p.fail("byte %d is %q, want a sign", off, sign)
+	}
+	return time.Unix(sec, nsec).UTC()
+}
+
+// hex decodes len(dst) bytes of lowercase hexadecimal at off.
+func (p *parser) hex(dst []byte, off int) {
+	for i := range dst {
+		hi, lo := unhex(p.v[off+2*i]), unhex(p.v[off+2*i+1])
+		if hi > 0xf || lo > 0xf {
+			p.fail("bytes %d-%d are %q, want hexadecimal", off+2*i, off+2*i+1, p.v[off+2*i:off+2*i+2])
+			return
+		}
+		dst[i] = hi<<4 | lo
+	}
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
+}
+
+// formatTime is appendTime as a string, for script arguments.
+func formatTime(t time.Time) string { return string(appendTime(make([]byte, 0, timeLen), t)) }
+
+// formatFence is appendFence as a string, for script arguments.
+func formatFence(f store.Fence) string {
+	return string(appendFence(make([]byte, 0, fenceLen), f))
+}

@@ -1,0 +1,104 @@
+package redisstore
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+func TestAppendDigits(t *testing.T) {
+	for _, c := range []struct {
+		n     uint64
+		width int
+		want  string
+	}{
+		{0, 1, "0"}, {0, 4, "0000"}, {7, 3, "007"}, {1234, 2, "1234"}, {1<<64 - 1, 16, "18446744073709551615"},
+		{maxExactSeconds, secDigits, "9007199254740991"}, {999_999_999, nsecDigits, "999999999"},
+	} {
+		assert.Equal(t, c.want, string(appendDigits([]byte("x"), c.n, c.width))[1:], "%d width %d", c.n, c.width)
+	}
+}
+
+// Every time the layout holds round-trips exactly and takes 27 characters.
+func TestTimeRoundTrip(t *testing.T) {
+	times := []time.Time{
+		{}, time.Unix(0, 0), time.Unix(-1, 999_999_999), time.Unix(maxExactSeconds, 999_999_999),
+		time.Unix(-maxExactSeconds, 0), time.Date(2031, 2, 3, 4, 5, 6, 789, time.FixedZone("x", 3600)),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		times = append(times, time.Unix(rng.Int64N(2*maxExactSeconds+1)-maxExactSeconds, rng.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		require.NoError(t, checkTime("t", tm))
+		s := formatTime(tm)
+		require.Len(t, s, timeLen, "%v", tm)
+		p := parser{v: s}
+		got := p.time(0)
+		require.NoError(t, p.err, "%v: %q", tm, s)
+		require.True(t, got.Equal(tm), "%v read back as %v", tm, got)
+		assert.Equal(t, time.UTC, got.Location())
+	}
+	assert.Error(t, checkTime("t", time.Unix(maxExactSeconds+1, 0)))
+	assert.Error(t, checkTime("t", time.Unix(-maxExactSeconds-1, 0)))
+}
+
+// The record a fresh grant writes reads back as grantRecord says, at the
+// offsets the layout names.
+func TestGrantRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 200 {
+		var req store.ClaimRequest
+		for j := range req.Key {
+			req.Key[j] = byte(rng.UintN(256))
+		}
+		for j := range req.Fingerprint {
+			req.Fingerprint[j] = byte(rng.UintN(256))
+		}
+		for j := range req.Owner {
+			req.Owner[j] = byte(rng.UintN(256))
+		}
+		req.Namespace = strings.Repeat("ns: res=\x00", i%7)
+		req.Now = time.Unix(rng.Int64N(1<<40)-1<<39, rng.Int64N(1e9))
+		req.LeaseUntil = req.Now.Add(time.Duration(rng.Int64N(1e12)))
+		req.RetainUntil = req.Now.Add(time.Duration(rng.Int64N(1e15)))
+		v := string(appendGrant(nil, &req))
+		rec, found, err := parseRecord(req.Key, v)
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, grantRecord(&req, 1), rec)
+		assert.Equal(t, formatFence(store.Fence{Owner: req.Owner, Token: 1}), v[offToken:offToken+fenceLen])
+		assert.Equal(t, formatTime(req.Now), v[offUpdated:offUpdated+timeLen])
+		assert.Equal(t, formatTime(req.LeaseUntil), v[offLease:offLease+timeLen])
+		assert.Equal(t, formatTime(req.RetainUntil), v[offRetain:offRetain+timeLen])
+		assert.Len(t, v, offNS+len(req.Namespace))
+
+		// With a result after the namespace.
+		rec, found, err = parseRecord(req.Key, v+resultMark+"r")
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, []byte("r"), rec.Result)
+	}
+}
+
+// A fence whose token the layout cannot hold never matches a record's.
+func TestFenceOutOfRange(t *testing.T) {
+	for _, tk := range []int64{-1, -1 << 63, 1e16, 1<<63 - 1} {
+		assert.NotEqual(t, fenceLen, len(formatFence(store.Fence{Token: tk})), "token %d", tk)
+	}
+	assert.Len(t, formatFence(store.Fence{Token: 9_999_999_999_999_999}), fenceLen)
+}
+
+func TestTombstoneParse(t *testing.T) {
+	_, found, err := parseRecord(store.Key{}, "idem1 0 rs=+0000001893459600.000000000 tk=0000000000000001")
+	require.NoError(t, err)
+	assert.False(t, found)
+	_, _, err = parseRecord(store.Key{}, "idem1 0 rs=+0000001893459600.000000000 tk=000")
+	assert.ErrorIs(t, err, errCorrupt)
+}
