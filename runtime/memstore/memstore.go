@@ -51,6 +51,14 @@ func New() *Store {
 
 // live reports whether e holds a record that Claim must respect at now: one
 // that is neither removed nor past its retention.
+// record returns the entry's record, or the zero record for no entry.
+func (e *entry) record() store.Record {
+	if e == nil {
+		return store.Record{}
+	}
+	return e.rec
+}
+
 func (e *entry) live(now time.Time) bool {
 	return e != nil && !e.removed && e.rec.RetainUntil.After(now)
 }
@@ -65,97 +73,26 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 
 	// Fast path: the answer is the existing record, unchanged.
 	s.mu.RLock()
-	if e := s.recs[req.Key]; e.live(req.Now) && !mayChange(&e.rec, req) {
-		res := store.ClaimResult{Record: e.rec}
-		s.mu.RUnlock()
+	e := s.recs[req.Key]
+	res, change := store.Decide(e.record(), e != nil, e.live(req.Now), req)
+	s.mu.RUnlock()
+	if change == store.NoChange {
 		return res, nil
 	}
-	s.mu.RUnlock()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.recs[req.Key]
-	if !e.live(req.Now) {
-		// Absent, released, deleted or expired: a fresh grant whose token
-		// continues the key's sequence where the store still has it.
-		token := int64(1)
+	e = s.recs[req.Key]
+	res, change = store.Decide(e.record(), e != nil, e.live(req.Now), req)
+	if change != store.NoChange {
 		if e == nil {
 			e = &entry{}
 			s.recs[req.Key] = e
-		} else {
-			token = e.rec.Token + 1
 		}
 		e.removed = false
-		e.rec = store.Record{
-			Key:         req.Key,
-			Namespace:   req.Namespace,
-			Fingerprint: req.Fingerprint,
-			State:       store.StateInProgress,
-			Owner:       req.Owner,
-			Token:       token,
-			LeaseUntil:  req.LeaseUntil,
-			RetainUntil: req.RetainUntil,
-			Attempts:    1,
-			CreatedAt:   req.Now,
-			UpdatedAt:   req.Now,
-		}
-		return store.ClaimResult{Granted: true, Record: e.rec}, nil
+		e.rec = res.Record
 	}
-
-	r := &e.rec
-	if r.State != store.StateInProgress {
-		return store.ClaimResult{Record: *r}, nil
-	}
-	if r.Owner == req.Owner {
-		// The same owner again: its first answer was lost. Same grant,
-		// same token; the lease runs at least as long as this request asks.
-		if req.LeaseUntil.After(r.LeaseUntil) {
-			r.LeaseUntil = req.LeaseUntil
-			r.UpdatedAt = req.Now
-		}
-		return store.ClaimResult{Granted: true, Record: *r}, nil
-	}
-	if r.LeaseUntil.After(req.Now) {
-		return store.ClaimResult{Record: *r}, nil
-	}
-	if !req.Takeover {
-		r.State = store.StateIndeterminate
-		r.UpdatedAt = req.Now
-		return store.ClaimResult{Record: *r}, nil
-	}
-	if r.Fingerprint != req.Fingerprint {
-		// A takeover never hides a key reused with other arguments: the
-		// record is returned unchanged and the caller reports the mismatch.
-		return store.ClaimResult{Record: *r}, nil
-	}
-	*r = store.Record{
-		Key:         req.Key,
-		Namespace:   req.Namespace,
-		Fingerprint: req.Fingerprint,
-		State:       store.StateInProgress,
-		Owner:       req.Owner,
-		Token:       r.Token + 1,
-		LeaseUntil:  req.LeaseUntil,
-		RetainUntil: req.RetainUntil,
-		Attempts:    r.Attempts + 1,
-		CreatedAt:   r.CreatedAt,
-		UpdatedAt:   req.Now,
-	}
-	return store.ClaimResult{Granted: true, TookOver: true, Record: *r}, nil
-}
-
-// mayChange reports whether a claim of the live record r may modify it: only
-// in-progress records change on claim (a lost-ack regrant, a takeover of a
-// record with the request's fingerprint, or a mark as indeterminate). Other
-// answers are served under the read lock.
-func mayChange(r *store.Record, req store.ClaimRequest) bool {
-	if r.State != store.StateInProgress {
-		return false
-	}
-	if r.Owner == req.Owner {
-		return true
-	}
-	return !r.LeaseUntil.After(req.Now) && (!req.Takeover || r.Fingerprint == req.Fingerprint)
+	return res, nil
 }
 
 // held returns the record of key if it is in progress under exactly f, and

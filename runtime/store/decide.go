@@ -1,0 +1,92 @@
+package store
+
+// Change is what a claim writes to the store, as decided by Decide.
+type Change uint8
+
+const (
+	// NoChange: answer with the existing record and write nothing.
+	NoChange Change = iota
+	// Grant: the claim is a new grant or a takeover; the result's Record
+	// replaces whatever the store holds for the key.
+	Grant
+	// ExtendLease: the same owner claimed again (its first answer was
+	// lost); write the result's LeaseUntil and UpdatedAt.
+	ExtendLease
+	// MarkIndeterminate: another owner's lease had passed and the claim
+	// may not take over; write the result's State and UpdatedAt.
+	MarkIndeterminate
+)
+
+// Decide applies the claim rules of the protocol to the record a store
+// holds for req.Key and returns the answer and what the store must write to
+// give it. Stores that can run Go under their lock (memstore, sqlitestore)
+// call it so that the rules live in one place; stores that decide inside
+// the database (a SQL statement, a Lua script) implement the same rules
+// there, and the conformance suite holds them all to it.
+//
+// found reports whether the store keeps anything for the key (a record,
+// or the trace of a released or deleted one), so that cur.Token continues
+// the key's token sequence; live reports whether cur counts: it is not
+// released or deleted and its RetainUntil is after req.Now.
+func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change) {
+	if !live {
+		token := int64(1)
+		if found {
+			token = cur.Token + 1
+		}
+		return ClaimResult{Granted: true, Record: Record{
+			Key:         req.Key,
+			Namespace:   req.Namespace,
+			Fingerprint: req.Fingerprint,
+			State:       StateInProgress,
+			Owner:       req.Owner,
+			Token:       token,
+			LeaseUntil:  req.LeaseUntil,
+			RetainUntil: req.RetainUntil,
+			Attempts:    1,
+			CreatedAt:   req.Now,
+			UpdatedAt:   req.Now,
+		}}, Grant
+	}
+	if cur.State != StateInProgress {
+		return ClaimResult{Record: cur}, NoChange
+	}
+	if cur.Owner == req.Owner {
+		// The same owner again: its first answer was lost. Same grant,
+		// same token; the lease runs at least as long as this request
+		// asks.
+		if !req.LeaseUntil.After(cur.LeaseUntil) {
+			return ClaimResult{Granted: true, Record: cur}, NoChange
+		}
+		cur.LeaseUntil = req.LeaseUntil
+		cur.UpdatedAt = req.Now
+		return ClaimResult{Granted: true, Record: cur}, ExtendLease
+	}
+	if cur.LeaseUntil.After(req.Now) {
+		return ClaimResult{Record: cur}, NoChange
+	}
+	if !req.Takeover {
+		cur.State = StateIndeterminate
+		cur.UpdatedAt = req.Now
+		return ClaimResult{Record: cur}, MarkIndeterminate
+	}
+	if cur.Fingerprint != req.Fingerprint {
+		// A takeover never hides a key reused with other arguments: the
+		// record is returned unchanged and the caller reports the
+		// mismatch.
+		return ClaimResult{Record: cur}, NoChange
+	}
+	return ClaimResult{Granted: true, TookOver: true, Record: Record{
+		Key:         req.Key,
+		Namespace:   req.Namespace,
+		Fingerprint: req.Fingerprint,
+		State:       StateInProgress,
+		Owner:       req.Owner,
+		Token:       cur.Token + 1,
+		LeaseUntil:  req.LeaseUntil,
+		RetainUntil: req.RetainUntil,
+		Attempts:    cur.Attempts + 1,
+		CreatedAt:   cur.CreatedAt,
+		UpdatedAt:   req.Now,
+	}}, Grant
+}
