@@ -2,14 +2,16 @@
 // github.com/jackc/pgx/v5.
 //
 // Records live in one table (idem_records by default, see Schema), created
-// on first use by New unless WithoutMigrate is given. Every operation is
-// one statement, and so one round trip once pgx has prepared it on a
-// connection:
+// with its claim function on first use by New unless WithoutMigrate is
+// given. Every operation is one statement, and so one round trip once pgx
+// has prepared it on a connection:
 //
-//   - Claim is a single INSERT ... ON CONFLICT DO UPDATE with CTEs. Replaying
-//     a completed, indeterminate or live-held key writes nothing. Only when a
-//     concurrent claim changes the row between the statement's snapshot and
-//     its row lock does Claim run the statement again (see claimSQL).
+//   - Claim is a single SELECT of the key's row that calls the table's
+//     claim function (a PL/pgSQL function of Schema) only when the claim
+//     must write. Replaying a completed, indeterminate or live-held key is a
+//     plain primary-key read that writes nothing. Only when a concurrent
+//     claim changes the row between the statement's snapshot and the
+//     function's write does Claim run the statement again (see claimSQL).
 //   - Complete, Release, MarkIndeterminate and Renew are UPDATE or DELETE
 //     statements conditional on the key, the fence (owner and token) and
 //     the in-progress state; no row affected means store.ErrFenced.
@@ -37,6 +39,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -46,6 +49,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idem-go/idem/runtime/store"
@@ -100,9 +104,11 @@ func WithTable(table string) Option {
 	}
 }
 
-// WithoutMigrate makes New skip Migrate: the table, index and sequence of
-// SchemaSQL must already exist (created by an operator, for a role that
-// may not run DDL).
+// WithoutMigrate makes New skip Migrate: the table, index, sequence and
+// claim function of SchemaSQL must already exist (created by an operator,
+// for a role that may not run DDL). An operator who created the schema by
+// hand for an earlier version of this package runs SchemaSQL again: it adds
+// the claim function and leaves the rest as it is.
 func WithoutMigrate() Option {
 	return func(c *config) error {
 		c.migrate = false
@@ -123,8 +129,8 @@ func WithSweepBatch(n int) Option {
 }
 
 // New returns a store on pool, which the caller keeps owning: Close leaves it
-// open. Unless WithoutMigrate is given, New creates the table, index and
-// sequence if they do not exist (see Migrate).
+// open. Unless WithoutMigrate is given, New creates the table, index,
+// sequence and claim function if they do not exist (see Migrate).
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("pgstore: New needs a *pgxpool.Pool; use Open to connect from a DSN")
@@ -166,26 +172,56 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 }
 
 // Migrate creates the store's table, index and sequence (SchemaSQL) if they
-// do not exist. It is safe to run concurrently from many processes: a
-// transaction-scoped advisory lock serializes it.
+// do not exist, and its claim function unless the function already exists
+// with the same body (so that a role that does not own a function an
+// operator created can still open the store). It is safe to run
+// concurrently from many processes: a transaction-scoped advisory lock
+// serializes it.
 func (s *Store) Migrate(ctx context.Context) error {
-	return migratePool(ctx, s.pool, s.table, s.q.migrate)
+	return migratePool(ctx, s.pool, s.table, &s.q)
 }
 
-// migratePool runs the schema statements migrate of table n in one
-// transaction of pool, under the table's advisory lock.
-func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, migrate string) error {
+// migratePool runs the schema statements of table n (see migrateIn) in one
+// transaction of pool.
+func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, q *queries) error {
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", n.lockID()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, migrate)
-		return err
+		return migrateIn(n, q,
+			func(sql string, args ...any) error {
+				_, err := tx.Exec(ctx, sql, args...)
+				return err
+			},
+			func(sql string, args ...any) (bool, error) {
+				var b bool
+				err := tx.QueryRow(ctx, sql, args...).Scan(&b)
+				return b, err
+			})
 	})
 	if err != nil {
 		return migrateError(n, err)
 	}
 	return nil
+}
+
+// functionCurrentSQL reports whether the function with signature $1 exists
+// with body $2.
+const functionCurrentSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid = to_regprocedure($1) AND prosrc = $2)`
+
+// migrateIn runs the schema statements of table n in a transaction, through
+// exec and queryBool: it takes the table's advisory lock, creates the table,
+// index and sequence if they do not exist, and creates or replaces the
+// claim function unless it exists with the same body already.
+func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error, queryBool func(sql string, args ...any) (bool, error)) error {
+	if err := exec("SELECT pg_advisory_xact_lock($1)", n.lockID()); err != nil {
+		return err
+	}
+	if err := exec(q.migrate); err != nil {
+		return err
+	}
+	current, err := queryBool(functionCurrentSQL, q.functionSignature, q.functionBody)
+	if err != nil || current {
+		return err
+	}
+	return exec(q.function)
 }
 
 func migrateError(n tableName, err error) error {
@@ -200,9 +236,14 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	return claim(ctx, req, "", false, func(args []any) rowScanner {
+	res, err := claim(ctx, req, "", false, func(args []any) rowScanner {
 		return s.pool.QueryRow(ctx, s.q.claim, args...)
 	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42883" { // undefined_function
+		err = fmt.Errorf("%w (the table's claim function is missing, as in a schema created by hand for an earlier version of pgstore: run SchemaSQL(%q) again, or open the store without WithoutMigrate)", err, s.table.String())
+	}
+	return res, err
 }
 
 // rowScanner is the one row a statement returns: a pgx.Row or a *sql.Row.
@@ -214,18 +255,19 @@ type rowScanner interface {
 // answers. where is "" for the store's own autocommitted statements and
 // " in a transaction" for a caller's transaction.
 //
-// A statement that returns no row saw a concurrent claim change the row
-// after its snapshot; it runs again, and the next run (a new statement, and
-// so under READ COMMITTED a new snapshot) sees the change. Under REPEATABLE
+// A statement whose write found the row changed after its snapshot (by a
+// concurrent claim) runs again, and the next run (a new statement, and so
+// under READ COMMITTED a new snapshot) sees the change. Under REPEATABLE
 // READ or SERIALIZABLE the server reports that race as a serialization
 // failure instead: the store's own statement, alone in its transaction,
 // runs again; inTx returns it, since it has aborted the caller's
 // transaction and only running the whole transaction again can succeed.
 func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool, run func(args []any) rowScanner) (store.ClaimResult, error) {
-	args, err := claimArgs(req)
+	t, err := claimTimes(req)
 	if err != nil {
 		return store.ClaimResult{}, err
 	}
+	args := t.args(req)
 	for range maxClaimTries {
 		var (
 			r              row
@@ -241,35 +283,138 @@ func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool,
 		if err != nil {
 			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
 		}
-		rec, err := r.record()
+		res, again, err := r.claimResult(req, t, fresh, changed)
 		if err != nil {
 			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
 		}
-		granted := changed && rec.State == store.StateInProgress && rec.Owner == req.Owner
-		return store.ClaimResult{
-			Granted:  granted,
-			TookOver: granted && fresh && rec.Attempts > 1,
-			Record:   rec,
-		}, nil
+		if again {
+			if err := ctx.Err(); err != nil {
+				return store.ClaimResult{}, err
+			}
+			continue
+		}
+		return res, nil
 	}
 	return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: the row changed under %d consecutive attempts; too many concurrent claims of one key", req.Key, where, maxClaimTries)
 }
 
+// claimNanos are a request's times as the table keeps them.
+type claimNanos struct{ now, lease, retain int64 }
+
+// claimTimes converts req's times, failing for times the table cannot keep.
+func claimTimes(req store.ClaimRequest) (claimNanos, error) {
+	var t claimNanos
+	var err error
+	if t.now, err = toNanos("Now", req.Now); err != nil {
+		return t, err
+	}
+	if t.lease, err = toNanos("LeaseUntil", req.LeaseUntil); err != nil {
+		return t, err
+	}
+	if t.retain, err = toNanos("RetainUntil", req.RetainUntil); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// args returns the parameters of claimSQL for req.
+func (t claimNanos) args(req store.ClaimRequest) []any {
+	return []any{req.Key[:], req.Namespace, req.Fingerprint[:], req.Owner[:], t.now, t.lease, t.retain, req.Takeover}
+}
+
 // claimArgs returns the parameters of claimSQL for req.
 func claimArgs(req store.ClaimRequest) ([]any, error) {
-	now, err := toNanos("Now", req.Now)
+	t, err := claimTimes(req)
 	if err != nil {
 		return nil, err
 	}
-	lease, err := toNanos("LeaseUntil", req.LeaseUntil)
-	if err != nil {
-		return nil, err
+	return t.args(req), nil
+}
+
+// decide is the claim protocol of package store, as claimSQL decides it: the
+// write a claim needs, given the key's row r (r.found() false when the key
+// has none) and the request. It must agree with the CASE expressions of
+// claimSQL.
+func decide(r *row, req *store.ClaimRequest, t claimNanos) decision {
+	switch {
+	case !r.found():
+		return insertNew
+	case r.retainUntil.Int64 <= t.now:
+		return replace
+	case r.state.Int16 != int16(store.StateInProgress):
+		return settled
+	case bytes.Equal(r.owner, req.Owner[:]):
+		return regrant
+	case r.leaseUntil.Int64 > t.now || (req.Takeover && !bytes.Equal(r.fingerprint, req.Fingerprint[:])):
+		return settled
+	case req.Takeover:
+		return takeOver
 	}
-	retain, err := toNanos("RetainUntil", req.RetainUntil)
-	if err != nil {
-		return nil, err
+	return markIndet
+}
+
+// claimResult is the answer to req, given what claimSQL returned: the row
+// it read (r, with the written token in place of the row's when changed),
+// fresh and changed. again reports that the claim function found the row
+// changed by a concurrent claim and wrote nothing: the statement must run
+// again.
+func (r *row) claimResult(req store.ClaimRequest, t claimNanos, fresh, changed bool) (res store.ClaimResult, again bool, err error) {
+	d := decide(r, &req, t)
+	if d == settled {
+		if changed {
+			return res, false, errors.New("the claim function wrote a row the store took as settled; the function does not match this version of pgstore: run Migrate or SchemaSQL again")
+		}
+		rec, err := r.record(req.Key)
+		return store.ClaimResult{Record: rec}, false, err
 	}
-	return []any{req.Key[:], req.Namespace, req.Fingerprint[:], req.Owner[:], now, lease, retain, req.Takeover}, nil
+	if !changed {
+		return res, true, nil
+	}
+	if wantFresh := d == insertNew || d == replace || d == takeOver; fresh != wantFresh || !r.token.Valid {
+		return res, false, fmt.Errorf("the claim function answered decision %d with fresh=%t and token %v; it does not match this version of pgstore: run Migrate or SchemaSQL again", d, fresh, r.token)
+	}
+	switch d {
+	case insertNew, replace:
+		rec := store.Record{
+			Key:         req.Key,
+			Namespace:   req.Namespace,
+			Fingerprint: req.Fingerprint,
+			State:       store.StateInProgress,
+			Owner:       req.Owner,
+			Token:       r.token.Int64,
+			LeaseUntil:  fromNanos(t.lease),
+			RetainUntil: fromNanos(t.retain),
+			Attempts:    1,
+			CreatedAt:   fromNanos(t.now),
+			UpdatedAt:   fromNanos(t.now),
+		}
+		return store.ClaimResult{Granted: true, Record: rec}, false, nil
+	case regrant:
+		if t.lease > r.leaseUntil.Int64 {
+			r.leaseUntil.Int64 = t.lease
+			r.updatedAt.Int64 = t.now
+		}
+		rec, err := r.record(req.Key)
+		return store.ClaimResult{Granted: true, Record: rec}, false, err
+	case takeOver:
+		rec, err := r.record(req.Key)
+		if err != nil {
+			return res, false, err
+		}
+		rec.Namespace = req.Namespace
+		rec.Owner = req.Owner
+		rec.LeaseUntil = fromNanos(t.lease)
+		rec.RetainUntil = fromNanos(t.retain)
+		rec.Result = nil
+		rec.Attempts++
+		rec.UpdatedAt = fromNanos(t.now)
+		return store.ClaimResult{Granted: true, TookOver: true, Record: rec}, false, nil
+	default: // markIndet
+		r.state.Int16 = int16(store.StateIndeterminate)
+		r.updatedAt.Int64 = t.now
+		rec, err := r.record(req.Key)
+		return store.ClaimResult{Record: rec}, false, err
+	}
 }
 
 // fenced runs a write conditional on the fence and maps "no row" to
@@ -335,7 +480,7 @@ func (s *Store) Get(ctx context.Context, key store.Key) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, fmt.Errorf("pgstore: get key %s: %w", key, err)
 	}
-	rec, err := r.record()
+	rec, err := r.record(key)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("pgstore: get key %s: %w", key, err)
 	}
@@ -408,39 +553,46 @@ func isSerializationFailure(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "40001"
 }
 
-// row receives one record as the statements return it (see columns).
+// row receives one record as the statements return it (see columns). Its
+// fields are nullable: claimSQL returns NULLs for a key that has no row.
 type row struct {
-	key, fingerprint, owner, result []byte
-	namespace                       string
-	state                           int16
-	token                           int64
-	leaseUntil, retainUntil         int64
-	attempts                        int32
-	createdAt, updatedAt            int64
+	namespace                                            pgtype.Text
+	fingerprint, owner, result                           []byte
+	state                                                pgtype.Int2
+	token, leaseUntil, retainUntil, createdAt, updatedAt pgtype.Int8
+	attempts                                             pgtype.Int4
 }
 
 func (r *row) dest() []any {
-	return []any{&r.key, &r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token,
+	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token,
 		&r.leaseUntil, &r.retainUntil, &r.result, &r.attempts, &r.createdAt, &r.updatedAt}
 }
 
-func (r *row) record() (store.Record, error) {
+// found reports whether r holds a row (state is NOT NULL in the table).
+func (r *row) found() bool { return r.state.Valid }
+
+// record returns r as the record of key.
+func (r *row) record(key store.Key) (store.Record, error) {
 	var rec store.Record
-	if len(r.key) != len(rec.Key) || len(r.fingerprint) != len(rec.Fingerprint) || len(r.owner) != len(rec.Owner) {
-		return rec, fmt.Errorf("corrupt row: key, fingerprint or owner has the wrong length (%d, %d, %d bytes)", len(r.key), len(r.fingerprint), len(r.owner))
+	if !r.namespace.Valid || !r.state.Valid || !r.token.Valid || !r.leaseUntil.Valid || !r.retainUntil.Valid ||
+		!r.attempts.Valid || !r.createdAt.Valid || !r.updatedAt.Valid {
+		return rec, errors.New("corrupt row: a NOT NULL column is NULL")
 	}
-	copy(rec.Key[:], r.key)
+	if len(r.fingerprint) != len(rec.Fingerprint) || len(r.owner) != len(rec.Owner) {
+		return rec, fmt.Errorf("corrupt row: fingerprint or owner has the wrong length (%d, %d bytes)", len(r.fingerprint), len(r.owner))
+	}
+	rec.Key = key
 	copy(rec.Fingerprint[:], r.fingerprint)
 	copy(rec.Owner[:], r.owner)
-	rec.Namespace = r.namespace
-	rec.State = store.State(r.state)
-	rec.Token = r.token
-	rec.LeaseUntil = fromNanos(r.leaseUntil)
-	rec.RetainUntil = fromNanos(r.retainUntil)
+	rec.Namespace = r.namespace.String
+	rec.State = store.State(r.state.Int16)
+	rec.Token = r.token.Int64
+	rec.LeaseUntil = fromNanos(r.leaseUntil.Int64)
+	rec.RetainUntil = fromNanos(r.retainUntil.Int64)
 	rec.Result = r.result
-	rec.Attempts = int(r.attempts)
-	rec.CreatedAt = fromNanos(r.createdAt)
-	rec.UpdatedAt = fromNanos(r.updatedAt)
+	rec.Attempts = int(r.attempts.Int32)
+	rec.CreatedAt = fromNanos(r.createdAt.Int64)
+	rec.UpdatedAt = fromNanos(r.updatedAt.Int64)
 	return rec, nil
 }
 

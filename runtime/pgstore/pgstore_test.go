@@ -39,13 +39,13 @@ func randomName(tb testing.TB) string {
 	return "idem_test_" + hex.EncodeToString(b)
 }
 
-// freshTable returns an unused table name and drops that table and its
-// sequence when tb ends.
+// freshTable returns an unused table name and drops that table, its
+// sequence and its claim function when tb ends.
 func freshTable(tb testing.TB, pool *pgxpool.Pool) string {
 	tb.Helper()
 	name := randomName(tb)
 	tb.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+name+`"; DROP SEQUENCE IF EXISTS "`+name+`_token_seq"`)
+		_, err := pool.Exec(context.Background(), `DROP TABLE IF EXISTS "`+name+`"; DROP SEQUENCE IF EXISTS "`+name+`_token_seq"; DROP FUNCTION IF EXISTS "`+name+`_claim"`)
 		assert.NoError(tb, err)
 	})
 	return name

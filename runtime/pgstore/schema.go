@@ -53,10 +53,17 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // the row still being the version the statement read (cur_token,
 // cur_lease_until), and returns the token of the written row, or NULL when
 // a concurrent claim changed the row first (the store then runs the claim
-// again). It is not meant to be called by hand. Version 1 of the store
-// calls it; a later version that needs another function will add one under
+// again). It is not meant to be called by hand. It runs with the caller's
+// privileges (SECURITY INVOKER): the role that claims needs EXECUTE on it,
+// which PostgreSQL grants to PUBLIC unless default privileges say
+// otherwise, besides its rights on the table and sequence. A later version
+// of this package that needs a different function will add one under
 // another name rather than change this one, so that processes of both
 // versions can share a table during a rolling upgrade.
+//
+// Dropping the table leaves the sequence and the function: to remove the
+// store, run DROP TABLE idem_records; DROP SEQUENCE idem_records_token_seq;
+// DROP FUNCTION idem_records_claim.
 const Schema = schemaTable + schemaFunction
 
 // schemaTable is the part of Schema that creates the table, index and
@@ -85,8 +92,7 @@ const schemaFunction = `CREATE OR REPLACE FUNCTION "idem_records_claim"(
     decision integer, req_key bytea, req_namespace text, req_fingerprint bytea, req_owner bytea,
     req_now bigint, req_lease_until bigint, req_retain_until bigint,
     cur_token bigint, cur_lease_until bigint)
-RETURNS bigint LANGUAGE plpgsql AS ` + "$claim$" + functionBody + "$claim$;
-"
+RETURNS bigint LANGUAGE plpgsql AS ` + "$claim$" + functionBody + "$claim$;\n"
 
 // functionBody is the body of the claim function, kept apart so that
 // Migrate can tell whether the installed function already has it.

@@ -24,8 +24,9 @@ var (
 // inTx is the claim's error context for a caller's transaction.
 const inTx = " in a transaction"
 
-// MigratePool creates the default table (Schema: idem_records, its index
-// and its token sequence) through pool if they do not exist, so that
+// MigratePool creates the default table (Schema: idem_records, its index,
+// its token sequence and its claim function) through pool if they do not
+// exist, so that
 // ClaimTx and CompleteTx can keep records in the caller's own database.
 // Like those functions it names them unqualified, so they live in the first
 // schema of the session's search_path (public by default). It
@@ -36,7 +37,7 @@ func MigratePool(ctx context.Context, pool *pgxpool.Pool) error {
 	if pool == nil {
 		return errors.New("pgstore: MigratePool needs a *pgxpool.Pool; got nil")
 	}
-	return migratePool(ctx, pool, defaultTable, defaultQueries.migrate)
+	return migratePool(ctx, pool, defaultTable, &defaultQueries)
 }
 
 // MigrateSQL is MigratePool for a database/sql handle opened with the pgx
@@ -51,10 +52,17 @@ func MigrateSQL(ctx context.Context, db *sql.DB) error {
 		return migrateError(defaultTable, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", defaultTable.lockID()); err != nil {
-		return migrateError(defaultTable, err)
-	}
-	if _, err := tx.ExecContext(ctx, defaultQueries.migrate); err != nil {
+	err = migrateIn(defaultTable, &defaultQueries,
+		func(sql string, args ...any) error {
+			_, err := tx.ExecContext(ctx, sql, args...)
+			return err
+		},
+		func(sql string, args ...any) (bool, error) {
+			var b bool
+			err := tx.QueryRowContext(ctx, sql, args...).Scan(&b)
+			return b, err
+		})
+	if err != nil {
 		return migrateError(defaultTable, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -159,12 +167,13 @@ func completeIn(ctx context.Context, key store.Key, f store.Fence, result []byte
 	return nil
 }
 
-// hintMigrate adds the fix to an error that says the table does not exist
-// (SQLSTATE 42P01, undefined_table).
+// hintMigrate adds the fix to an error that says the table or the claim
+// function does not exist (SQLSTATE 42P01, undefined_table, or 42883,
+// undefined_function: a schema created for an earlier version).
 func hintMigrate(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-		return fmt.Errorf("%w (create the table with pgstore.MigratePool or pgstore.MigrateSQL first)", err)
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42883") {
+		return fmt.Errorf("%w (create the table and its claim function with pgstore.MigratePool or pgstore.MigrateSQL first)", err)
 	}
 	return err
 }

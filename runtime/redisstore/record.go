@@ -84,22 +84,40 @@ func appendTime(b []byte, t time.Time) []byte {
 func appendDigits(b []byte, n uint64, width int) []byte {
 	var buf [20]byte
 	i := len(buf)
-	for n > 0 || len(buf)-i < max(width, 1) {
+	for n >= 100 {
+		q := n / 100
+		r := n - q*100
+		i -= 2
+		buf[i], buf[i+1] = twoDigits[2*r], twoDigits[2*r+1]
+		n = q
+	}
+	if n >= 10 {
+		i -= 2
+		buf[i], buf[i+1] = twoDigits[2*n], twoDigits[2*n+1]
+	} else {
 		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
+		buf[i] = byte('0' + n)
+	}
+	for len(buf)-i < width {
+		i--
+		buf[i] = '0'
 	}
 	return append(b, buf[i:]...)
 }
 
+const twoDigits = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" +
+	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
+	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
+
 // appendHex appends src in lowercase hexadecimal.
 func appendHex(b []byte, src []byte) []byte {
-	const digits = "0123456789abcdef"
 	for _, c := range src {
-		b = append(b, digits[c>>4], digits[c&0xf])
+		b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
 	}
 	return b
 }
+
+const hexDigits = "0123456789abcdef"
 
 // appendFence appends the fence as the layout holds it: the token, " ow="
 // and the owner, the characters from offToken to the end of the owner. A
@@ -287,8 +305,3 @@ func unhex(c byte) byte {
 
 // formatTime is appendTime as a string, for script arguments.
 func formatTime(t time.Time) string { return string(appendTime(make([]byte, 0, timeLen), t)) }
-
-// formatFence is appendFence as a string, for script arguments.
-func formatFence(f store.Fence) string {
-	return string(appendFence(make([]byte, 0, fenceLen), f))
-}

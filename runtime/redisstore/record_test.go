@@ -73,7 +73,7 @@ func TestGrantRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, found)
 		assert.Equal(t, grantRecord(&req, 1), rec)
-		assert.Equal(t, formatFence(store.Fence{Owner: req.Owner, Token: 1}), v[offToken:offToken+fenceLen])
+		assert.Equal(t, fence(store.Fence{Owner: req.Owner, Token: 1}), v[offToken:offToken+fenceLen])
 		assert.Equal(t, formatTime(req.Now), v[offUpdated:offUpdated+timeLen])
 		assert.Equal(t, formatTime(req.LeaseUntil), v[offLease:offLease+timeLen])
 		assert.Equal(t, formatTime(req.RetainUntil), v[offRetain:offRetain+timeLen])
@@ -90,9 +90,9 @@ func TestGrantRoundTrip(t *testing.T) {
 // A fence whose token the layout cannot hold never matches a record's.
 func TestFenceOutOfRange(t *testing.T) {
 	for _, tk := range []int64{-1, -1 << 63, 1e16, 1<<63 - 1} {
-		assert.NotEqual(t, fenceLen, len(formatFence(store.Fence{Token: tk})), "token %d", tk)
+		assert.NotEqual(t, fenceLen, len(fence(store.Fence{Token: tk})), "token %d", tk)
 	}
-	assert.Len(t, formatFence(store.Fence{Token: 9_999_999_999_999_999}), fenceLen)
+	assert.Len(t, fence(store.Fence{Token: 9_999_999_999_999_999}), fenceLen)
 }
 
 func TestTombstoneParse(t *testing.T) {
@@ -102,3 +102,5 @@ func TestTombstoneParse(t *testing.T) {
 	_, _, err = parseRecord(store.Key{}, "idem1 0 rs=+0000001893459600.000000000 tk=000")
 	assert.ErrorIs(t, err, errCorrupt)
 }
+
+func fence(f store.Fence) string { return string(appendFence(nil, f)) }

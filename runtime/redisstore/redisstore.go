@@ -12,36 +12,40 @@
 //
 // # The record layout
 //
-// A record is readable text with fixed offsets (its fields are where the
-// scripts look for them, so a claim that replays a completed record is one
-// GET and a few substring comparisons), for example, one line here:
+// A record is readable text with fixed offsets, so that the scripts find
+// each field without parsing and an operator can read it with redis-cli
+// GET. For example (one line in Redis, wrapped here):
 //
 //	idem1 2 rs=+0000001893459600.000000000 tk=0000000000000001
 //	 ow=<32 hex> ls=+0000001893456060.000000000 cs=+0000001893456000.000000000
 //	 us=+0000001893456000.000000000 at=0000000001 fp=<64 hex>
 //	 ns=0000000014:billing/charge res=<result>
 //
-// Field by field, with 0-based byte offsets:
+// Each field follows its label; the 0-based byte offset of each value is:
 //
-//	0   "idem1 "  the layout's name and version
-//	6   state     '1' in progress, '2' completed, '3' indeterminate,
-//	              '0' tombstone (below)
-//	11  " rs=" retention (RetainUntil)      42  " tk=" token, 16 digits
-//	62  " ow=" owner, 32 hex digits         98  " ls=" lease (LeaseUntil)
-//	129 " cs=" CreatedAt                    160 " us=" UpdatedAt
-//	191 " at=" attempts, 10 digits          205 " fp=" fingerprint, 64 hex digits
-//	273 " ns=" namespace length, 10 digits, then ':' and the namespace (284)
-//	then, when the record has a result (completed), " res=" and the result's
-//	bytes to the end of the value; none for a nil result, nothing after
-//	" res=" for an empty one.
+//	0   "idem1 "  the layout's name and version (a new layout gets a new name)
+//	6   state     '1' in progress, '2' completed, '3' indeterminate, '0' tombstone
+//	11  rs=  RetainUntil                     42  tk=  token, 16 digits
+//	62  ow=  owner, 32 hex digits            98  ls=  LeaseUntil
+//	129 cs=  CreatedAt                       160 us=  UpdatedAt
+//	191 at=  attempts, 10 digits             205 fp=  fingerprint, 64 hex digits
+//	273 ns=  namespace length, 10 digits; then ':' and the namespace at 284
 //
-// (each offset is that of the field's value, after its label). A time is
-// 27 characters: a sign, 16 digits of Unix seconds, '.', 9 digits of
-// nanoseconds. An operator can read a record with redis-cli GET, and with
-// Store.Get, which checks every label, digit and length and reports a
-// value that is not in this layout as a corrupt record, never misreading
-// it; the scripts refuse a value that does not start with "idem1 ". The
-// layout's name changes with any incompatible change.
+// A time is 27 characters: a sign, 16 digits of Unix seconds, '.', 9 digits
+// of nanoseconds. A completed record with a result ends with " res=" and
+// the result's bytes (" res=" alone for an empty result, nothing for a nil
+// one). The token, " ow=" and the owner (42 to 94) are adjacent: that
+// substring is the fence every write compares. A tombstone is the first 58
+// bytes: state '0', the retention and the token. Store.Get checks every
+// label, digit and length, and reports a value in any other shape as a
+// corrupt record rather than misread it; the scripts refuse a value that
+// does not start with "idem1 ".
+//
+// The layout keeps the common paths short. A claim of a new key is a GET
+// and a SET in one script, sent as the record to write and answered with
+// the token alone; a claim that replays a completed record is a GET and a
+// comparison of the retention with the request's Now, answered with the
+// record as stored; Complete is a GET, a fence comparison and a SET.
 //
 // # Times
 //
@@ -55,15 +59,16 @@
 // a record retained for d past the caller's Now when it was granted
 // expires in Redis d plus the margin (WithExpiryMargin, default one hour)
 // after the grant (at least 1ms), and Complete, MarkIndeterminate, Release
-// and Delete recompute it from the last grant's Now (UpdatedAt), which
-// overestimates the time left. So Redis never drops a record before the
+// and Delete recompute it from UpdatedAt (the Now of the last claim that
+// changed the record) as if no time had passed since, which overestimates
+// the time left. So Redis never drops a record before the
 // caller's clock has passed its retention, however far the caller's clock
 // is from Redis' (a fake clock in a test), as long as the caller's clock
 // does not run slower than real time by more than the margin over the
 // record's life. Renew, a regrant and a claim that marks a record
 // indeterminate keep the expiry. WithoutNativeExpiry turns the backstop
-// off, leaving removal to Sweep: each grant and write then clears any
-// expiry.
+// off, leaving removal to Sweep: a grant, Complete, MarkIndeterminate,
+// Release and Delete then clear any expiry the key had.
 //
 // # Tokens
 //
@@ -74,8 +79,8 @@
 // larger token; the tombstone goes with its native expiry or a Sweep after
 // its retention. Once Redis no longer has the key (swept, natively
 // expired), the sequence restarts; the owner in the fence still tells a
-// former holder from the new one. Tokens stay below 2^53, which the
-// scripts count exactly.
+// former holder from the new one. The scripts count tokens exactly up to
+// 2^53, far more grants than one key sees.
 package redisstore
 
 import (
@@ -110,6 +115,8 @@ const (
 var (
 	//go:embed lua/prelude.lua
 	preludeLua string
+	//go:embed lua/helpers.lua
+	helpersLua string
 	//go:embed lua/claim.lua
 	claimLua string
 	//go:embed lua/complete.lua
@@ -133,9 +140,11 @@ type scripts struct {
 }
 
 func newScripts() scripts {
-	s := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + src) }
+	// claim and complete, on the hot paths, do without the helpers.
+	hot := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + src) }
+	s := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + helpersLua + "\n" + src) }
 	return scripts{
-		claim: s(claimLua), complete: s(completeLua), mark: s(markLua), renew: s(renewLua),
+		claim: hot(claimLua), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
 		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua),
 	}
 }
@@ -147,8 +156,9 @@ type Store struct {
 	client     redis.UniversalClient
 	ownsClient bool
 	prefix     string
-	margin     string // native expiry margin in milliseconds, for the scripts; "" for none
-	marginMS   int64
+	native     bool  // whether records get a native expiry
+	marginMS   int64 // its margin
+	margin     any   // the margin for the scripts: decimal milliseconds, "" for no native expiry (boxed once)
 	sweepBatch int
 	sc         scripts
 	closeOnce  sync.Once
@@ -231,8 +241,9 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{client: client, prefix: c.prefix, sweepBatch: c.sweepBatch, sc: newScripts()}
+	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts()}
 	if c.native {
+		s.native = true
 		s.marginMS = ceilMillis(c.margin)
 		s.margin = strconv.FormatInt(s.marginMS, 10)
 	}
@@ -260,7 +271,18 @@ func Open(url string, opts ...Option) (*Store, error) {
 // Prefix returns the key prefix of the store's records.
 func (s *Store) Prefix() string { return s.prefix }
 
-func (s *Store) redisKey(key store.Key) string { return s.prefix + key.String() }
+// redisKey returns the Redis key of key: the prefix and the key's 64
+// lowercase hex characters (key.String()), built in one allocation.
+func (s *Store) redisKey(key store.Key) string {
+	var b strings.Builder
+	b.Grow(len(s.prefix) + 2*len(key))
+	b.WriteString(s.prefix)
+	for _, c := range key {
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&0xf])
+	}
+	return b.String()
+}
 
 // Claim implements store.Store with one script. The request travels as the
 // record a fresh grant writes, and a fresh grant answers with its token
@@ -283,15 +305,15 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if req.Takeover {
 		takeover = "1"
 	}
-	expiry := ""
-	if s.margin != "" {
+	var expiry any = ""
+	if s.native {
 		left := req.RetainUntil.Sub(req.Now)
 		if left < 0 {
 			left = 0
 		}
 		// At least 1ms, which SET PX accepts: a record already past its
 		// retention is absent to the caller anyway.
-		expiry = strconv.FormatInt(max(ceilMillis(left)+s.marginMS, 1), 10)
+		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
 	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
 	v, err := s.sc.claim.Run(ctx, s.client, []string{s.redisKey(req.Key)}, grant, takeover, expiry).Result()
@@ -326,13 +348,21 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 }
 
 // fenced runs a script conditional on the fence and maps its 0 answer to
-// store.ErrFenced. args are the script's arguments, the first of them a
-// placeholder that fenced sets to the fence (one slice for all).
-func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key store.Key, f store.Fence, args ...any) error {
+// store.ErrFenced. The script's arguments are the fence, then t (a time in
+// the layout) unless it is the zero time.Time, then more.
+func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key store.Key, f store.Fence, t *time.Time, more ...any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	args[0] = formatFence(f)
+	// One buffer for the fence and the time.
+	b := appendFence(make([]byte, 0, fenceLen+timeLen), f)
+	args := make([]any, 0, 2+len(more))
+	args = append(args, b)
+	if t != nil {
+		b = appendTime(b, *t)
+		args[0], args = b[:len(b)-timeLen], append(args, b[len(b)-timeLen:])
+	}
+	args = append(args, more...)
 	n, err := sc.Run(ctx, s.client, []string{s.redisKey(key)}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: %s key %s: %w", op, key, err)
@@ -350,9 +380,9 @@ func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, resu
 		return err
 	}
 	if result == nil {
-		return s.fenced(ctx, "complete", s.sc.complete, key, f, nil, formatTime(retainUntil), s.margin)
+		return s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin)
 	}
-	return s.fenced(ctx, "complete", s.sc.complete, key, f, nil, formatTime(retainUntil), s.margin, result)
+	return s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin, result)
 }
 
 // Release implements store.Store. The record becomes a tombstone that Get
@@ -366,7 +396,7 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	if err := checkTime("retainUntil", retainUntil); err != nil {
 		return err
 	}
-	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, nil, formatTime(retainUntil), s.margin)
+	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, &retainUntil, s.margin)
 }
 
 // Renew implements store.Store. The record's native expiry is kept.
@@ -374,7 +404,7 @@ func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUn
 	if err := checkTime("leaseUntil", leaseUntil); err != nil {
 		return err
 	}
-	return s.fenced(ctx, "renew", s.sc.renew, key, f, nil, formatTime(leaseUntil))
+	return s.fenced(ctx, "renew", s.sc.renew, key, f, &leaseUntil)
 }
 
 // Get implements store.Store: one GET.

@@ -22,11 +22,15 @@
 //
 // A claim whose answer is the existing record (completed, indeterminate, or
 // held under another owner's live lease) is a single read and takes no write
-// lock. Every other claim runs in a BEGIN IMMEDIATE transaction that takes
-// the database's write lock first, reads the record and writes its decision,
-// so concurrent claims, in this process or another, are serialised by
-// SQLite. Every write after the claim is one conditional UPDATE on key,
-// owner, token and state; no affected row means store.ErrFenced.
+// lock. Every other claim reads the record, decides, and writes its decision
+// with one prepared statement that is conditional on the record still being
+// the version it read (an INSERT that does nothing when the key has a row,
+// or an UPDATE conditional on the row's token, state, lease and retention).
+// SQLite runs that statement under its write lock, so concurrent claims, in
+// this process or another, are serialised; a claim whose statement finds the
+// row changed reads it again and decides again. Every write after the claim
+// is one conditional UPDATE on key, owner, token and state; no affected row
+// means store.ErrFenced.
 //
 // Released and deleted records stay in the table as tombstones (state 0)
 // until their retention passes and Sweep removes them, so that the next
@@ -43,7 +47,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -110,13 +113,28 @@ const MaxConns = 8
 // sweep releases the write lock between batches.
 const sweepBatch = 1000
 
+// maxClaimTries bounds how often a claim decides again because another
+// connection changed the row between the claim's read and its write. Each
+// try follows a committed change by another process (this process's
+// writes are serialised before the read), so this is reached only under
+// pathological contention on one key.
+const maxClaimTries = 16
+
 // tombstone is the state column of a released or deleted record.
 const tombstone = 0
 
 const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
 
 const (
-	sqlSelect = `SELECT ` + columns + ` FROM idem_records WHERE key = ?`
+	// sqlSelect reads a record. Its result columns are unnamed, and all but
+	// namespace are expressions (unary + is a no-op on every value), because
+	// the driver converts every result column's name and declared type to
+	// Go strings on every query: this read is the replay path, and that is
+	// a third of its allocations. namespace keeps its declared type, so that
+	// a caller's DSN with _texttotime never parses it as a time.
+	sqlSelect = `SELECT namespace AS "", +fingerprint AS "", +state AS "", +owner AS "", +token AS "",
+	+lease_until AS "", +retain_until AS "", +result AS "", +attempts AS "", +created_at AS "", +updated_at AS ""
+FROM idem_records WHERE key = ?`
 	sqlInsert = `INSERT INTO idem_records (key, ` + columns + `)
 VALUES (?, ?, ?, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`
 	// sqlInsertNew is the first statement of ClaimTx: a write, so that a
@@ -129,8 +147,20 @@ ON CONFLICT (key) DO UPDATE SET
 	lease_until = excluded.lease_until, retain_until = excluded.retain_until,
 	result = NULL, attempts = excluded.attempts,
 	created_at = excluded.created_at, updated_at = excluded.updated_at`
-	sqlClaimLease    = `UPDATE idem_records SET lease_until = ?, updated_at = ? WHERE key = ?`
-	sqlClaimMark     = `UPDATE idem_records SET state = 3, updated_at = ? WHERE key = ?`
+	sqlClaimLease = `UPDATE idem_records SET lease_until = ?, updated_at = ? WHERE key = ?`
+	sqlClaimMark  = `UPDATE idem_records SET state = 3, updated_at = ? WHERE key = ?`
+	// unchanged makes a claim's write conditional on the row being the
+	// version the claim read: under one grant (token and owner), only state,
+	// lease_until and retain_until change (result and updated_at change only
+	// with one of them; namespace, fingerprint, attempts and created_at only
+	// with the grant). The owner tells a grant from one that reuses its token
+	// after Sweep removed the row.
+	unchanged = ` WHERE key = ? AND token = ? AND owner = ? AND state = ? AND lease_until = ? AND retain_until = ?`
+	// sqlGrantOver writes a fresh grant or a takeover over the row read.
+	sqlGrantOver = `UPDATE idem_records SET namespace = ?, fingerprint = ?, state = 1, owner = ?, token = ?,
+	lease_until = ?, retain_until = ?, result = NULL, attempts = ?, created_at = ?, updated_at = ?` + unchanged
+	sqlExtendOver    = `UPDATE idem_records SET lease_until = ?, updated_at = ?` + unchanged
+	sqlMarkOver      = `UPDATE idem_records SET state = 3, updated_at = ?` + unchanged
 	fenced           = ` WHERE key = ? AND owner = ? AND token = ? AND state = 1`
 	sqlComplete      = `UPDATE idem_records SET state = 2, result = ?, retain_until = ?` + fenced
 	sqlRelease       = `UPDATE idem_records SET state = 0, result = NULL` + fenced
@@ -230,7 +260,8 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	stmts := make(map[string]*sql.Stmt)
-	for _, q := range []string{sqlSelect, sqlComplete, sqlRelease, sqlIndeterminate, sqlRenew, sqlDelete} {
+	for _, q := range []string{sqlSelect, sqlInsertNew, sqlGrantOver, sqlExtendOver, sqlMarkOver,
+		sqlComplete, sqlRelease, sqlIndeterminate, sqlRenew, sqlDelete} {
 		st, err := s.db.PrepareContext(ctx, q)
 		if err != nil {
 			for _, st := range stmts {
@@ -331,39 +362,63 @@ func fromNanos(n int64) time.Time {
 type row struct {
 	rec   store.Record
 	state int64 // raw state column; tombstone for a removed record
+	// lease and retain are the raw lease_until and retain_until columns,
+	// which a claim's write is conditional on (see unchanged).
+	lease, retain int64
+}
+
+// version returns the arguments of unchanged for key and r.
+func (r *row) version(key store.Key) []any {
+	return []any{key[:], r.rec.Token, r.rec.Owner[:], r.state, r.lease, r.retain}
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scan reads one row. found is false when there is no row for the key.
-func scan(sc scanner, key store.Key) (r row, found bool, err error) {
-	var (
-		fp, owner, result               []byte
-		lease, retain, created, updated int64
-		attempts                        int64
-	)
-	err = sc.Scan(&r.rec.Namespace, &fp, &r.state, &owner, &r.rec.Token,
-		&lease, &retain, &result, &attempts, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return row{}, false, nil
-	}
-	if err != nil {
+// scanned holds what scan reads: its fields are the scan destinations,
+// together in one allocation (each destination passed to Scan escapes).
+type scanned struct {
+	r                          row
+	fp, owner                  sql.RawBytes
+	result                     []byte
+	attempts, created, updated int64
+}
+
+// scan reads one row of sqlSelect.
+func scan(sc scanner, key store.Key) (row, bool, error) {
+	d := new(scanned)
+	r := &d.r
+	dest := [...]any{&r.rec.Namespace, &d.fp, &r.state, &d.owner, &r.rec.Token,
+		&r.lease, &r.retain, &d.result, &d.attempts, &d.created, &d.updated}
+	if err := sc.Scan(dest[:]...); err != nil {
 		return row{}, false, err
 	}
-	if len(fp) != len(r.rec.Fingerprint) || len(owner) != len(r.rec.Owner) {
-		return row{}, false, fmt.Errorf("corrupt record for key %s: fingerprint of %d bytes, owner of %d bytes; delete the row", key, len(fp), len(owner))
+	if len(d.fp) != len(r.rec.Fingerprint) || len(d.owner) != len(r.rec.Owner) {
+		return row{}, false, fmt.Errorf("corrupt record for key %s: fingerprint of %d bytes, owner of %d bytes; delete the row", key, len(d.fp), len(d.owner))
 	}
 	r.rec.Key = key
-	copy(r.rec.Fingerprint[:], fp)
-	copy(r.rec.Owner[:], owner)
+	copy(r.rec.Fingerprint[:], d.fp)
+	copy(r.rec.Owner[:], d.owner)
 	r.rec.State = store.State(r.state)
-	r.rec.LeaseUntil = fromNanos(lease)
-	r.rec.RetainUntil = fromNanos(retain)
-	r.rec.Result = result
-	r.rec.Attempts = int(attempts)
-	r.rec.CreatedAt = fromNanos(created)
-	r.rec.UpdatedAt = fromNanos(updated)
-	return r, true, nil
+	r.rec.LeaseUntil = fromNanos(r.lease)
+	r.rec.RetainUntil = fromNanos(r.retain)
+	r.rec.Result = d.result
+	r.rec.Attempts = int(d.attempts)
+	r.rec.CreatedAt = fromNanos(d.created)
+	r.rec.UpdatedAt = fromNanos(d.updated)
+	return *r, true, nil
+}
+
+// scanRows reads the one row of rs (a query by primary key) and closes rs.
+// found is false when there is no row for the key.
+func scanRows(rs *sql.Rows, key store.Key) (r row, found bool, err error) {
+	defer rs.Close()
+	if !rs.Next() {
+		return row{}, false, rs.Err()
+	}
+	if r, found, err = scan(rs, key); err != nil {
+		return row{}, false, err
+	}
+	return r, found, rs.Close()
 }
 
 // action is the write a claim decided on.
@@ -441,7 +496,8 @@ func decide(r row, found bool, req store.ClaimRequest) (store.ClaimResult, actio
 
 // Claim implements store.Store. An answer that leaves the record unchanged
 // is served by one read; a grant, a lease extension or a mark as
-// indeterminate is decided and written in one BEGIN IMMEDIATE transaction.
+// indeterminate is then written by one statement conditional on the row
+// read (see claimWrite).
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
 	if err := s.init(ctx); err != nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
@@ -450,10 +506,11 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
 	}
-	if res, act := decide(r, found, req); act == noWrite {
+	res, act := decide(r, found, req)
+	if act == noWrite {
 		return res, nil
 	}
-	res, err := s.claimTx(ctx, req)
+	res, err = s.claimWrite(ctx, req, r, found, res, act)
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
 	}
@@ -462,63 +519,108 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 
 // read returns the row of key, tombstone or not.
 func (s *Store) read(ctx context.Context, key store.Key) (r row, found bool, err error) {
+	st := s.stmts[sqlSelect]
+	r, found, err = readOnce(ctx, st, key)
+	if err == nil || !isBusy(err) {
+		return r, found, err
+	}
 	err = retryBusy(ctx, func() error {
-		r, found, err = scan(s.stmts[sqlSelect].QueryRowContext(ctx, key[:]), key)
+		r, found, err = readOnce(ctx, st, key)
 		return err
 	})
 	return r, found, err
 }
 
-// claimTx reads, decides and writes under the database's write lock.
-func (s *Store) claimTx(ctx context.Context, req store.ClaimRequest) (res store.ClaimResult, err error) {
+// readOnce runs the prepared sqlSelect st once.
+func readOnce(ctx context.Context, st *sql.Stmt, key store.Key) (row, bool, error) {
+	rs, err := st.QueryContext(ctx, key[:])
+	if err != nil {
+		return row{}, false, err
+	}
+	return scanRows(rs, key)
+}
+
+// claimWrite writes the claim's decision act, which decide made on the row
+// r (found false: no row), with one statement conditional on the row still
+// being that version, holding this process's writer slot. When another
+// connection changed the row in between, the statement writes nothing: the
+// claim reads the row again and decides again.
+func (s *Store) claimWrite(ctx context.Context, req store.ClaimRequest, r row, found bool, res store.ClaimResult, act action) (store.ClaimResult, error) {
 	unlock, err := s.lockWriter(ctx)
 	if err != nil {
-		return res, err
+		return store.ClaimResult{}, err
 	}
 	defer unlock()
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return res, err
-	}
-	defer conn.Close()
-	// Registered before BEGIN: a BEGIN that ran but reported an error (its
-	// context ended as it returned) must not leave a transaction open on a
-	// pooled connection.
-	committed := false
-	defer func() {
-		if !committed {
-			rollback(conn)
+	for range maxClaimTries {
+		var (
+			q    string
+			args []any
+		)
+		rec := res.Record
+		switch {
+		case !found:
+			q, args = sqlInsertNew, grantArgs(rec)
+		case act == grantNew:
+			q = sqlGrantOver
+			args = append([]any{rec.Namespace, rec.Fingerprint[:], rec.Owner[:], rec.Token, nanos(rec.LeaseUntil),
+				nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
+		case act == extend:
+			q = sqlExtendOver
+			args = append([]any{nanos(rec.LeaseUntil), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
+		default: // markIndet
+			q = sqlMarkOver
+			args = append([]any{nanos(rec.UpdatedAt)}, r.version(req.Key)...)
 		}
-	}()
-	if err := retryBusy(ctx, func() error {
-		_, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE")
-		return err
-	}); err != nil {
-		return res, err
+		n, err := s.exec(ctx, q, args)
+		if err != nil {
+			return store.ClaimResult{}, err
+		}
+		if n == 1 {
+			return res, nil
+		}
+		// Another connection (another process: this one's writes wait for
+		// the writer slot) changed the row after it was read.
+		if r, found, err = s.read(ctx, req.Key); err != nil {
+			return store.ClaimResult{}, err
+		}
+		if res, act = decide(r, found, req); act == noWrite {
+			return res, nil
+		}
 	}
+	return store.ClaimResult{}, fmt.Errorf("the row changed under %d consecutive attempts; another process keeps claiming this key", maxClaimTries)
+}
 
-	res, err = claimLocked(ctx, conn, req)
-	if err != nil {
-		return store.ClaimResult{}, err
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return store.ClaimResult{}, err
-	}
-	committed = true
-	return res, nil
+// exec runs the prepared statement q with args, waiting for another
+// connection's write lock, and returns how many rows it changed. The
+// caller holds the writer slot.
+func (s *Store) exec(ctx context.Context, q string, args []any) (n int64, err error) {
+	st := s.stmts[q]
+	err = retryBusy(ctx, func() error {
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // querier is what a claim needs of a connection or a transaction.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // claimLocked reads the row of req.Key through q, decides and writes the
 // decision. q must hold the database's write lock already, so that nothing
 // changes between the read and the write.
 func claimLocked(ctx context.Context, q querier, req store.ClaimRequest) (store.ClaimResult, error) {
-	r, found, err := scan(q.QueryRowContext(ctx, sqlSelect, req.Key[:]), req.Key)
+	rs, err := q.QueryContext(ctx, sqlSelect, req.Key[:])
+	if err != nil {
+		return store.ClaimResult{}, err
+	}
+	r, found, err := scanRows(rs, req.Key)
 	if err != nil {
 		return store.ClaimResult{}, err
 	}
@@ -545,15 +647,6 @@ func grantArgs(rec store.Record) []any {
 		nanos(rec.LeaseUntil), nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}
 }
 
-// rollback ends a transaction that did not commit. If that fails (also when
-// no transaction was open) the connection's state is unknown, so it is
-// discarded rather than returned to the pool.
-func rollback(conn *sql.Conn) {
-	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-}
-
 // fencedWrite runs one conditional UPDATE and maps "no row" to ErrFenced.
 func (s *Store) fencedWrite(ctx context.Context, op string, key store.Key, f store.Fence, q string, args ...any) error {
 	if err := s.init(ctx); err != nil {
@@ -565,15 +658,7 @@ func (s *Store) fencedWrite(ctx context.Context, op string, key store.Key, f sto
 	}
 	defer unlock()
 	args = append(args, key[:], f.Owner[:], f.Token)
-	var n int64
-	err = retryBusy(ctx, func() error {
-		res, err := s.stmts[q].ExecContext(ctx, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := s.exec(ctx, q, args)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %s key %s: %w", op, key, err)
 	}

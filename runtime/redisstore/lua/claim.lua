@@ -10,21 +10,54 @@
 --   a takeover of a passed lease: 'T' followed by the record;
 --   otherwise (completed, indeterminate, another live owner, a refused
 --     takeover, or marked indeterminate by this claim): the record.
+--
+-- The two hot paths, a new key and a replay, come first and call no helper
+-- (see prelude.lua).
 local k, R = KEYS[1], ARGV[1]
-local v = rec(k)
+local v = redis.call('GET', k)
 if not v then
-  put(k, R, ARGV[3])
+  if ARGV[3] == '' then
+    redis.call('SET', k, R)
+  else
+    redis.call('SET', k, R, 'PX', ARGV[3])
+  end
   return 1
 end
+if sub(v, 1, 6) ~= 'idem1 ' then
+  error('redisstore: the value at ' .. k .. ' is not an idem record (layout idem1); delete it or use another prefix')
+end
 local st = sub(v, 7, 7)
-if st == '0' or not after(v, 12, R, 161) then
+-- Is the retention (12-38) after Now (R's updated time, 161-187)?
+local rs, now = tonumber(sub(v, 12, 28)), tonumber(sub(R, 161, 177))
+local live = rs > now or (rs == now and tonumber(sub(v, 30, 38)) > tonumber(sub(R, 179, 187)))
+if live and (st == '2' or st == '3') then return v end
+
+-- after reports whether the time at position i of s is after the time at
+-- position j of t.
+local function after(s, i, t, j)
+  local a, b = tonumber(sub(s, i, i + 16)), tonumber(sub(t, j, j + 16))
+  if a ~= b then return a > b end
+  return tonumber(sub(s, i + 18, i + 26)) > tonumber(sub(t, j + 18, j + 26))
+end
+-- grant writes the granted record r with the grant's native expiry.
+local function grant(r)
+  if ARGV[3] == '' then
+    redis.call('SET', k, r)
+  else
+    redis.call('SET', k, r, 'PX', ARGV[3])
+  end
+end
+
+if st == '0' or not live then
   -- A tombstone, or past its retention: a fresh grant that goes on with
   -- the key's token sequence.
   local tk = tonumber(sub(v, 43, 58)) + 1
-  put(k, sub(R, 1, 42) .. string.format('%016d', tk) .. sub(R, 59), ARGV[3])
+  grant(sub(R, 1, 42) .. string.format('%016d', tk) .. sub(R, 59))
   return tk
 end
-if st ~= '1' then return v end
+if st ~= '1' then
+  error('redisstore: the record at ' .. k .. ' has state ' .. st .. '; delete it')
+end
 if sub(v, 63, 94) == sub(R, 63, 94) then
   -- The same owner again (its first answer was lost): same grant, the
   -- lease runs at least as long as this request asks.
@@ -50,5 +83,5 @@ end
 local r = sub(R, 1, 42) .. string.format('%016d', tonumber(sub(v, 43, 58)) + 1) ..
   sub(R, 59, 129) .. sub(v, 130, 156) .. sub(R, 157, 191) ..
   string.format('%010d', tonumber(sub(v, 192, 201)) + 1) .. sub(R, 202)
-put(k, r, ARGV[3])
+grant(r)
 return 'T' .. r
