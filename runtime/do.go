@@ -480,7 +480,7 @@ func (hb *heartbeat) stop() {
 
 // AfterFuncClock is implemented by clocks that can call a function once a
 // duration has passed without a goroutine waiting meanwhile; the runtime's
-// heartbeats use it where the clock has it. SystemClock does.
+// heartbeats use it where the clock has it. The real clock does.
 type AfterFuncClock interface {
 	Clock
 	// AfterFunc calls f in its own goroutine once d has passed, unless

@@ -13,7 +13,8 @@ import (
 type Store = store.Store
 
 // Clock is the runtime's source of time: record times, leases, retry delays
-// and waits all come from it. Tests substitute a fake with WithClock.
+// and waits all come from it. The real clock is used unless WithClock
+// substitutes another (a fake, in tests).
 type Clock interface {
 	Now() time.Time
 	// After returns a channel that receives once d has passed.
@@ -28,8 +29,6 @@ func (systemClock) AfterFunc(d time.Duration, f func()) (stop func() bool) {
 	return time.AfterFunc(d, f).Stop
 }
 
-// SystemClock is the real clock, used unless WithClock says otherwise.
-var SystemClock Clock = systemClock{}
 
 type ctxKey uint8
 
@@ -115,7 +114,7 @@ func clockFrom(ctx context.Context) Clock {
 	if c, ok := ctx.Value(clockCtxKey).(Clock); ok && c != nil {
 		return c
 	}
-	return SystemClock
+	return systemClock{} // the real clock
 }
 
 func observerFrom(ctx context.Context) Observer {

@@ -119,8 +119,9 @@ func TestClaimFunctionRefusesStaleVersion(t *testing.T) {
 }
 
 // The statement and decide agree on every kind of row: the claim statement
-// returns changed exactly when decide says the claim writes, and a claim
-// whose answer is settled leaves the row as it was.
+// returns changed exactly when decide says the claim writes, a claim whose
+// answer is settled leaves the row as it was, and the record Claim rebuilds
+// after a write is the row the function wrote.
 func TestDecideMatchesStatement(t *testing.T) {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.PostgresDSN(t))
@@ -190,6 +191,22 @@ func TestDecideMatchesStatement(t *testing.T) {
 							require.NoError(t, err)
 							assert.Equal(t, before, after, "a settled claim changed the row")
 						}
+
+						// The same claim through Claim, on a key set up alike.
+						n++
+						twin := store.Key{n}
+						if state != 0 {
+							setup(twin, state)
+						}
+						r.Key = twin
+						res, err := s.Claim(ctx, r)
+						require.NoError(t, err)
+						stored, err := s.Get(ctx, twin)
+						require.NoError(t, err)
+						assert.Equal(t, stored, res.Record, "decision %d: the record Claim returned is not the row", want)
+						granted := want == insertNew || want == replace || want == regrant || want == takeOver
+						assert.Equal(t, granted, res.Granted, "decision %d", want)
+						assert.Equal(t, want == takeOver, res.TookOver, "decision %d", want)
 					}
 				}
 			}

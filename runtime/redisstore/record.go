@@ -146,9 +146,10 @@ func appendGrant(b []byte, req *store.ClaimRequest) []byte {
 	b = append(b, " ls="...)
 	b = appendTime(b, req.LeaseUntil)
 	b = append(b, " cs="...)
+	now := len(b)
 	b = appendTime(b, req.Now)
 	b = append(b, " us="...)
-	b = appendTime(b, req.Now)
+	b = append(b, b[now:now+timeLen]...) // the same Now
 	b = append(b, " at="...)
 	b = appendDigits(b, 1, attemptsDigits)
 	b = append(b, " fp="...)

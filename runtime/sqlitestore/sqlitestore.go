@@ -25,7 +25,8 @@
 // lock. Every other claim reads the record, decides, and writes its decision
 // with one prepared statement that is conditional on the record still being
 // the version it read (an INSERT that does nothing when the key has a row,
-// or an UPDATE conditional on the row's token, state, lease and retention).
+// or an UPDATE conditional on the row's token, owner, state, lease and
+// retention).
 // SQLite runs that statement under its write lock, so concurrent claims, in
 // this process or another, are serialised; a claim whose statement finds the
 // row changed reads it again and decides again. Every write after the claim
@@ -115,9 +116,10 @@ const sweepBatch = 1000
 
 // maxClaimTries bounds how often a claim decides again because another
 // connection changed the row between the claim's read and its write. Each
-// try follows a committed change by another process (this process's
-// writes are serialised before the read), so this is reached only under
-// pathological contention on one key.
+// try after the first follows a committed change by another process (or
+// another store or transaction on the file: the store's own writes wait
+// for its writer slot, which the claim holds then), so this is reached only
+// under pathological contention on one key.
 const maxClaimTries = 16
 
 // tombstone is the state column of a released or deleted record.
@@ -137,8 +139,10 @@ const (
 FROM idem_records WHERE key = ?`
 	sqlInsert = `INSERT INTO idem_records (key, ` + columns + `)
 VALUES (?, ?, ?, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`
-	// sqlInsertNew is the first statement of ClaimTx: a write, so that a
-	// deferred transaction takes the write lock before it reads anything.
+	// sqlInsertNew writes a fresh grant of a key that has no row, and does
+	// nothing when it has one. It is Claim's write for a new key, and the
+	// first statement of ClaimTx: a write, so that a deferred transaction
+	// takes the write lock before it reads anything.
 	sqlInsertNew = sqlInsert + ` ON CONFLICT (key) DO NOTHING`
 	sqlUpsert    = sqlInsert + `
 ON CONFLICT (key) DO UPDATE SET
@@ -578,8 +582,9 @@ func (s *Store) claimWrite(ctx context.Context, req store.ClaimRequest, r row, f
 		if n == 1 {
 			return res, nil
 		}
-		// Another connection (another process: this one's writes wait for
-		// the writer slot) changed the row after it was read.
+		// Another connection changed the row after it was read: before
+		// the claim took the writer slot, or since, in another process,
+		// another store or a caller's transaction on the same file.
 		if r, found, err = s.read(ctx, req.Key); err != nil {
 			return store.ClaimResult{}, err
 		}
