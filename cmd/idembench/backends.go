@@ -281,9 +281,9 @@ func openPostgres(ctx context.Context, dsn string, conns int, n names) (b *backe
 	recs, raw := n.pgRecords(), n.pgRaw()
 	cleanup := func(ctx context.Context) error {
 		defer pool.Close()
-		_, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+recs+`, `+raw+`; DROP SEQUENCE IF EXISTS `+recs+`_token_seq`)
+		_, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+recs+`, `+raw+`; DROP SEQUENCE IF EXISTS `+recs+`_token_seq; DROP FUNCTION IF EXISTS `+recs+`_claim`)
 		if err != nil {
-			return fmt.Errorf("postgres: drop tables %s, %s and sequence %s_token_seq: %w", recs, raw, recs, err)
+			return fmt.Errorf("postgres: drop tables %s, %s, sequence %s_token_seq and function %s_claim: %w", recs, raw, recs, recs, err)
 		}
 		return nil
 	}

@@ -186,6 +186,8 @@ func TestRunPostgres(t *testing.T) {
 	var left int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname LIKE $1`, "idembench\\_"+run+"%").Scan(&left))
 	assert.Zero(t, left, "tables, indexes or sequences of the run left behind")
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM pg_proc WHERE proname LIKE $1`, "idembench\\_"+run+"%").Scan(&left))
+	assert.Zero(t, left, "functions of the run left behind")
 }
 
 func TestRunRedis(t *testing.T) {

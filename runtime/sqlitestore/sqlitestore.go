@@ -425,77 +425,22 @@ func scanRows(rs *sql.Rows, key store.Key) (r row, found bool, err error) {
 	return r, found, rs.Close()
 }
 
-// action is the write a claim decided on.
-type action int
+// action is the write a claim needs: the protocol's store.Change.
+type action = store.Change
 
 const (
-	noWrite   action = iota
-	grantNew         // write the whole record (new, replaced, or taken over)
-	extend           // same owner again: extend the lease
-	markIndet        // expired lease without Takeover: mark indeterminate
+	noWrite   = store.NoChange
+	grantNew  = store.Grant             // write the whole record (new, replaced, or taken over)
+	extend    = store.ExtendLease       // same owner again: extend the lease
+	markIndet = store.MarkIndeterminate // expired lease without Takeover: mark indeterminate
 )
 
-// decide is the claim protocol of package store: given the current row (if
-// found) and the request, it returns the answer and the write that makes it
-// true.
+// decide applies the claim protocol (store.Decide) to the key's row: r,
+// and found false when the file has none; a tombstone or a record past its
+// retention keeps the token sequence but no longer counts.
 func decide(r row, found bool, req store.ClaimRequest) (store.ClaimResult, action) {
-	cur := r.rec
-	if !found || r.state == tombstone || !cur.RetainUntil.After(req.Now) {
-		token := int64(1)
-		if found {
-			token = cur.Token + 1
-		}
-		return store.ClaimResult{Granted: true, Record: store.Record{
-			Key:         req.Key,
-			Namespace:   req.Namespace,
-			Fingerprint: req.Fingerprint,
-			State:       store.StateInProgress,
-			Owner:       req.Owner,
-			Token:       token,
-			LeaseUntil:  req.LeaseUntil,
-			RetainUntil: req.RetainUntil,
-			Attempts:    1,
-			CreatedAt:   req.Now,
-			UpdatedAt:   req.Now,
-		}}, grantNew
-	}
-	if cur.State != store.StateInProgress {
-		return store.ClaimResult{Record: cur}, noWrite
-	}
-	if cur.Owner == req.Owner {
-		if !req.LeaseUntil.After(cur.LeaseUntil) {
-			return store.ClaimResult{Granted: true, Record: cur}, noWrite
-		}
-		cur.LeaseUntil = req.LeaseUntil
-		cur.UpdatedAt = req.Now
-		return store.ClaimResult{Granted: true, Record: cur}, extend
-	}
-	if cur.LeaseUntil.After(req.Now) {
-		return store.ClaimResult{Record: cur}, noWrite
-	}
-	if !req.Takeover {
-		cur.State = store.StateIndeterminate
-		cur.UpdatedAt = req.Now
-		return store.ClaimResult{Record: cur}, markIndet
-	}
-	if cur.Fingerprint != req.Fingerprint {
-		// A takeover never hides a key reused with other arguments: the
-		// record is returned unchanged and the caller reports the mismatch.
-		return store.ClaimResult{Record: cur}, noWrite
-	}
-	return store.ClaimResult{Granted: true, TookOver: true, Record: store.Record{
-		Key:         req.Key,
-		Namespace:   req.Namespace,
-		Fingerprint: req.Fingerprint,
-		State:       store.StateInProgress,
-		Owner:       req.Owner,
-		Token:       cur.Token + 1,
-		LeaseUntil:  req.LeaseUntil,
-		RetainUntil: req.RetainUntil,
-		Attempts:    cur.Attempts + 1,
-		CreatedAt:   cur.CreatedAt,
-		UpdatedAt:   req.Now,
-	}}, grantNew
+	live := found && r.state != tombstone && r.rec.RetainUntil.After(req.Now)
+	return store.Decide(r.rec, found, live, req)
 }
 
 // Claim implements store.Store. An answer that leaves the record unchanged
