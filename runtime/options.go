@@ -29,7 +29,6 @@ func (systemClock) AfterFunc(d time.Duration, f func()) (stop func() bool) {
 	return time.AfterFunc(d, f).Stop
 }
 
-
 type ctxKey uint8
 
 const (
