@@ -3,15 +3,12 @@ package pgstore
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -24,18 +21,7 @@ import (
 // record, not grant, and not fail.
 func TestClaimSnapshotRace(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDSN(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	table := "idem_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		_, err := pool.Exec(ctx, `DROP TABLE IF EXISTS "`+table+`"; DROP SEQUENCE IF EXISTS "`+table+`_token_seq"`)
-		assert.NoError(t, err)
-	})
-	s, err := New(ctx, pool, WithTable(table))
-	require.NoError(t, err)
+	pool, s := internalStore(t)
 
 	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	req := func(key store.Key, owner byte, now time.Time, takeover bool) store.ClaimRequest {
