@@ -56,18 +56,6 @@ func TestClaimCompletedDoesNotAllocate(t *testing.T) {
 	require.Zero(t, allocs, "allocations per Claim of a completed key")
 }
 
-func BenchmarkClaimCompleted(b *testing.B) {
-	s, replay := completedKey(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		res, err := s.Claim(ctx, replay)
-		if err != nil || res.Record.State != store.StateCompleted {
-			b.Fatalf("replay: %v, state %s", err, res.Record.State)
-		}
-	}
-}
-
 func BenchmarkClaimCompletedParallel(b *testing.B) {
 	s, replay := completedKey(b)
 	ctx := context.Background()
@@ -81,4 +69,8 @@ func BenchmarkClaimCompletedParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, func(*testing.B) store.Store { return memstore.New() })
 }

@@ -442,42 +442,7 @@ func TestOpenOwnsPool(t *testing.T) {
 	require.Error(t, err)
 }
 
-// BenchmarkClaimReplay is the cost of a claim of a completed key: the replay
-// path every later caller takes.
-func BenchmarkClaimReplay(b *testing.B) {
-	ctx := context.Background()
+func BenchmarkStore(b *testing.B) {
 	pool := newPool(b)
-	s := newStore(b, pool)
-	req := request(b, newKey(b), base)
-	res, err := s.Claim(ctx, req)
-	require.NoError(b, err)
-	require.NoError(b, s.Complete(ctx, req.Key, store.Fence{Owner: req.Owner, Token: res.Record.Token}, make([]byte, 256), base.Add(time.Hour)))
-	replay := request(b, req.Key, base.Add(time.Second))
-	b.ResetTimer()
-	for b.Loop() {
-		res, err := s.Claim(ctx, replay)
-		if err != nil || res.Record.State != store.StateCompleted {
-			b.Fatal(err, res.Record.State)
-		}
-	}
-}
-
-// BenchmarkClaimComplete is the cost of a first claim of a fresh key and its
-// Complete: the two round trips of a call that runs.
-func BenchmarkClaimComplete(b *testing.B) {
-	ctx := context.Background()
-	pool := newPool(b)
-	s := newStore(b, pool)
-	result := make([]byte, 256)
-	b.ResetTimer()
-	for b.Loop() {
-		req := request(b, newKey(b), base)
-		res, err := s.Claim(ctx, req)
-		if err != nil || !res.Granted {
-			b.Fatal(err)
-		}
-		if err := s.Complete(ctx, req.Key, store.Fence{Owner: req.Owner, Token: res.Record.Token}, result, base.Add(time.Hour)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.Benchmark(b, func(b *testing.B) store.Store { return newStore(b, pool) })
 }

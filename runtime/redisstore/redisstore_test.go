@@ -472,42 +472,7 @@ func TestOptions(t *testing.T) {
 	require.Error(t, err)
 }
 
-// BenchmarkClaimReplay is the cost of a claim of a completed key: the replay
-// path every later caller takes.
-func BenchmarkClaimReplay(b *testing.B) {
-	ctx := context.Background()
+func BenchmarkStore(b *testing.B) {
 	c := newClient(b)
-	s := newStore(b, c)
-	req := request(b, newKey(b), base)
-	res, err := s.Claim(ctx, req)
-	require.NoError(b, err)
-	require.NoError(b, s.Complete(ctx, req.Key, fenceOf(res.Record), make([]byte, 256), base.Add(time.Hour)))
-	replay := request(b, req.Key, base.Add(time.Second))
-	b.ResetTimer()
-	for b.Loop() {
-		res, err := s.Claim(ctx, replay)
-		if err != nil || res.Record.State != store.StateCompleted {
-			b.Fatal(err, res.Record.State)
-		}
-	}
-}
-
-// BenchmarkClaimComplete is the cost of a first claim of a fresh key and its
-// Complete: the two round trips of a call that runs.
-func BenchmarkClaimComplete(b *testing.B) {
-	ctx := context.Background()
-	c := newClient(b)
-	s := newStore(b, c)
-	result := make([]byte, 256)
-	b.ResetTimer()
-	for b.Loop() {
-		req := request(b, newKey(b), base)
-		res, err := s.Claim(ctx, req)
-		if err != nil || !res.Granted {
-			b.Fatal(err)
-		}
-		if err := s.Complete(ctx, req.Key, fenceOf(res.Record), result, base.Add(time.Hour)); err != nil {
-			b.Fatal(err)
-		}
-	}
+	storetest.Benchmark(b, func(b *testing.B) store.Store { return newStore(b, c) })
 }

@@ -191,25 +191,6 @@ func TestClosedStoreFails(t *testing.T) {
 	require.ErrorContains(t, err, "closed")
 }
 
-func BenchmarkClaimCompleted(b *testing.B) {
-	ctx := context.Background()
-	s, err := sqlitestore.Open(filepath.Join(b.TempDir(), "idem.db"))
-	require.NoError(b, err)
-	defer s.Close()
-	key := store.Key{1}
-	res, err := s.Claim(ctx, claimReq(key, store.Owner{1}, base))
-	require.NoError(b, err)
-	require.NoError(b, s.Complete(ctx, key, store.Fence{Owner: store.Owner{1}, Token: res.Record.Token}, make([]byte, 256), base.Add(time.Hour)))
-	replay := claimReq(key, store.Owner{2}, base.Add(time.Second))
-	b.ReportAllocs()
-	for b.Loop() {
-		res, err := s.Claim(ctx, replay)
-		if err != nil || res.Record.State != store.StateCompleted {
-			b.Fatalf("replay: %v, state %s", err, res.Record.State)
-		}
-	}
-}
-
 func BenchmarkClaimCompletedParallel(b *testing.B) {
 	ctx := context.Background()
 	s, err := sqlitestore.Open(filepath.Join(b.TempDir(), "idem.db"))
@@ -230,30 +211,6 @@ func BenchmarkClaimCompletedParallel(b *testing.B) {
 			}
 		}
 	})
-}
-
-func BenchmarkClaimAndComplete(b *testing.B) {
-	ctx := context.Background()
-	s, err := sqlitestore.Open(filepath.Join(b.TempDir(), "idem.db"))
-	require.NoError(b, err)
-	defer s.Close()
-	result := make([]byte, 256)
-	var i uint64
-	b.ReportAllocs()
-	for b.Loop() {
-		i++
-		var key store.Key
-		for j := range 8 {
-			key[j] = byte(i >> (8 * j))
-		}
-		res, err := s.Claim(ctx, claimReq(key, store.Owner{1}, base))
-		if err != nil || !res.Granted {
-			b.Fatalf("claim: %v, granted %v", err, res.Granted)
-		}
-		if err := s.Complete(ctx, key, store.Fence{Owner: store.Owner{1}, Token: res.Record.Token}, result, base.Add(time.Hour)); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 // A claim waiting for a lock another connection holds ends with its context,
@@ -287,4 +244,12 @@ func TestClaimWaitEndsWithContext(t *testing.T) {
 		require.True(t, res.Granted)
 		require.NoError(t, s.Complete(context.Background(), k, store.Fence{Owner: store.Owner{1}, Token: res.Record.Token}, nil, base.Add(time.Hour)))
 	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, func(b *testing.B) store.Store {
+		s, err := sqlitestore.Open(filepath.Join(b.TempDir(), "idem.db"))
+		require.NoError(b, err)
+		return s
+	})
 }
