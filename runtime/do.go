@@ -175,6 +175,11 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 			c.emit(EventIndeterminate, 0, err)
 			return nil, err
 		case store.StateInProgress:
+			if waitingDisabled(ctx) {
+				err := fmt.Errorf("%w: %s: key %s: its holder's lease runs until %s", ErrInProgress, c.spec.Namespace, c.key, rec.LeaseUntil.UTC().Format(time.RFC3339))
+				c.emit(EventFailed, 0, err)
+				return nil, err
+			}
 			c.waited = true
 			if err := c.wait(ctx, *rec); err != nil {
 				return nil, err
@@ -236,7 +241,9 @@ func (c *call) retryOptions(ctx context.Context, attempts uint, retryIf func(err
 		retry.Attempts(attempts),
 		retry.Delay(c.spec.retryDelay()),
 		retry.MaxDelay(c.spec.retryMaxDelay()),
-		retry.DelayType(retry.FullJitterBackoffDelay),
+		retry.DelayType(func(n uint, err error, cfg *retry.Config) time.Duration {
+			return max(retry.FullJitterBackoffDelay(n, err, cfg), retryAfterOf(err))
+		}),
 		retry.LastErrorOnly(true),
 		retry.WithTimer(c.clock),
 		// A custom RetryIf replaces retry-go's own check for
