@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -232,6 +233,15 @@ type middleware struct {
 	specs sync.Map // namespace -> *runtime.Spec
 }
 
+// namespace is "METHOD route", unless the route names its method already
+// (a ServeMux pattern such as "POST /v1/charges").
+func namespace(method, route string) string {
+	if m, _, ok := strings.Cut(route, " "); ok && m == method {
+		return route
+	}
+	return method + " " + route
+}
+
 func defaultRoute(r *http.Request) string {
 	if r.Pattern != "" {
 		return r.Pattern
@@ -308,7 +318,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.Body.Close()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
-	spec := m.spec(r.Method + " " + c.route(r))
+	spec := m.spec(namespace(r.Method, c.route(r)))
 	var key, fp runtime.Encoder
 	key.Begin(spec.Namespace, spec.Version)
 	key.String(c.scope(r))
