@@ -72,11 +72,11 @@ type Receipt struct {
 //idem:effect api
 //idem:retry attempts=5 delay=1ms max-delay=50ms
 func ChargeCustomer(ctx context.Context, pay *PaymentsClient, ev Event) (Receipt, error) {
-	key, ok := runtime.KeyFrom(ctx)
-	if !ok {
+	if _, ok := runtime.KeyFrom(ctx); !ok {
 		return Receipt{}, runtime.Permanent(errors.New("charge: called without an idempotency key; call ChargeCustomerIdem"))
 	}
-	ch, err := pay.Charge(ctx, key, ChargeRequest{
+	// pay's transport sends the key as the Idempotency-Key header.
+	ch, err := pay.Charge(ctx, ChargeRequest{
 		Customer:  ev.Customer,
 		Amount:    ev.Amount,
 		Currency:  ev.Currency,

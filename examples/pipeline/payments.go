@@ -11,10 +11,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/idem-go/idem/runtime"
+	"github.com/idem-go/idem/runtime/idemhttp"
+	"github.com/idem-go/idem/runtime/sqlitestore"
 )
 
 // ChargeRequest is the body of a charge request.
@@ -34,7 +37,9 @@ type Charge struct {
 	Reference string `json:"reference"`
 }
 
-// PaymentsClient calls the payments API over HTTP.
+// PaymentsClient calls the payments API over HTTP. Its http.Client sends
+// the key of the wrapped call a request is made in as the Idempotency-Key
+// header (idemhttp.Transport).
 type PaymentsClient struct {
 	URL  string
 	HTTP *http.Client
@@ -44,14 +49,16 @@ type PaymentsClient struct {
 	afterCharge func(reference string)
 }
 
-// Charge asks the provider for a charge under idempotencyKey. The provider
-// makes at most one charge per key: a repeated key gets the first charge.
+// Charge asks the provider for a charge. Called inside a wrapped call, the
+// request carries the call's key, and the provider makes at most one
+// charge per key: a repeated key gets the first charge.
 //
-// Its errors tell the idem runtime what happened: a 503 means the provider
-// did nothing (runtime.NotApplied), a 4xx that it never will
-// (runtime.Permanent); any other failure after the request left may have
-// charged, and is returned unmarked (indeterminate).
-func (c *PaymentsClient) Charge(ctx context.Context, idempotencyKey string, req ChargeRequest) (Charge, error) {
+// idemhttp.Classify turns each outcome into the runtime's classes: a 503 or
+// a refused connection means the provider did nothing (not applied), a 4xx
+// that it never will (permanent); any other failure after the request left
+// may have charged (indeterminate), and the wrapper retries it with the
+// same key.
+func (c *PaymentsClient) Charge(ctx context.Context, req ChargeRequest) (Charge, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return Charge{}, runtime.Permanent(err)
@@ -61,9 +68,13 @@ func (c *PaymentsClient) Charge(ctx context.Context, idempotencyKey string, req 
 		return Charge{}, runtime.Permanent(err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Idempotency-Key", idempotencyKey)
 	resp, err := c.HTTP.Do(hreq)
-	if err != nil {
+	if err := idemhttp.Classify(resp, err); err != nil {
+		if resp != nil {
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return Charge{}, fmt.Errorf("payments: %w: %s", err, bytes.TrimSpace(msg))
+		}
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 			// The client's own timeout, not the caller's: the provider may
 			// have charged. Report it without wrapping DeadlineExceeded,
@@ -72,31 +83,17 @@ func (c *PaymentsClient) Charge(ctx context.Context, idempotencyKey string, req 
 			// retried with the same key.
 			return Charge{}, fmt.Errorf("payments: no answer in time, the charge may have been made: %v", err)
 		}
-		// Refused connections and failed dials are recognised by the
-		// runtime as not applied; anything else is indeterminate.
 		return Charge{}, fmt.Errorf("payments: %w", err)
 	}
 	defer resp.Body.Close()
-	msg, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Charge{}, fmt.Errorf("payments: reading the answer: %w", err)
+	var ch Charge
+	if err := json.NewDecoder(resp.Body).Decode(&ch); err != nil {
+		return Charge{}, fmt.Errorf("payments: bad answer: %w", err)
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		var ch Charge
-		if err := json.Unmarshal(msg, &ch); err != nil {
-			return Charge{}, fmt.Errorf("payments: bad answer %q: %w", msg, err)
-		}
-		if c.afterCharge != nil {
-			c.afterCharge(req.Reference)
-		}
-		return ch, nil
-	case resp.StatusCode == http.StatusServiceUnavailable:
-		return Charge{}, runtime.NotApplied(fmt.Errorf("payments: %s: %s", resp.Status, bytes.TrimSpace(msg)))
-	case resp.StatusCode >= 400 && resp.StatusCode < 500:
-		return Charge{}, runtime.Permanent(fmt.Errorf("payments: %s: %s", resp.Status, bytes.TrimSpace(msg)))
+	if c.afterCharge != nil {
+		c.afterCharge(req.Reference)
 	}
-	return Charge{}, fmt.Errorf("payments: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	return ch, nil
 }
 
 // fault is what the fake provider does to one request.
@@ -127,22 +124,26 @@ func defaultFaults(n int) fault {
 	return serve
 }
 
-// Payments is a fake payments provider, like Stripe: it makes at most one
-// charge per Idempotency-Key and answers a repeated key with the first
-// charge. It fails some requests on purpose, deterministically, before or
-// after making the charge.
+// Payments is a fake payments provider, like Stripe: a net/http server
+// whose charge handler makes one charge per request it runs, behind
+// idemhttp.Middleware, which runs it at most once per Idempotency-Key and
+// answers a repeated key with the first charge. A front in front of it
+// fails some requests on purpose, deterministically, before or after the
+// charge.
 //
 // It stands in for a service that outlives the pipeline, so it keeps its
-// charges in a JSON file, saved on every new charge: a second run over the
-// same directory sees the charges of the first.
+// charges in a JSON file, saved on every new charge, and the middleware
+// its records in a SQLite file beside it: a second run over the same
+// directory sees the charges and keys of the first.
 type Payments struct {
 	mu       sync.Mutex
 	file     string
 	faults   func(n int) fault
-	charges  map[string]Charge // by idempotency key
+	charges  map[string]Charge // by charge id
 	requests int
 	failed   [numFaults]int
 	repeated int // requests answered with an existing charge
+	records  *sqlitestore.Store
 	server   *httptest.Server
 }
 
@@ -153,17 +154,33 @@ func startPayments(file string, faults func(n int) fault) (*Payments, error) {
 	if err := loadJSON(file, &p.charges); err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
 	}
-	p.server = httptest.NewServer(http.HandlerFunc(p.serveCharge))
+	records, err := sqlitestore.Open(strings.TrimSuffix(file, ".json") + "-idem.db")
+	if err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	p.records = records
+	mux := http.NewServeMux()
+	// Every client of this demo is one tenant; a real API scopes keys by
+	// the authenticated account (idemhttp.Scope).
+	mux.Handle("POST /v1/charges", idemhttp.Middleware(
+		idemhttp.Unscoped(),
+		idemhttp.WithStore(records),
+		idemhttp.RequireKey(),
+	)(http.HandlerFunc(p.serveCharge)))
+	p.server = httptest.NewServer(http.HandlerFunc(p.front(mux)))
 	return p, nil
 }
 
 // Client returns a client of the provider.
 func (p *Payments) Client(timeout time.Duration) *PaymentsClient {
-	return &PaymentsClient{URL: p.server.URL, HTTP: &http.Client{Timeout: timeout}}
+	return &PaymentsClient{URL: p.server.URL, HTTP: &http.Client{Timeout: timeout, Transport: &idemhttp.Transport{}}}
 }
 
 // Close stops the provider.
-func (p *Payments) Close() { p.server.Close() }
+func (p *Payments) Close() {
+	p.server.Close()
+	_ = p.records.Close()
+}
 
 // PaymentsStats counts what the provider saw.
 type PaymentsStats struct {
@@ -207,54 +224,53 @@ func (p *Payments) ChargesFor(reference string) []string {
 	return ids
 }
 
+// front applies the fault schedule: a request refused before is never
+// seen by the API; one that fails after is served (and so charged and
+// recorded), and its answer replaced by an error.
+func (p *Payments) front(api http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests++
+		f := p.faults(p.requests)
+		p.failed[f]++
+		p.mu.Unlock()
+		if f == failBefore {
+			http.Error(w, "overloaded, nothing was charged: retry later", http.StatusServiceUnavailable)
+			return
+		}
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, r)
+		if rec.Header().Get(idemhttp.ReplayedHeader) == "true" {
+			p.mu.Lock()
+			p.repeated++
+			p.mu.Unlock()
+		}
+		switch f {
+		case badGateway:
+			http.Error(w, "upstream connection reset", http.StatusBadGateway)
+		case gatewayTimeout:
+			http.Error(w, "upstream timed out", http.StatusGatewayTimeout)
+		case hangAfter:
+			<-r.Context().Done() // until the client gives up
+		default:
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+		}
+	}
+}
+
+// serveCharge makes a charge: once per request it runs. The middleware in
+// front of it makes that once per key.
 func (p *Payments) serveCharge(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/charges" {
-		http.NotFound(w, r)
-		return
-	}
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		http.Error(w, "an Idempotency-Key header is required", http.StatusBadRequest)
-		return
-	}
 	var req ChargeRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Amount <= 0 {
 		http.Error(w, "the body must be a charge request with a positive amount", http.StatusBadRequest)
 		return
 	}
-	ch, f, err := p.charge(key, req)
-	switch {
-	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-	case f == failBefore:
-		http.Error(w, "overloaded, nothing was charged: retry later", http.StatusServiceUnavailable)
-	case f == badGateway:
-		http.Error(w, "upstream connection reset", http.StatusBadGateway)
-	case f == gatewayTimeout:
-		http.Error(w, "upstream timed out", http.StatusGatewayTimeout)
-	case f == hangAfter:
-		<-r.Context().Done() // until the client gives up
-	default:
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(ch)
-	}
-}
-
-// charge decides the fate of one request and makes the charge unless the
-// request fails before.
-func (p *Payments) charge(key string, req ChargeRequest) (Charge, fault, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.requests++
-	f := p.faults(p.requests)
-	p.failed[f]++
-	if f == failBefore {
-		return Charge{}, f, nil
-	}
-	if ch, ok := p.charges[key]; ok {
-		p.repeated++
-		return ch, f, nil
-	}
 	ch := Charge{
 		ID:        fmt.Sprintf("ch_%04d", len(p.charges)+1),
 		Customer:  req.Customer,
@@ -262,12 +278,18 @@ func (p *Payments) charge(key string, req ChargeRequest) (Charge, fault, error) 
 		Currency:  req.Currency,
 		Reference: req.Reference,
 	}
-	p.charges[key] = ch
-	if err := saveJSON(p.file, p.charges); err != nil {
-		delete(p.charges, key)
-		return Charge{}, serve, fmt.Errorf("saving the charge: %w", err)
+	p.charges[ch.ID] = ch
+	err := saveJSON(p.file, p.charges)
+	if err != nil {
+		delete(p.charges, ch.ID)
 	}
-	return ch, f, nil
+	p.mu.Unlock()
+	if err != nil {
+		http.Error(w, "saving the charge: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(ch)
 }
 
 // loadJSON reads file into v; a missing file leaves v as it is.
