@@ -130,7 +130,7 @@ var retryOverrides struct {
 	env      []RetryOverride
 	envErr   error
 	resolved atomic.Pointer[sync.Map] // namespace -> resolvedRetry; replaced when code overrides change
-	gen      atomic.Uint64 // bumped when code overrides change
+	gen      atomic.Uint64            // bumped when code overrides change
 }
 
 type resolvedRetry struct {
