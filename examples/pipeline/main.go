@@ -35,10 +35,14 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+
+	"github.com/idem-go/idem/runtime"
 )
 
 //go:embed events.json
@@ -52,6 +56,7 @@ func pipelineMain() int {
 	eventsFile := flag.String("events", "", "read the events from this JSON file instead of the embedded events.json")
 	dir := flag.String("dir", "", "keep the databases in this directory (created if needed); by default a temporary directory, removed at exit")
 	crashAt := flag.Int("crash-at", 23, "crash the process once, right after the charge of this event (1-based); 0 for no crash")
+	metricsAddr := flag.String("metrics", "", "serve the idem metrics in the Prometheus format at http://ADDR/metrics (OpenTelemetry with its Prometheus exporter) during the run and after it, until interrupted")
 	flag.Parse()
 
 	data := embeddedEvents
@@ -87,7 +92,30 @@ func pipelineMain() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := run(ctx, Config{Events: events, Dir: *dir, CrashAt: crash}, os.Stdout)
+	var observer runtime.Observer
+	if *metricsAddr != "" {
+		m, err := newMetrics()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline:", err)
+			return 1
+		}
+		defer m.Close(context.Background())
+		observer = m.Observer
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler)
+		srv := &http.Server{Addr: *metricsAddr, Handler: mux}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Fprintln(os.Stderr, "pipeline: metrics:", err)
+			}
+		}()
+		defer func() {
+			fmt.Fprintf(os.Stderr, "pipeline: metrics at http://%s/metrics until interrupted\n", *metricsAddr)
+			<-ctx.Done()
+			_ = srv.Close()
+		}()
+	}
+	rep, err := run(ctx, Config{Events: events, Dir: *dir, CrashAt: crash, Observer: observer}, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		return 1

@@ -30,6 +30,9 @@ type Config struct {
 	// process, once, right after the payments provider made the charge;
 	// 0 means no crash.
 	CrashAt int
+	// Observer, if set, also receives every wrapped call's events (the
+	// -metrics flag's OpenTelemetry observer).
+	Observer runtime.Observer
 }
 
 // queueFailEvery makes every 4th send to the queue fail after enqueueing.
@@ -125,7 +128,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		}
 	}
 
-	var t tally
+	t := tally{next: cfg.Observer}
 	ctx = runtime.WithObserver(ctx, &t)
 	rep := Report{Events: len(cfg.Events)}
 	for {
@@ -311,12 +314,16 @@ func (r Report) Print(w io.Writer) {
 // runtime.Stats has the same numbers per function, but since the process
 // started; a tally counts one run.
 type tally struct {
+	next                       runtime.Observer // also told every event, if set
 	mu                         sync.Mutex
 	attempts, retries, replays int
 }
 
 // Observe implements runtime.Observer.
 func (t *tally) Observe(e runtime.Event) {
+	if t.next != nil {
+		t.next.Observe(e)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch e.Kind {
