@@ -103,7 +103,7 @@ func OpenContext(ctx context.Context, dsn string) (Store, error) {
 				_ = r.s.Close()
 			}
 		}()
-		return nil, openError(dsn, context.Cause(ctx))
+		return nil, openError(dsn, fmt.Errorf("no answer before the open's context ended: %w", context.Cause(ctx)))
 	}
 }
 
