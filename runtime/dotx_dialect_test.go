@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -83,7 +83,7 @@ func TestDBEffectRecordsAreTheStores(t *testing.T) {
 				Now: now, LeaseUntil: now.Add(10 * time.Second), RetainUntil: now.Add(48 * time.Hour)})
 			require.NoError(t, err)
 			require.True(t, res.Granted)
-			require.NoError(t, s.Complete(ctx, key2, store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}, rec.Result, now.Add(48 * time.Hour)))
+			require.NoError(t, s.Complete(ctx, key2, store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}, rec.Result, now.Add(48*time.Hour)))
 			got, err = call("evt-2")
 			require.NoError(t, err)
 			require.Equal(t, "ran evt-1", got, "DoSQL replays the record the store completed")
