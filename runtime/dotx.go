@@ -191,7 +191,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	case recorded != nil || (err == nil && !ran):
 		var replay R
 		if derr := unmarshalResult(recorded, &replay); derr != nil {
-			return replay, fmt.Errorf("idem: %s: the recorded results cannot be decoded (did the result types change? bump //idem:version to start a fresh key space): %w", spec.Namespace, derr)
+			return replay, fmt.Errorf("idem: %s: the results recorded in the database cannot be decoded into the function's current result types; the function is not run again for this key: %w", spec.Namespace, derr)
 		}
 		if attempt > 1 {
 			// A retry found the record its own lost commit wrote.
@@ -219,7 +219,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		err := fmt.Errorf("%w: %s: key %s was recorded for a call with other arguments; derive the key from the arguments that identify the operation, or bump //idem:version if their meaning changed", ErrKeyReused, c.spec.Namespace, c.key)
+		err := fmt.Errorf("%w: %s: key %s was recorded for a call whose fingerprint differs: other arguments, or a fingerprint that changed with the code; if these arguments are the same operation, pin the fingerprint's parts with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key)
 		c.emit(EventKeyReused, 0, err)
 		return err
 	}

@@ -146,6 +146,12 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		if found && cur.State != store.StateInProgress && cur.RetainUntil.After(req.Now) {
 			return store.ClaimResult{Record: cur}, nil
 		}
+		if !found {
+			res, ok, err := d.insertNew(ctx, tx, req)
+			if err != nil || ok {
+				return res, err
+			}
+		}
 	}
 	for range maxClaimTries {
 		var r row
