@@ -130,12 +130,7 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		}
 	}
 	if d.peek.text != "" {
-		var r row
-		found, err := d.peek.queryRow(ctx, tx, args{"key": req.Key[:]}).scan(&r)
-		if err != nil {
-			return store.ClaimResult{}, fmt.Errorf("read key %s: %w", req.Key, err)
-		}
-		cur, err := r.record(req.Key)
+		cur, found, live, err := d.read(ctx, tx, d.peek, req)
 		if err != nil {
 			return store.ClaimResult{}, err
 		}
@@ -143,7 +138,7 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		// changes only when an operator deletes it: answer from the
 		// snapshot, without a lock. Anything else is decided under the
 		// row's lock.
-		if found && cur.State != store.StateInProgress && cur.RetainUntil.After(req.Now) {
+		if live && cur.State != store.StateInProgress {
 			return store.ClaimResult{Record: cur}, nil
 		}
 		if !found {
@@ -154,16 +149,10 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		}
 	}
 	for range maxClaimTries {
-		var r row
-		found, err := d.sel.queryRow(ctx, tx, args{"key": req.Key[:]}).scan(&r)
-		if err != nil {
-			return store.ClaimResult{}, fmt.Errorf("read key %s: %w", req.Key, err)
-		}
-		cur, err := r.record(req.Key)
+		cur, found, live, err := d.read(ctx, tx, d.sel, req)
 		if err != nil {
 			return store.ClaimResult{}, err
 		}
-		live := found && r.state != tombstone && cur.RetainUntil.After(req.Now)
 		res, change := store.Decide(cur, found, live, req)
 		rec := &res.Record
 		switch {
@@ -190,6 +179,20 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		return res, nil
 	}
 	return store.ClaimResult{}, fmt.Errorf("claim key %s: the row changed under %d consecutive attempts; too many concurrent claims of one key", req.Key, maxClaimTries)
+}
+
+// read reads the row of req.Key through st (sel or peek): the record,
+// whether the key has a row, and whether the row counts as a record (not a
+// tombstone, and within its retention at req.Now).
+func (d *Dialect) read(ctx context.Context, tx *sql.Tx, st stmt, req store.ClaimRequest) (cur store.Record, found, live bool, err error) {
+	var r row
+	if found, err = st.queryRow(ctx, tx, args{"key": req.Key[:]}).scan(&r); err != nil {
+		return cur, false, false, fmt.Errorf("read key %s: %w", req.Key, err)
+	}
+	if cur, err = r.record(req.Key); err != nil {
+		return cur, false, false, err
+	}
+	return cur, found, found && r.state != tombstone && cur.RetainUntil.After(req.Now), nil
 }
 
 // insertNew writes a fresh grant of req.Key if the key has no row, and
