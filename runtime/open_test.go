@@ -19,28 +19,41 @@ import (
 	"github.com/idem-go/idem/runtime/store"
 )
 
-// slowScheme is a store scheme whose opens block until the test lets them
-// finish; see slowOpens.
+// slowScheme is a store scheme whose opens block until the test that
+// owns the DSN lets them finish; see slowGate.
 const slowScheme = "slowtest"
 
-// slowOpens controls the opens of slowScheme stores.
-var slowOpens struct {
+// slowGate controls the opens of one slowScheme DSN.
+type slowGate struct {
 	started atomic.Int64
 	release chan struct{} // closed: opens finish
 	mu      sync.Mutex
 	opened  []*closeCounting // the stores opened, in order
 }
 
+var slowGates sync.Map // DSN -> *slowGate
+
+// newSlowDSN returns a fresh slowScheme DSN and its gate.
+func newSlowDSN(t *testing.T, g *slowGate, name string) string {
+	dsn := slowScheme + ":" + randomNamespace(t) + "/" + name
+	slowGates.Store(dsn, g)
+	return dsn
+}
+
 func init() {
-	slowOpens.release = make(chan struct{})
 	store.Register(slowScheme, func(ctx context.Context, dsn string) (store.Store, error) {
-		slowOpens.started.Add(1)
+		v, ok := slowGates.Load(dsn)
+		if !ok {
+			return nil, fmt.Errorf("no gate for %s", dsn)
+		}
+		g := v.(*slowGate)
+		g.started.Add(1)
 		select {
-		case <-slowOpens.release:
+		case <-g.release:
 			s := &closeCounting{Store: memstore.New()}
-			slowOpens.mu.Lock()
-			slowOpens.opened = append(slowOpens.opened, s)
-			slowOpens.mu.Unlock()
+			g.mu.Lock()
+			g.opened = append(g.opened, s)
+			g.mu.Unlock()
 			return s, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -165,10 +178,10 @@ func callEnvStore(ctx context.Context, t *testing.T, spec *runtime.Spec, key str
 
 func TestEnvStoreOpenNeverBlocksCallsPastTheirDeadlines(t *testing.T) {
 	runtime.SetDefaultStore(nil)
-	t.Setenv(runtime.EnvStore, slowScheme+":one")
+	gate := &slowGate{release: make(chan struct{})}
+	t.Setenv(runtime.EnvStore, newSlowDSN(t, gate, "one"))
 	spec := &runtime.Spec{Namespace: randomNamespace(t), Version: 1}
 	var runs atomic.Int64
-	opensBefore := slowOpens.started.Load()
 
 	// Concurrent first calls share one open, and each gives up at its own
 	// deadline while the open goes on.
@@ -191,29 +204,29 @@ func TestEnvStoreOpenNeverBlocksCallsPastTheirDeadlines(t *testing.T) {
 			t.Fatal("a wrapped call waited for the store's open past its deadline")
 		}
 	}
-	require.EqualValues(t, 1, slowOpens.started.Load()-opensBefore, "concurrent first calls share one open")
+	require.EqualValues(t, 1, gate.started.Load(), "concurrent first calls share one open")
 
 	// A call with its own store is not held up by the open in flight.
 	require.NoError(t, callEnvStore(runtime.WithStore(context.Background(), memstore.New()), t, spec, "own", &runs))
 	require.EqualValues(t, 1, runs.Load())
 
 	// Once the open finishes, calls use its store; it was opened once.
-	close(slowOpens.release)
+	close(gate.release)
 	require.NoError(t, callEnvStore(context.Background(), t, spec, "k0", &runs))
 	require.NoError(t, callEnvStore(context.Background(), t, spec, "k1", &runs))
 	require.EqualValues(t, 3, runs.Load())
-	require.EqualValues(t, 1, slowOpens.started.Load()-opensBefore)
+	require.EqualValues(t, 1, gate.started.Load())
 
 	// A store replaced in IDEM_STORE is closed.
-	t.Setenv(runtime.EnvStore, slowScheme+":two")
+	t.Setenv(runtime.EnvStore, newSlowDSN(t, gate, "two"))
 	require.NoError(t, callEnvStore(context.Background(), t, spec, "k2", &runs))
-	require.EqualValues(t, 2, slowOpens.started.Load()-opensBefore)
-	slowOpens.mu.Lock()
-	defer slowOpens.mu.Unlock()
-	require.Len(t, slowOpens.opened, 2)
-	require.EqualValues(t, 1, slowOpens.opened[0].closed.Load(), "the replaced store is closed")
-	require.EqualValues(t, 0, slowOpens.opened[1].closed.Load(), "the current store stays open")
-	_, err := slowOpens.opened[1].Get(context.Background(), envKey(t, spec, "k2"))
+	require.EqualValues(t, 2, gate.started.Load())
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	require.Len(t, gate.opened, 2)
+	require.EqualValues(t, 1, gate.opened[0].closed.Load(), "the replaced store is closed")
+	require.EqualValues(t, 0, gate.opened[1].closed.Load(), "the current store stays open")
+	_, err := gate.opened[1].Get(context.Background(), envKey(t, spec, "k2"))
 	require.NoError(t, err, "the call used the new store")
 }
 
