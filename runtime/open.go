@@ -72,8 +72,9 @@ func Open(dsn string) (Store, error) {
 // github.com/idem-go/idem/runtime/allstores for all of them. The error for
 // a scheme no imported package registered names the import to add.
 //
-// A store that cannot be reached, or does not answer before ctx ends, is
-// an error matching ErrStoreUnreachable (and ErrStore); other failures
+// A store that cannot be reached, or does not answer before ctx's
+// deadline, is an error matching ErrStoreUnreachable (and ErrStore); a
+// canceled ctx is an error matching context.Canceled only; other failures
 // match ErrStore. The caller closes the store it opened.
 func OpenContext(ctx context.Context, dsn string) (Store, error) {
 	open, err := opener(dsn)
@@ -92,6 +93,9 @@ func OpenContext(ctx context.Context, dsn string) (Store, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
+			if errors.Is(r.err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+				return nil, openEnded(ctx, dsn)
+			}
 			return nil, openError(dsn, r.err)
 		}
 		return r.s, nil
@@ -103,8 +107,18 @@ func OpenContext(ctx context.Context, dsn string) (Store, error) {
 				_ = r.s.Close()
 			}
 		}()
-		return nil, openError(dsn, fmt.Errorf("no answer before the open's context ended: %w", context.Cause(ctx)))
+		return nil, openEnded(ctx, dsn)
 	}
+}
+
+// openEnded is the error of an open whose context ended first: a canceled
+// caller's (matching context.Canceled only), or a deadline the store did
+// not answer by (matching ErrStoreUnreachable).
+func openEnded(ctx context.Context, dsn string) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("idem: open %s: canceled: %w", redactDSN(dsn), context.Cause(ctx))
+	}
+	return openError(dsn, fmt.Errorf("no answer before the open's deadline: %w", context.Cause(ctx)))
 }
 
 // opener returns the registered OpenFunc for dsn's scheme.
@@ -216,6 +230,9 @@ func envStore(ctx context.Context) (Store, error) {
 		}
 		return nil, fmt.Errorf("%w: %s=%q: %w", ErrNoStore, EnvStore, redactDSN(dsn), op.err)
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, fmt.Errorf("idem: %s=%q: canceled while the store was opening: %w", EnvStore, redactDSN(dsn), context.Cause(ctx))
+		}
 		return nil, fmt.Errorf("%w: %s=%q: the store did not open before the call's context ended (the open goes on in the background, for at most %v): %w",
 			ErrStoreUnreachable, EnvStore, redactDSN(dsn), OpenTimeout, context.Cause(ctx))
 	}

@@ -230,6 +230,24 @@ func TestEnvStoreOpenNeverBlocksCallsPastTheirDeadlines(t *testing.T) {
 	require.NoError(t, err, "the call used the new store")
 }
 
+func TestCanceledOpenIsNotAStoreFailure(t *testing.T) {
+	gate := &slowGate{release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := runtime.OpenContext(ctx, newSlowDSN(t, gate, "canceled"))
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, runtime.ErrStore)
+
+	runtime.SetDefaultStore(nil)
+	t.Setenv(runtime.EnvStore, newSlowDSN(t, gate, "env"))
+	var runs atomic.Int64
+	err = callEnvStore(ctx, t, &runtime.Spec{Namespace: randomNamespace(t), Version: 1}, "k", &runs)
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, runtime.ErrStore)
+	require.Zero(t, runs.Load())
+	close(gate.release) // let the background open finish
+}
+
 func TestEnvStoreUnreachableIsNotNoStore(t *testing.T) {
 	runtime.SetDefaultStore(nil)
 	t.Setenv(runtime.EnvStore, "postgres://idem@"+closedPort(t)+"/app?sslmode=disable")
