@@ -25,8 +25,14 @@ func TestRuntimeLinksNoDriver(t *testing.T) {
 		t.Skip("the go command is not on PATH")
 	}
 	const prog = "./testdata/minimal"
+	// A plain build, whatever flags the tests run with (-race, -cover).
+	goCmd := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(goTool, args...)
+		cmd.Env = append(os.Environ(), "GOFLAGS=")
+		return cmd
+	}
 
-	out, err := exec.Command(goTool, "list", "-deps", prog).CombinedOutput()
+	out, err := goCmd("list", "-deps", prog).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	deps := strings.Fields(string(out))
 	require.Contains(t, deps, "github.com/idem-go/idem/runtime", "the list is of the program's dependencies")
@@ -37,7 +43,7 @@ func TestRuntimeLinksNoDriver(t *testing.T) {
 	}
 
 	bin := filepath.Join(t.TempDir(), "minimal")
-	out, err = exec.Command(goTool, "build", "-o", bin, prog).CombinedOutput()
+	out, err = goCmd("build", "-o", bin, prog).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	fi, err := os.Stat(bin)
 	require.NoError(t, err)
