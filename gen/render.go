@@ -579,7 +579,7 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 		case txSQL:
 			do = em.rt("DoSQL").Call(ctxArg, jen.Op("&").Add(spec()), jen.Id(wn.handle), key.ptr(), fp.ptr(), jen.Id(wn.run))
 		case txPgx:
-			do = em.rt("DoPgx").Call(ctxArg, jen.Op("&").Add(spec()), jen.Id(wn.handle), key.ptr(), fp.ptr(), jen.Id(wn.run))
+			do = em.qual(idempgxPath, "idempgx", "DoPgx").Call(ctxArg, jen.Op("&").Add(spec()), jen.Id(wn.handle), key.ptr(), fp.ptr(), jen.Id(wn.run))
 		default:
 			do = em.rt("Do").Call(ctxArg, jen.Op("&").Add(spec()), key.ptr(), fp.ptr(), jen.Id(wn.run))
 		}
@@ -599,6 +599,11 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 	out = append(out, fn)
 	return out
 }
+
+// idempgxPath is the import path of the package whose DoPgx runs db-effect
+// wrappers of pgx transactions; only those wrappers import it, so the
+// runtime links no driver.
+const idempgxPath = "github.com/idem-go/idem/runtime/idempgx"
 
 // handleType is the database handle a db-effect wrapper takes.
 func (em *emitter) handleType(k txKind) *jen.Statement {

@@ -5,18 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/avast/retry-go/v4"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"modernc.org/sqlite"
 
-	"github.com/idem-go/idem/runtime/pgstore"
-	"github.com/idem-go/idem/runtime/sqlitestore"
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -30,80 +23,99 @@ import (
 // Later calls with the key replay the recorded results, and a call with
 // other arguments gets ErrKeyReused, as with Do. Errors after which the
 // transaction rolled back and that are transient (serialization failures,
-// deadlocks, busy databases, connections lost, and errors marked
-// NotApplied) are retried under the retry policy; a commit whose answer was
-// lost is retried too, and the retry finds the committed record and replays
-// it. Other errors of fn roll back and are returned; nothing is recorded.
+// deadlocks, busy databases, a server shutting down such as PostgreSQL's
+// 57P01, connections lost, and errors marked NotApplied) are retried under
+// the retry policy; a commit whose answer was lost is retried too, and the
+// retry finds the committed record and replays it. Other errors of fn roll
+// back and are returned; nothing is recorded.
 //
-// db must be a PostgreSQL database through github.com/jackc/pgx/v5/stdlib or
-// a SQLite database through modernc.org/sqlite. Open SQLite with
+// db must be a SQLite database through modernc.org/sqlite or a PostgreSQL
+// database through github.com/jackc/pgx/v5/stdlib; the runtime recognises
+// the driver by its type and imports neither. Open SQLite with
 // sqlitestore.DSN (WAL mode), or set a busy timeout: in rollback-journal
 // mode a commit can fail on a concurrent claimer's lock. On PostgreSQL the
 // table is created unqualified, in the first schema of the session's
-// search_path.
+// search_path. For a pgx pool, see package runtime/idempgx.
 func DoSQL[R any](ctx context.Context, spec *Spec, db *sql.DB, key, fingerprint *Encoder, fn func(context.Context, *sql.Tx) (R, error)) (R, error) {
-	ops, err := sqlTxOpsFor(db)
+	ops, err := SQLTxOps(db)
 	if err != nil {
 		var zero R
 		return zero, fmt.Errorf("idem: %s: %w", spec.Namespace, err)
 	}
-	return doTx(ctx, spec, key, fingerprint, ops, fn)
+	return DoTx(ctx, spec, key, fingerprint, ops, fn)
 }
 
-// DoPgx is DoSQL for a pgx connection pool: fn receives a pgx.Tx begun on
-// pool.
-func DoPgx[R any](ctx context.Context, spec *Spec, pool *pgxpool.Pool, key, fingerprint *Encoder, fn func(context.Context, pgx.Tx) (R, error)) (R, error) {
-	return doTx(ctx, spec, key, fingerprint, &pgxTxOps{pool: pool}, fn)
+// SQLTxOps returns the TxOps of DoSQL for db, whose driver must be one
+// DoSQL supports (the error names them). Code that keeps the db effect's
+// records through another transaction type built on *sql.Tx wraps it.
+func SQLTxOps(db *sql.DB) (TxOps[*sql.Tx], error) {
+	d, err := sqldialect.For(db)
+	if err != nil {
+		return nil, err
+	}
+	return sqlTxOps{db: db, d: d}, nil
 }
 
-// txOps is what the db effect needs from one kind of transaction.
-type txOps[Tx any] interface {
-	begin(ctx context.Context) (Tx, error)
-	commit(ctx context.Context, tx Tx) error
-	rollback(tx Tx)
-	claim(ctx context.Context, tx Tx, req store.ClaimRequest) (store.ClaimResult, error)
-	complete(ctx context.Context, tx Tx, key Key, f store.Fence, result []byte, c *call) error
-	// migrate creates the records table; it runs when a claim finds the
-	// table missing, so that nothing needs remembering per handle.
-	migrate(ctx context.Context) error
+// TxOps is what the db effect needs from one kind of transaction: DoTx
+// runs a wrapped function in transactions it begins through TxOps, and
+// keeps the key's record in the same transaction. DoSQL provides it for
+// database/sql; package runtime/idempgx for pgx pools.
+type TxOps[Tx any] interface {
+	// Begin begins a transaction.
+	Begin(ctx context.Context) (Tx, error)
+	// Commit commits tx.
+	Commit(ctx context.Context, tx Tx) error
+	// Rollback rolls tx back; DoTx ignores its error.
+	Rollback(tx Tx)
+	// Claim claims req.Key inside tx with the rules of store.Decide; the
+	// record commits or rolls back with tx.
+	Claim(ctx context.Context, tx Tx, req store.ClaimRequest) (store.ClaimResult, error)
+	// Complete records result inside tx and moves the record of key to
+	// completed, only if it is in progress under exactly f (else
+	// store.ErrFenced).
+	Complete(ctx context.Context, tx Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error
+	// MissingTable reports whether err, returned by Claim, may mean that
+	// the records table does not exist yet; DoTx then calls Migrate and
+	// claims once more.
+	MissingTable(err error) bool
+	// Migrate creates the records table if it does not exist.
+	Migrate(ctx context.Context) error
+	// Transient reports whether err says that the transaction did not
+	// commit and a new one may succeed; DoTx retries such errors under the
+	// retry policy.
+	Transient(err error) bool
 }
 
 // beginClaim begins a transaction and claims the key in it. On a database
 // without the records table it creates the table and tries once more.
-func beginClaim[Tx any](ctx context.Context, ops txOps[Tx], req store.ClaimRequest) (Tx, store.ClaimResult, error) {
+func beginClaim[Tx any](ctx context.Context, ops TxOps[Tx], req store.ClaimRequest) (Tx, store.ClaimResult, error) {
 	for migrated := false; ; migrated = true {
-		tx, err := ops.begin(ctx)
+		tx, err := ops.Begin(ctx)
 		if err != nil {
 			var zero Tx
 			return zero, store.ClaimResult{}, fmt.Errorf("begin transaction: %w", err)
 		}
-		res, err := ops.claim(ctx, tx, req)
+		res, err := ops.Claim(ctx, tx, req)
 		if err == nil {
 			return tx, res, nil
 		}
-		ops.rollback(tx)
-		if migrated || !missingTable(err) {
+		ops.Rollback(tx)
+		if migrated || !ops.MissingTable(err) {
 			var zero Tx
 			return zero, res, err
 		}
-		if err := ops.migrate(ctx); err != nil {
+		if err := ops.Migrate(ctx); err != nil {
 			var zero Tx
 			return zero, res, fmt.Errorf("create the records table: %w", err)
 		}
 	}
 }
 
-// missingTable recognises the error of a claim on a database that has no
-// records table yet.
-func missingTable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "42P01" // undefined_table
-	}
-	return strings.Contains(err.Error(), "no such table")
-}
-
-func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, ops txOps[Tx], fn func(context.Context, Tx) (R, error)) (R, error) {
+// DoTx is the db effect for any kind of transaction: Do's protocol, with
+// the key's record claimed, completed and committed in the transaction
+// that fn writes in (see DoSQL). Generated wrappers call DoSQL, or a
+// driver package's function built on DoTx (runtime/idempgx.DoPgx).
+func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, ops TxOps[Tx], fn func(context.Context, Tx) (R, error)) (R, error) {
 	var out R
 	var c call
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
@@ -134,7 +146,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		done := false
 		defer func() {
 			if !done {
-				ops.rollback(tx)
+				ops.Rollback(tx)
 			}
 		}()
 		if !res.Granted {
@@ -156,12 +168,12 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 			return lastErr
 		}
 		fence := store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}
-		if err := ops.complete(ctx, tx, c.key, fence, data, &c); err != nil {
+		if err := ops.Complete(ctx, tx, c.key, fence, data, c.clock.Now().Add(spec.ttl())); err != nil {
 			lastErr = NotApplied(c.storeError("record results in transaction", err))
 			return lastErr
 		}
 		done = true
-		if err := ops.commit(ctx, tx); err != nil {
+		if err := ops.Commit(ctx, tx); err != nil {
 			// The commit's outcome is unknown; a retry finds the
 			// committed record if there is one, and replays it.
 			lastErr = NotApplied(fmt.Errorf("idem: %s: commit: %w", spec.Namespace, err))
@@ -171,7 +183,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		return nil
 	}
 	err := retry.Do(once, c.retryOptions(ctx, spec.attempts(), func(err error) bool {
-		return ctx.Err() == nil && (classify(err) == classNotApplied || transientDBError(err))
+		return ctx.Err() == nil && (classify(err) == classNotApplied || ops.Transient(err))
 	})...)
 	switch {
 	case final != nil:
@@ -179,7 +191,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	case recorded != nil || (err == nil && !ran):
 		var replay R
 		if derr := unmarshalResult(recorded, &replay); derr != nil {
-			return replay, fmt.Errorf("idem: %s: the recorded results cannot be decoded (did the result types change? bump //idem:version to start a fresh key space): %w", spec.Namespace, derr)
+			return replay, fmt.Errorf("idem: %s: the results recorded in the database cannot be decoded into the function's current result types; the function is not run again for this key: %w", spec.Namespace, derr)
 		}
 		if attempt > 1 {
 			// A retry found the record its own lost commit wrote.
@@ -207,7 +219,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		err := fmt.Errorf("%w: %s: key %s was recorded for a call with other arguments; derive the key from the arguments that identify the operation, or bump //idem:version if their meaning changed", ErrKeyReused, c.spec.Namespace, c.key)
+		err := fmt.Errorf("%w: %s: key %s was recorded for a call whose fingerprint differs: other arguments, or a fingerprint that changed with the code; if these arguments are the same operation, pin the fingerprint's parts with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key)
 		c.emit(EventKeyReused, 0, err)
 		return err
 	}
@@ -219,63 +231,21 @@ func (c *call) settled(rec *store.Record) error {
 	return err
 }
 
-// transientDBError recognises errors after which the database rolled the
-// transaction back and a new one may succeed.
-func transientDBError(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "40001", "40P01": // serialization_failure, deadlock_detected
-			return true
-		}
-	}
-	var liteErr *sqlite.Error
-	if errors.As(err, &liteErr) {
-		switch liteErr.Code() & 0xff {
-		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
-			return true
-		}
-	}
-	return false
-}
-
+// sqlTxOps is TxOps for database/sql, through a dialect.
 type sqlTxOps struct {
-	db        *sql.DB
-	claimFn   func(context.Context, *sql.Tx, store.ClaimRequest) (store.ClaimResult, error)
-	compFn    func(context.Context, *sql.Tx, store.Key, store.Fence, []byte, time.Time) error
-	migrateFn func(context.Context, *sql.DB) error
+	db *sql.DB
+	d  *sqldialect.Dialect
 }
 
-func sqlTxOpsFor(db *sql.DB) (*sqlTxOps, error) {
-	switch db.Driver().(type) {
-	case *sqlite.Driver:
-		return &sqlTxOps{db, sqlitestore.ClaimTx, sqlitestore.CompleteTx, sqlitestore.Migrate}, nil
-	case *stdlib.Driver:
-		return &sqlTxOps{db, pgstore.ClaimSQLTx, pgstore.CompleteSQLTx, pgstore.MigrateSQL}, nil
-	}
-	return nil, fmt.Errorf("the db effect supports *sql.DB handles of modernc.org/sqlite and github.com/jackc/pgx/v5/stdlib, not %T", db.Driver())
+func (o sqlTxOps) Begin(ctx context.Context) (*sql.Tx, error) { return o.db.BeginTx(ctx, nil) }
+func (o sqlTxOps) Commit(_ context.Context, tx *sql.Tx) error { return tx.Commit() }
+func (o sqlTxOps) Rollback(tx *sql.Tx)                        { _ = tx.Rollback() }
+func (o sqlTxOps) Migrate(ctx context.Context) error          { return o.d.Migrate(ctx, o.db) }
+func (o sqlTxOps) MissingTable(err error) bool                { return o.d.MissingTable(err) }
+func (o sqlTxOps) Transient(err error) bool                   { return o.d.Transient(err) }
+func (o sqlTxOps) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
+	return o.d.Claim(ctx, tx, req)
 }
-
-func (o *sqlTxOps) migrate(ctx context.Context) error          { return o.migrateFn(ctx, o.db) }
-func (o *sqlTxOps) begin(ctx context.Context) (*sql.Tx, error) { return o.db.BeginTx(ctx, nil) }
-func (o *sqlTxOps) commit(_ context.Context, tx *sql.Tx) error { return tx.Commit() }
-func (o *sqlTxOps) rollback(tx *sql.Tx)                        { _ = tx.Rollback() }
-func (o *sqlTxOps) claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
-	return o.claimFn(ctx, tx, req)
-}
-func (o *sqlTxOps) complete(ctx context.Context, tx *sql.Tx, key Key, f store.Fence, result []byte, c *call) error {
-	return o.compFn(ctx, tx, key, f, result, c.clock.Now().Add(c.spec.ttl()))
-}
-
-type pgxTxOps struct{ pool *pgxpool.Pool }
-
-func (o *pgxTxOps) migrate(ctx context.Context) error           { return pgstore.MigratePool(ctx, o.pool) }
-func (o *pgxTxOps) begin(ctx context.Context) (pgx.Tx, error)   { return o.pool.Begin(ctx) }
-func (o *pgxTxOps) commit(ctx context.Context, tx pgx.Tx) error { return tx.Commit(ctx) }
-func (o *pgxTxOps) rollback(tx pgx.Tx)                          { _ = tx.Rollback(context.Background()) }
-func (o *pgxTxOps) claim(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
-	return pgstore.ClaimTx(ctx, tx, req)
-}
-func (o *pgxTxOps) complete(ctx context.Context, tx pgx.Tx, key Key, f store.Fence, result []byte, c *call) error {
-	return pgstore.CompleteTx(ctx, tx, key, f, result, c.clock.Now().Add(c.spec.ttl()))
+func (o sqlTxOps) Complete(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
+	return o.d.Complete(ctx, tx, key, f, result, retainUntil)
 }

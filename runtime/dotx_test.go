@@ -19,6 +19,7 @@ import (
 
 	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime"
+	"github.com/idem-go/idem/runtime/idempgx"
 	"github.com/idem-go/idem/runtime/sqlitestore"
 )
 
@@ -89,7 +90,7 @@ type pgxLedger struct {
 
 func (l *pgxLedger) insert(ctx context.Context, spec *runtime.Spec, key string, amount int64, fail func(int64) error) (int64, error) {
 	k, f := ledgerEncoders(spec, key, amount)
-	return runtime.DoPgx(ctx, spec, l.pool, k, f, func(ctx context.Context, tx pgx.Tx) (int64, error) {
+	return idempgx.DoPgx(ctx, spec, l.pool, k, f, func(ctx context.Context, tx pgx.Tx) (int64, error) {
 		n := l.n.Add(1)
 		if _, err := tx.Exec(ctx, `INSERT INTO ledger (key, amount) VALUES ($1, $2)`, key, amount); err != nil {
 			return 0, err

@@ -133,5 +133,5 @@ func storeFrom(ctx context.Context) (Store, error) {
 	if b := defaults.store.Load(); b != nil {
 		return b.s, nil
 	}
-	return envStore()
+	return envStore(ctx)
 }

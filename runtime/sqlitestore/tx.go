@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -128,10 +127,12 @@ func canWaitInTx(err error) bool {
 	return isBusy(err) && !(errors.As(err, &e) && e.Code() == sqlite3.SQLITE_BUSY_SNAPSHOT)
 }
 
-// txError names the operation and, when the table is missing, the fix.
+// txError names the operation and, for SQLite's generic error (the code
+// of a missing table, among others), the fix for a missing table.
 func txError(op string, key store.Key, err error) error {
-	if strings.Contains(err.Error(), "no such table") {
-		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (create the table with sqlitestore.Migrate first)", op, key, err)
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_ERROR {
+		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (if the table is missing, create it with sqlitestore.Migrate first)", op, key, err)
 	}
 	return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w", op, key, err)
 }

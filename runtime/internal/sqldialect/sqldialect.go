@@ -1,0 +1,606 @@
+// Package sqldialect keeps the records of the db effect in the caller's own
+// database through database/sql, for the drivers it knows, without
+// importing them. A dialect is data: its statements, the schema it creates
+// when the table is missing, and the error codes that say a transaction
+// rolled back and a new one may succeed. Errors are classified through the
+// methods the drivers' error types have (Code() int for modernc.org/sqlite,
+// SQLState() string for pgx), never by their text.
+//
+// The table is the one the stores use (runtime/sqlitestore's Schema,
+// runtime/pgstore's Schema), so a store on the same database sees the
+// records; the claim applies store.Decide to the key's row, read under the
+// database's write lock (SQLite) or a row lock (PostgreSQL).
+package sqldialect
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/idem-go/idem/runtime/store"
+)
+
+// Dialect is what the db effect needs to know of one database/sql driver.
+type Dialect struct {
+	// Name is the database's name, for messages.
+	Name string
+	// Driver is the import path of the database/sql driver.
+	Driver string
+
+	schema      string // creates the table, idempotently
+	migrateLock string // PostgreSQL: serializes migrations with pgstore's
+	insertFirst bool   // SQLite: a claim's first statement is the insert, which takes the write lock
+	// sel reads the key's row under the claim's lock (SQLite's write
+	// lock, or a row lock); peek, when the dialect locks rows, reads it
+	// without, so that a replay takes no lock.
+	sel, peek, insert, grant, extend, mark, complete stmt
+
+	missingTable func(error) bool
+	transient    func(error) bool
+	busy         func(error) bool // the statement did nothing, and waiting may let it through
+}
+
+// dialects are the supported drivers, by the package path of their
+// driver type.
+var dialects = map[string]*Dialect{
+	sqlite.Driver:   sqlite,
+	postgres.Driver: postgres,
+}
+
+// For returns the dialect of db's driver, or an error naming the supported
+// drivers.
+func For(db *sql.DB) (*Dialect, error) {
+	t := reflect.TypeOf(db.Driver())
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if d, ok := dialects[t.PkgPath()]; ok {
+		return d, nil
+	}
+	return nil, fmt.Errorf("the db effect supports *sql.DB handles of the drivers %s (SQLite) and %s (PostgreSQL), not %T; use one of them, or the pgx pool wrapper (a pgx.Tx parameter)", sqlite.Driver, postgres.Driver, db.Driver())
+}
+
+// MissingTable reports whether err, returned by Claim, may mean that the
+// records table does not exist yet: then Migrate, and claim once more.
+func (d *Dialect) MissingTable(err error) bool { return d.missingTable(err) }
+
+// Transient reports whether err says that the transaction rolled back
+// (or never began) for a reason a new transaction may not meet:
+// serialization failures, deadlocks, a busy database, a server shutting
+// down, a lost connection.
+func (d *Dialect) Transient(err error) bool { return d.transient(err) || ConnectionLost(err) }
+
+// ConnectionLost reports errors that say the connection to the database
+// failed (database/sql's driver.ErrBadConn, or a network error): a
+// transaction on it that had not committed rolled back.
+func ConnectionLost(err error) bool {
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne)
+}
+
+// Migrate creates the records table in db if it does not exist.
+func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
+	if d.migrateLock == "" {
+		return d.waitBusy(ctx, func() error {
+			_, err := db.ExecContext(ctx, d.schema)
+			return err
+		})
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, d.schema); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// maxClaimTries bounds how often a claim reads again because a concurrent
+// transaction inserted the key between its read and its insert.
+const maxClaimTries = 16
+
+// tombstone is the state of a SQLite row that a release or delete left to
+// continue the key's token sequence; it counts as no record.
+const tombstone = 0
+
+// Claim claims req.Key in tx with the rules of store.Decide: the record is
+// written in tx and commits or rolls back with it.
+func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
+	if d.insertFirst {
+		// A write first, so that SQLite's deferred transaction takes the
+		// write lock before it reads anything.
+		res, ok, err := d.insertNew(ctx, tx, req)
+		if err != nil || ok {
+			return res, err
+		}
+	}
+	if d.peek.text != "" {
+		cur, found, live, err := d.read(ctx, tx, d.peek, req)
+		if err != nil {
+			return store.ClaimResult{}, err
+		}
+		// A completed or indeterminate record within its retention
+		// changes only when an operator deletes it: answer from the
+		// snapshot, without a lock. Anything else is decided under the
+		// row's lock.
+		if live && cur.State != store.StateInProgress {
+			return store.ClaimResult{Record: cur}, nil
+		}
+		if !found {
+			res, ok, err := d.insertNew(ctx, tx, req)
+			if err != nil || ok {
+				return res, err
+			}
+		}
+	}
+	for range maxClaimTries {
+		cur, found, live, err := d.read(ctx, tx, d.sel, req)
+		if err != nil {
+			return store.ClaimResult{}, err
+		}
+		res, change := store.Decide(cur, found, live, req)
+		rec := &res.Record
+		switch {
+		case change == store.NoChange:
+			return res, nil
+		case change == store.Grant && !found:
+			res, ok, err := d.insertNew(ctx, tx, req)
+			if err != nil || ok {
+				return res, err
+			}
+			continue // a concurrent transaction inserted the key: read it
+		case change == store.Grant:
+			err = d.grant.queryRow(ctx, tx, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
+				"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
+				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt)}).scanToken(&rec.Token)
+		case change == store.ExtendLease:
+			_, err = d.extend.exec(ctx, tx, args{"key": req.Key[:], "lease": nanos(rec.LeaseUntil), "now": nanos(rec.UpdatedAt)})
+		case change == store.MarkIndeterminate:
+			_, err = d.mark.exec(ctx, tx, args{"key": req.Key[:], "now": nanos(rec.UpdatedAt)})
+		}
+		if err != nil {
+			return store.ClaimResult{}, fmt.Errorf("claim key %s: %w", req.Key, err)
+		}
+		return res, nil
+	}
+	return store.ClaimResult{}, fmt.Errorf("claim key %s: the row changed under %d consecutive attempts; too many concurrent claims of one key", req.Key, maxClaimTries)
+}
+
+// read reads the row of req.Key through st (sel or peek): the record,
+// whether the key has a row, and whether the row counts as a record (not a
+// tombstone, and within its retention at req.Now).
+func (d *Dialect) read(ctx context.Context, tx *sql.Tx, st stmt, req store.ClaimRequest) (cur store.Record, found, live bool, err error) {
+	var r row
+	if found, err = st.queryRow(ctx, tx, args{"key": req.Key[:]}).scan(&r); err != nil {
+		return cur, false, false, fmt.Errorf("read key %s: %w", req.Key, err)
+	}
+	if cur, err = r.record(req.Key); err != nil {
+		return cur, false, false, err
+	}
+	return cur, found, found && r.state != tombstone && cur.RetainUntil.After(req.Now), nil
+}
+
+// insertNew writes a fresh grant of req.Key if the key has no row, and
+// reports whether it did.
+func (d *Dialect) insertNew(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, bool, error) {
+	res, _ := store.Decide(store.Record{}, false, false, req)
+	rec := &res.Record
+	var ok bool
+	err := d.waitBusy(ctx, func() error {
+		var err error
+		ok, err = d.insert.queryRow(ctx, tx, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
+			"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
+			"now": nanos(rec.CreatedAt)}).scan(&rec.Token)
+		return err
+	})
+	if err != nil {
+		return store.ClaimResult{}, false, fmt.Errorf("claim key %s: %w", req.Key, err)
+	}
+	return res, ok, nil
+}
+
+// Complete records result for key in tx, moves the record to completed and
+// sets its retention, only if it is in progress under exactly f; otherwise
+// it fails with store.ErrFenced and writes nothing.
+func (d *Dialect) Complete(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
+	if result == nil {
+		result = []byte{}
+	}
+	n, err := d.complete.exec(ctx, tx, args{"key": key[:], "owner": f.Owner[:], "token": f.Token, "result": result, "retain": nanos(retainUntil)})
+	if err != nil {
+		return fmt.Errorf("complete key %s: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("complete key %s (owner %s, token %d): %w", key, f.Owner, f.Token, store.ErrFenced)
+	}
+	return nil
+}
+
+// busyTimeout bounds how long a statement waits for another connection's
+// lock; it is sqlitestore.BusyTimeout.
+const busyTimeout = 5 * time.Second
+
+// waitBusy runs f until it returns anything but an error d.busy
+// recognises, polling with jittered waits from 20 µs up to 1 ms, for at
+// most busyTimeout or until ctx ends. f must have had no effect when it
+// reports such an error.
+func (d *Dialect) waitBusy(ctx context.Context, f func() error) error {
+	err := f()
+	if err == nil || d.busy == nil || !d.busy(err) {
+		return err
+	}
+	deadline := time.Now().Add(busyTimeout)
+	wait := 20 * time.Microsecond
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		timer.Reset(wait/2 + rand.N(wait))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (while waiting for a lock: %w)", ctx.Err(), err)
+		case <-timer.C:
+		}
+		if err = f(); err == nil || !d.busy(err) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the database stayed locked for %v; another connection is writing without pause or holds a transaction open: %w", busyTimeout, err)
+		}
+		wait = min(2*wait, time.Millisecond)
+	}
+}
+
+// nanos is a time as the table keeps it: Unix nanoseconds, the zero time
+// as math.MinInt64, other times clamped to the int64 range, as the stores
+// keep them.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return math.MinInt64
+	case t.Before(minTime):
+		return math.MinInt64 + 1
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minTime = time.Unix(0, math.MinInt64+1)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+func fromNanos(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// row is a scanned row of sel.
+type row struct {
+	namespace                                               string
+	fingerprint, owner, result                              []byte
+	state, token, lease, retain, attempts, created, updated int64
+}
+
+func (r *row) dest() []any {
+	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token, &r.lease, &r.retain, &r.result, &r.attempts, &r.created, &r.updated}
+}
+
+// record is r as a store.Record (the zero Record for no row).
+func (r *row) record(key store.Key) (store.Record, error) {
+	var rec store.Record
+	if r.fingerprint == nil {
+		return rec, nil
+	}
+	if len(r.fingerprint) != len(rec.Fingerprint) || len(r.owner) != len(rec.Owner) {
+		return rec, fmt.Errorf("corrupt record for key %s: fingerprint of %d bytes, owner of %d bytes; delete the row", key, len(r.fingerprint), len(r.owner))
+	}
+	rec.Key = key
+	rec.Namespace = r.namespace
+	copy(rec.Fingerprint[:], r.fingerprint)
+	copy(rec.Owner[:], r.owner)
+	rec.State = store.State(r.state)
+	rec.Token = r.token
+	rec.LeaseUntil, rec.RetainUntil = fromNanos(r.lease), fromNanos(r.retain)
+	rec.Result = r.result
+	rec.Attempts = int(r.attempts)
+	rec.CreatedAt, rec.UpdatedAt = fromNanos(r.created), fromNanos(r.updated)
+	return rec, nil
+}
+
+// stmt is a statement with named parameters (@name), bound positionally in
+// the dialect's placeholder style.
+type stmt struct {
+	text  string
+	names []string // the name of each positional parameter
+}
+
+// args are a statement's parameters by name.
+type args map[string]any
+
+// compile turns the @name parameters of q into placeholder(1),
+// placeholder(2), …; a name used twice is one parameter.
+func compile(q string, placeholder func(int) string) stmt {
+	var s stmt
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(q, '@')
+		if i < 0 {
+			b.WriteString(q)
+			break
+		}
+		b.WriteString(q[:i])
+		q = q[i+1:]
+		j := 0
+		for j < len(q) && (q[j] == '_' || 'a' <= q[j] && q[j] <= 'z') {
+			j++
+		}
+		name := q[:j]
+		q = q[j:]
+		n := -1
+		for k, have := range s.names {
+			if have == name {
+				n = k
+			}
+		}
+		if n < 0 {
+			s.names = append(s.names, name)
+			n = len(s.names) - 1
+		}
+		b.WriteString(placeholder(n + 1))
+	}
+	s.text = b.String()
+	return s
+}
+
+func (s stmt) bind(a args) []any {
+	out := make([]any, len(s.names))
+	for i, n := range s.names {
+		v, ok := a[n]
+		if !ok {
+			panic("sqldialect: statement parameter @" + n + " has no value")
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func (s stmt) exec(ctx context.Context, tx *sql.Tx, a args) (int64, error) {
+	res, err := tx.ExecContext(ctx, s.text, s.bind(a)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+type rowResult struct{ *sql.Row }
+
+func (s stmt) queryRow(ctx context.Context, tx *sql.Tx, a args) rowResult {
+	return rowResult{tx.QueryRowContext(ctx, s.text, s.bind(a)...)}
+}
+
+// scan scans the row into r (a *row or an *int64) and reports whether
+// there was one.
+func (r rowResult) scan(into any) (bool, error) {
+	var err error
+	switch v := into.(type) {
+	case *row:
+		err = r.Scan(v.dest()...)
+	default:
+		err = r.Scan(v)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// scanToken scans the token a grant returns; no row is an error, since
+// the claim holds the row's lock.
+func (r rowResult) scanToken(token *int64) error {
+	ok, err := r.scan(token)
+	if err == nil && !ok {
+		err = errors.New("the row to grant vanished under the claim's lock")
+	}
+	return err
+}
+
+// The statements, in both dialects. {token} is how a grant gets its token:
+// the one store.Decide computed (@token), or the sequence's next value.
+const (
+	columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
+	selSQL  = `SELECT ` + columns + ` FROM idem_records WHERE key = @key`
+	// insertSQL writes a fresh grant of a key without a row and does
+	// nothing when it has one.
+	insertSQL = `INSERT INTO idem_records (key, ` + columns + `)
+VALUES (@key, @namespace, @fingerprint, 1, @owner, {token}, @lease, @retain, NULL, 1, @now, @now)
+ON CONFLICT (key) DO NOTHING RETURNING token`
+	// grantSQL, extendSQL and markSQL write the row the claim read under
+	// its lock.
+	grantSQL = `UPDATE idem_records SET namespace = @namespace, fingerprint = @fingerprint, state = 1, owner = @owner,
+	token = {token}, lease_until = @lease, retain_until = @retain, result = NULL, attempts = @attempts,
+	created_at = @created, updated_at = @now
+WHERE key = @key RETURNING token`
+	extendSQL   = `UPDATE idem_records SET lease_until = @lease, updated_at = @now WHERE key = @key`
+	markSQL     = `UPDATE idem_records SET state = 3, updated_at = @now WHERE key = @key`
+	completeSQL = `UPDATE idem_records SET state = 2, result = @result, retain_until = @retain
+WHERE key = @key AND owner = @owner AND token = @token AND state = 1`
+)
+
+// build fills d's statements from the templates.
+func (d *Dialect) build(placeholder func(int) string, token, lockRow string) *Dialect {
+	r := strings.NewReplacer("{token}", token)
+	d.sel = compile(selSQL+lockRow, placeholder)
+	if lockRow != "" {
+		d.peek = compile(selSQL, placeholder)
+	}
+	d.insert = compile(r.Replace(insertSQL), placeholder)
+	d.grant = compile(r.Replace(grantSQL), placeholder)
+	d.extend = compile(extendSQL, placeholder)
+	d.mark = compile(markSQL, placeholder)
+	d.complete = compile(completeSQL, placeholder)
+	return d
+}
+
+// SQLite result codes (https://www.sqlite.org/rescode.html), as
+// modernc.org/sqlite's *sqlite.Error reports them through Code() int: an
+// extended code whose low byte is the primary code.
+const (
+	sqliteError        = 1        // SQLITE_ERROR: a generic error, "no such table" among them
+	sqliteBusy         = 5        // SQLITE_BUSY
+	sqliteLocked       = 6        // SQLITE_LOCKED
+	sqliteBusySnapshot = 5 | 2<<8 // SQLITE_BUSY_SNAPSHOT: the transaction's snapshot is stale for good
+)
+
+// sqliteCode returns the SQLite result code in err's chain.
+func sqliteCode(err error) (int, bool) {
+	var e interface{ Code() int }
+	if errors.As(err, &e) {
+		return e.Code(), true
+	}
+	return 0, false
+}
+
+// SQLiteSchema is runtime/sqlitestore's Schema: the table and index the db
+// effect creates when they are missing.
+const SQLiteSchema = `CREATE TABLE IF NOT EXISTS idem_records (
+	key          BLOB    NOT NULL PRIMARY KEY,
+	namespace    TEXT    NOT NULL,
+	fingerprint  BLOB    NOT NULL,
+	state        INTEGER NOT NULL,
+	owner        BLOB    NOT NULL,
+	token        INTEGER NOT NULL,
+	lease_until  INTEGER NOT NULL,
+	retain_until INTEGER NOT NULL,
+	result       BLOB,
+	attempts     INTEGER NOT NULL,
+	created_at   INTEGER NOT NULL,
+	updated_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_until);
+`
+
+var sqlite = (&Dialect{
+	Name:        "SQLite",
+	Driver:      "modernc.org/sqlite",
+	schema:      SQLiteSchema,
+	insertFirst: true,
+	// The table's absence is a generic SQLITE_ERROR; Migrate is harmless
+	// when the table exists, and the claim is tried once more only.
+	missingTable: func(err error) bool {
+		code, ok := sqliteCode(err)
+		return ok && code&0xff == sqliteError
+	},
+	transient: func(err error) bool {
+		code, ok := sqliteCode(err)
+		return ok && (code&0xff == sqliteBusy || code&0xff == sqliteLocked)
+	},
+	busy: func(err error) bool {
+		code, ok := sqliteCode(err)
+		return ok && code&0xff == sqliteBusy && code != sqliteBusySnapshot
+	},
+}).build(func(n int) string { return "?" + strconv.Itoa(n) }, "@token", "")
+
+// PostgreSQL SQLSTATE codes (https://www.postgresql.org/docs/current/errcodes-appendix.html),
+// as pgx's *pgconn.PgError reports them through SQLState() string.
+const (
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+	pgAdminShutdown        = "57P01" // the server terminated the session: its transaction rolled back
+	pgCrashShutdown        = "57P02"
+	pgCannotConnectNow     = "57P03"
+	pgUndefinedTable       = "42P01"
+	pgUndefinedFunction    = "42883"
+	pgConnectionException  = "08" // the class of lost and failed connections
+)
+
+// SQLState returns the SQLSTATE in err's chain.
+func SQLState(err error) (string, bool) {
+	var e interface{ SQLState() string }
+	if errors.As(err, &e) {
+		return e.SQLState(), true
+	}
+	return "", false
+}
+
+// PostgresTransient reports the PostgreSQL errors after which the
+// transaction did not commit and a new one may succeed: serialization
+// failures, deadlocks, the server shutting down or refusing connections
+// while it starts, and lost connections.
+func PostgresTransient(err error) bool {
+	code, ok := SQLState(err)
+	if !ok {
+		return false
+	}
+	switch code {
+	case pgSerializationFailure, pgDeadlockDetected, pgAdminShutdown, pgCrashShutdown, pgCannotConnectNow:
+		return true
+	}
+	return strings.HasPrefix(code, pgConnectionException)
+}
+
+// PostgresMissingSchema reports the errors of a claim on a database that
+// lacks the records table (or, for pgstore's claim, its claim function).
+func PostgresMissingSchema(err error) bool {
+	code, _ := SQLState(err)
+	return code == pgUndefinedTable || code == pgUndefinedFunction
+}
+
+// postgresSchema is the table, index and sequence of runtime/pgstore's
+// Schema. The claim function that Schema also creates is pgstore's own;
+// the db effect does not call it, and pgstore.New creates it.
+const postgresSchema = `CREATE TABLE IF NOT EXISTS "idem_records" (
+    key          bytea    NOT NULL PRIMARY KEY CHECK (octet_length(key) = 32),
+    namespace    text     NOT NULL,
+    fingerprint  bytea    NOT NULL,
+    state        smallint NOT NULL CHECK (state IN (1, 2, 3)),
+    owner        bytea    NOT NULL,
+    token        bigint   NOT NULL,
+    lease_until  bigint   NOT NULL,
+    retain_until bigint   NOT NULL,
+    result       bytea,
+    attempts     integer  NOT NULL,
+    created_at   bigint   NOT NULL,
+    updated_at   bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "idem_records_retain_until_idx" ON "idem_records" (retain_until);
+CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
+`
+
+// PostgresSchema is the part of runtime/pgstore's Schema that the db effect
+// creates when the table is missing.
+const PostgresSchema = postgresSchema
+
+// postgresLockID is the advisory lock runtime/pgstore takes to migrate its
+// default table, so that the two never create it at once.
+func postgresLockID() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("github.com/idem-go/idem/runtime/pgstore:idem_records"))
+	return int64(h.Sum64())
+}
+
+var postgres = (&Dialect{
+	Name:         "PostgreSQL",
+	Driver:       "github.com/jackc/pgx/v5/stdlib",
+	schema:       postgresSchema,
+	migrateLock:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(postgresLockID(), 10) + ")",
+	missingTable: func(err error) bool { code, _ := SQLState(err); return code == pgUndefinedTable },
+	transient:    PostgresTransient,
+}).build(func(n int) string { return "$" + strconv.Itoa(n) }, `nextval('"idem_records_token_seq"')`, " FOR UPDATE")

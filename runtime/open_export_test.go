@@ -1,0 +1,4 @@
+package runtime
+
+// StoreImports exposes storeImports to the external tests.
+var StoreImports = storeImports
