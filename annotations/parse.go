@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/idem-go/idem/internal/defaults"
 )
 
 // IsDirective reports whether a comment's text (including its "//") is an
@@ -346,25 +348,17 @@ func parseFingerprint(l *line, s *Set) {
 }
 
 func parseEffect(l *line, s *Set) {
-	w, ok := l.single("one of none, api, queue, db")
+	known := strings.Join(defaults.EffectNames(), ", ")
+	w, ok := l.single("one of " + known)
 	if !ok {
 		return
 	}
-	var e Effect
-	switch w.text {
-	case "none":
-		e = EffectNone
-	case "api":
-		e = EffectAPI
-	case "queue":
-		e = EffectQueue
-	case "db":
-		e = EffectDB
-	default:
-		l.errorf(w.off, "unknown effect %q: use none, api, queue or db", w.text)
+	e, ok := defaults.EffectByName(w.text)
+	if !ok {
+		l.errorf(w.off, "unknown effect %q: use one of %s", w.text, known)
 		return
 	}
-	s.Effect = &EffectDirective{Directive: l.directive(), Effect: e}
+	s.Effect = &EffectDirective{Directive: l.directive(), Effect: Effect(e)}
 }
 
 // duration parses a Go duration greater than zero.

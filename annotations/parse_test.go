@@ -154,7 +154,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"1:23: //idem:fingerprint - means no fingerprint and stands alone; remove the other paths or the -"}},
 		{"effect db", []string{"//idem:key a", "//idem:effect db"}, nil},
 		{"effect unknown", []string{"//idem:key a", "//idem:effect http"},
-			[]string{"1:15: unknown effect \"http\": use none, api, queue or db"}},
+			[]string{"1:15: unknown effect \"http\": use one of none, api, queue, db"}},
 		{"effect two", []string{"//idem:key a", "//idem:effect api queue"},
 			[]string{"1:19: //idem:effect takes one argument (one of none, api, queue, db); remove \"queue\""}},
 		{"effect missing", []string{"//idem:key a", "//idem:effect"},
@@ -207,7 +207,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"0:1: directive is not valid UTF-8"}},
 		{"many at once", []string{"//idem:effect xyz", "//idem:ttl soon", "//idem:lease 0s", "//idem:frobnicate"},
 			[]string{
-				"0:15: unknown effect \"xyz\": use none, api, queue or db",
+				"0:15: unknown effect \"xyz\": use one of none, api, queue, db",
 				"1:12: malformed ttl \"soon\": write a Go duration such as 30s, 5m or 24h",
 				"2:14: lease \"0s\" must be greater than zero",
 				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)",
