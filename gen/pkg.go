@@ -331,6 +331,9 @@ func (pg *pkgGen) strayDirectives(f *ast.File, docs map[*ast.CommentGroup]bool) 
 		}
 		for _, c := range g.List {
 			if !annotations.IsDirective(c.Text) {
+				if d, ok := annotations.CheckSpaced(annotations.Comment{Text: c.Text, Pos: c.Slash}); ok {
+					pg.errorf(d.Pos, "%s", d.Message)
+				}
 				continue
 			}
 			where := owner[g]
