@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -210,7 +211,61 @@ func load(cfg Config) ([]*packages.Package, *token.FileSet, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("idemgen: loading %s: %w", strings.Join(patterns, " "), err)
 	}
+	if err := loadFailure(cfg.Dir, patterns, pkgs); err != nil {
+		return nil, nil, err
+	}
 	return pkgs, fset, nil
+}
+
+// loadFailure returns an error carrying the go command's own message when
+// the packages could not be loaded as a build would load them: no package
+// matched (no module, a pattern matching nothing), or an import could not
+// be resolved (a go.mod or go.sum that needs tidying, an import no module
+// provides). packages.Load reports these only as a missing package or as
+// "could not import" type errors, which would otherwise let idemgen exit 0
+// having written nothing.
+func loadFailure(dir string, patterns []string, pkgs []*packages.Package) error {
+	var imports []string
+	for _, p := range pkgs {
+		for _, e := range p.Errors {
+			if e.Kind == packages.TypeError && strings.Contains(e.Msg, "could not import ") {
+				imports = append(imports, e.Error())
+			}
+		}
+	}
+	if len(pkgs) > 0 && len(imports) == 0 {
+		return nil
+	}
+	what := "matches no packages"
+	if len(pkgs) > 0 {
+		what = "cannot be loaded"
+	}
+	msg := goListErrors(dir, patterns)
+	if msg == "" {
+		msg = strings.Join(imports, "\n")
+	}
+	if msg == "" {
+		msg = "go list printed no error; check the patterns and that the directory is inside a module"
+	}
+	return fmt.Errorf("idemgen: %s %s; the go command says:\n%s", strings.Join(patterns, " "), what, msg)
+}
+
+// goListErrors runs go list on the patterns and returns the errors it
+// reports (its standard error, and the package and import errors of the
+// packages it lists).
+func goListErrors(dir string, patterns []string) string {
+	args := append([]string{"list", "-e", "-tags=" + buildTags(os.Getenv("GOFLAGS")),
+		"-f", `{{with .Error}}{{.}}{{"\n"}}{{end}}{{range .DepsErrors}}{{.}}{{"\n"}}{{end}}`, "--"}, patterns...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	runErr := cmd.Run()
+	msg := strings.TrimSpace(errOut.String() + "\n" + out.String())
+	if msg == "" && runErr != nil {
+		msg = runErr.Error()
+	}
+	return msg
 }
 
 // buildTags returns the tags to load with: those set in GOFLAGS (which a

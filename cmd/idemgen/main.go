@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	idemgen [-check] [-v] [packages]
+//	idemgen [-check] [-v] [-allow-breaking] [packages]
+//	idemgen -version
 //
 // Packages are go build patterns (default "."). For every source file with
 // directives, idemgen writes <file>_idem.go next to it and removes generated
@@ -22,6 +23,12 @@
 //	-check  write nothing; exit 1 and name every generated file that is
 //	        missing, stale or would be removed (for CI)
 //	-v      list the generated files and their wrappers
+//	-version
+//	        print idemgen's version and exit
+//
+// When packages cannot be loaded (no module, a pattern that matches
+// nothing, an import no module provides, a go.mod or go.sum that needs
+// tidying), idemgen prints the go command's message and exits 1.
 package main
 
 import (
@@ -31,6 +38,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/idem-go/idem/gen"
 )
@@ -44,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	check := fs.Bool("check", false, "write nothing; exit 1 and name every generated file that is missing, stale or would be removed")
 	verbose := fs.Bool("v", false, "list the generated files and their wrappers")
+	showVersion := fs.Bool("version", false, "print idemgen's version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: idemgen [-check] [-v] [packages]\n\nidemgen writes <file>_idem.go wrappers for functions marked with //idem: directives.\n\n")
 		fs.PrintDefaults()
@@ -53,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "idemgen", version(debug.ReadBuildInfo()))
+		return 0
 	}
 	cwd, _ := os.Getwd()
 	res, err := gen.Run(gen.Config{Patterns: fs.Args(), Check: *check})
