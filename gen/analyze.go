@@ -44,6 +44,7 @@ type wrapper struct {
 	fpMode    fpMode
 	fpOmitted []string // doc: parameters left out of the default fingerprint
 	ok        bool     // analysis succeeded
+	schema    *schema  // set once the analysis succeeded
 }
 
 // txKind is the kind of transaction a db-effect function takes.

@@ -83,6 +83,11 @@ type Config struct {
 	// Check computes every file but writes and removes nothing: the result
 	// says which files are missing, stale or would be removed.
 	Check bool
+	// AllowBreaking accepts changes to a wrapper's schema that alter
+	// existing keys or fingerprints or make recorded results undecodable,
+	// reporting them as warnings instead of errors. Use it only for
+	// functions that no call is in flight for and no record is kept of.
+	AllowBreaking bool
 }
 
 // Action is what happened (or, under Check, would happen) to a generated
@@ -161,6 +166,10 @@ type Result struct {
 	// Diagnostics lists every mistake found, sorted by position. When it is
 	// not empty, Files is empty and nothing was written.
 	Diagnostics []Diagnostic
+	// Warnings lists accepted changes whose consequences a person should
+	// read (a breaking schema change together with a new //idem:version,
+	// or under AllowBreaking), sorted by position.
+	Warnings []Diagnostic
 	// Files lists every generated file, sorted by path, with what was (or
 	// under Check would be) done to it.
 	Files []File
@@ -295,11 +304,13 @@ func generate(cfg Config, pkgs []*packages.Package, fset *token.FileSet) (*Resul
 	res := &Result{}
 	var files []File
 	for _, pkg := range pkgs {
-		pg := newPkgGen(pkg, fset)
+		pg := newPkgGen(cfg, pkg, fset)
 		pg.run()
 		res.Diagnostics = append(res.Diagnostics, pg.diags...)
+		res.Warnings = append(res.Warnings, pg.warns...)
 		files = append(files, pg.out...)
 	}
+	sortDiagnostics(res.Warnings)
 	if len(res.Diagnostics) > 0 {
 		sortDiagnostics(res.Diagnostics)
 		return res, fmt.Errorf("%w (%d errors)", ErrDiagnostics, len(res.Diagnostics))

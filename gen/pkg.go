@@ -23,7 +23,10 @@ type pkgGen struct {
 	fset  *token.FileSet
 	tpkg  *types.Package
 	diags []Diagnostic
+	warns []Diagnostic
 	out   []File
+	// allowBreaking turns breaking schema changes into warnings.
+	allowBreaking bool
 
 	files []*fileGen
 	// taken holds the package-level names in use: the package's own
@@ -56,16 +59,32 @@ type fileGen struct {
 	units   []*unit
 	imports map[string]string // import path → package name
 	used    map[string]bool   // names the file's code refers to
+	// rtImport is the name the file imports the runtime under, once
+	// chosen; doc links use it.
+	rtImport string
 }
 
-func newPkgGen(pkg *packages.Package, fset *token.FileSet) *pkgGen {
+// defaultRuntimeName is the name generated files import the runtime under
+// unless the package uses it.
+const defaultRuntimeName = "idemrt"
+
+// runtimeName is the name the file imports the runtime under.
+func (fg *fileGen) runtimeName() string {
+	if fg.rtImport != "" {
+		return fg.rtImport
+	}
+	return defaultRuntimeName
+}
+
+func newPkgGen(cfg Config, pkg *packages.Package, fset *token.FileSet) *pkgGen {
 	pg := &pkgGen{
-		pkg:     pkg,
-		fset:    fset,
-		tpkg:    pkg.Types,
-		taken:   map[string]bool{},
-		methods: map[*types.TypeName]map[string]*wrapper{},
-		funcs:   map[string]*wrapper{},
+		allowBreaking: cfg.AllowBreaking,
+		pkg:           pkg,
+		fset:          fset,
+		tpkg:          pkg.Types,
+		taken:         map[string]bool{},
+		methods:       map[*types.TypeName]map[string]*wrapper{},
+		funcs:         map[string]*wrapper{},
 	}
 	pg.helpers = &helperSet{pg: pg, byType: map[string]*helper{}}
 	return pg
@@ -266,6 +285,7 @@ func (pg *pkgGen) collect() {
 		}
 		namespaces[k] = w
 	}
+	pg.checkSchemas(all)
 	// Names of spec variables, after every wrapper name is taken.
 	for _, w := range all {
 		if w.name == "" {

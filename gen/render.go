@@ -318,10 +318,13 @@ func (fg *fileGen) finish() ([]byte, error) {
 	for _, p := range paths {
 		want := fg.imports[p]
 		if p == runtimePath {
-			want = "idemrt"
+			want = defaultRuntimeName
 		}
 		name := avoid.fresh(want)
 		importNames[name] = true
+		if p == runtimePath {
+			fg.rtImport = name
+		}
 		if name == fg.imports[p] {
 			f.ImportName(p, name)
 		} else {
@@ -335,7 +338,9 @@ func (fg *fileGen) finish() ([]byte, error) {
 			f.Line()
 		}
 		code := u.code
-		if !u.names.valid(u.used, importNames) {
+		// Doc links name the runtime's import: rebuild a wrapper whose
+		// runtime import is not the one its doc was written with.
+		if !u.names.valid(u.used, importNames) || u.w != nil && fg.rtImport != defaultRuntimeName {
 			reserved := merge(u.used, importNames)
 			if u.w != nil {
 				wn, sc := u.w.names(reserved)
@@ -418,29 +423,55 @@ func (em *emitter) specCode(w *wrapper) *jen.Statement {
 		fields = append(fields, kv("Retry", em.rt("RetryPolicy").Values(rf...)))
 	}
 	fields = append(fields, kv("TTL", em.durationCode(w.ttl)), kv("Lease", em.durationCode(w.lease)))
-	return em.rt("Spec").Values(fields...)
+	items := make([]jen.Code, 0, len(fields)+1)
+	for _, f := range fields {
+		items = append(items, jen.Line().Add(f))
+	}
+	return em.rt("Spec").Values(append(items, jen.Line())...)
+}
+
+// specDoc is the doc comment of the wrapper's spec variable: what it is,
+// and the wrapper's schema (see schema), which the next run of idemgen
+// compares with its own.
+func (em *emitter) specDoc(w *wrapper) string {
+	lines := wrapText(w.specVar+" describes ["+w.qualifiedName()+"] to the idem runtime. Its schema is what keys, fingerprints and recorded results depend on; idemgen compares it with the next generation's and rejects changes that would break calls in flight.", 76, "", "")
+	lines = append(lines, "")
+	s := w.schema
+	if s == nil {
+		s = em.pg.schemaOf(w)
+	}
+	for _, l := range s.lines() {
+		lines = append(lines, "\t"+l)
+	}
+	return commentLines(lines)
+}
+
+// commentLines renders lines as one raw comment: "//" lines joined by
+// newlines, with a space before text that does not start with a tab.
+func commentLines(lines []string) string {
+	var doc strings.Builder
+	for i, l := range lines {
+		if i > 0 {
+			doc.WriteByte('\n')
+		}
+		doc.WriteString("//")
+		if l != "" && l[0] != '\t' {
+			doc.WriteByte(' ')
+		}
+		doc.WriteString(l)
+	}
+	return doc.String()
 }
 
 // wrapperCode renders the spec variable and the wrapper function.
 func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 	var out []jen.Code
 	out = append(out,
-		jen.Comment(fmt.Sprintf("// %s describes %s to the idem runtime.", w.specVar, w.qualifiedName())),
+		jen.Comment(em.specDoc(w)),
 		jen.Var().Add(em.id(w.specVar)).Op("=").Add(em.specCode(w)),
 		jen.Line(),
+		jen.Comment(commentLines(w.doc(em.file.runtimeName()))),
 	)
-	// The doc comment as one raw comment: "//" lines joined by newlines.
-	var doc strings.Builder
-	for i, l := range w.doc() {
-		if i > 0 {
-			doc.WriteByte('\n')
-		}
-		doc.WriteString("//")
-		if l != "" {
-			doc.WriteString(" " + l)
-		}
-	}
-	out = append(out, jen.Comment(doc.String()))
 
 	fn := jen.Func()
 	if w.recv != nil {
@@ -637,7 +668,9 @@ func (w *wrapper) wrapperQualifiedName() string {
 
 // doc returns the lines of the wrapper's doc comment, without "// ": a
 // sentence, then a list of what is deduplicated and how.
-func (w *wrapper) doc() []string {
+// rt is the name the file imports the runtime under, for doc links
+// ([idemrt.KeyFrom]).
+func (w *wrapper) doc(rt string) []string {
 	fn := w.fn.Name()
 	lines := wrapText(w.name+" calls ["+w.qualifiedName()+"] at most once per key; later calls with the key return the recorded results without running "+fn+" again.", 76, "", "")
 	lines = append(lines, "")
@@ -658,7 +691,7 @@ func (w *wrapper) doc() []string {
 		b.WriteString(" A nil pointer on a key path makes that part of the key nil.")
 	}
 	if w.ctx != nil {
-		b.WriteString(" " + fn + " can read it from its context with runtime.KeyFrom.")
+		b.WriteString(" " + fn + " can read it from its context with [" + rt + ".KeyFrom].")
 	} else {
 		b.WriteString(" " + fn + " takes no context.Context, so it cannot read the key.")
 	}
@@ -681,7 +714,7 @@ func (w *wrapper) doc() []string {
 		if len(w.fpOmitted) > 0 {
 			b.WriteString("; left out: " + strings.Join(w.fpOmitted, ", "))
 		}
-		b.WriteString(". A later call with a recorded key and another fingerprint fails with ErrKeyReused.")
+		b.WriteString(". A later call with a recorded key and another fingerprint fails with [" + rt + ".ErrKeyReused].")
 	}
 	item(b.String())
 
@@ -698,15 +731,15 @@ func (w *wrapper) doc() []string {
 		}
 		b.WriteString("Effect db: the wrapper takes a " + handle + " in place of " + w.tx.label() + ", begins a transaction, claims the key in it, runs " + fn + " in it and commits the key's record with " + fn + "'s writes: exactly once. Failures that rolled the transaction back are retried under the retry policy.")
 	default:
-		b.WriteString("Effect none: an attempt that may have applied the effect never runs again; after such a failure the key stays blocked (ErrIndeterminate) until its record expires.")
+		b.WriteString("Effect none: an attempt that may have applied the effect never runs again; after such a failure the key stays blocked ([" + rt + ".ErrIndeterminate]) until its record expires.")
 	}
 	if w.retry.Attempts > 1 {
 		delay, maxDelay := fmtDuration(w.retry.Delay), fmtDuration(w.retry.MaxDelay)
 		if w.retry.Delay == 0 {
-			delay = "100ms"
+			delay = fmtDuration(annotations.DefaultRetryDelay)
 		}
 		if w.retry.MaxDelay == 0 {
-			maxDelay = "10s"
+			maxDelay = fmtDuration(annotations.DefaultRetryMaxDelay)
 		}
 		b.WriteString(" Retry: up to " + strconv.Itoa(w.retry.Attempts) + " attempts, " + delay + " to " + maxDelay + " apart, for failures that cannot duplicate the effect.")
 	} else {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,7 +43,7 @@ func runCmd(args ...string) (int, string, string) {
 func TestHelp(t *testing.T) {
 	code, _, stderr := runCmd("-h")
 	require.Equal(t, 0, code)
-	require.Contains(t, stderr, "usage: idemgen [-check] [-v] [packages]")
+	require.Contains(t, stderr, "usage: idemgen [-check] [-v] [-allow-breaking] [packages]")
 	require.Contains(t, stderr, "-check")
 
 	code, _, _ = runCmd("-nosuchflag")
@@ -163,4 +164,48 @@ func TestVersion(t *testing.T) {
 	require.Equal(t, "(devel) revision 0123456789ab, modified go1.26.1", version(bi, true))
 	bi.Main.Version = "v0.4.0"
 	require.Equal(t, "v0.4.0 go1.26.1", version(bi, true))
+}
+
+// TestBreakingChange: a change of key under -check and on regeneration
+// exits 1 at the directive, writing nothing; with a version bump or
+// -allow-breaking it is a warning and the file is written.
+func TestBreakingChange(t *testing.T) {
+	dir := module(t, map[string]string{"a.go": src})
+	code, _, stderr := runCmd()
+	require.Equal(t, 0, code, stderr)
+	gen1, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
+	require.NoError(t, err)
+
+	changed := strings.Replace(src, "id string) error", "id int) error", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(changed), 0o644))
+	for _, args := range [][]string{{"-check"}, nil} {
+		code, _, stderr = runCmd(args...)
+		require.Equal(t, 1, code)
+		require.Contains(t, stderr, "a.go:7:1: the key of A changes: id changes type from string to int, so keys change")
+		require.NotContains(t, stderr, "warning:")
+	}
+	gen2, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
+	require.NoError(t, err)
+	require.Equal(t, string(gen1), string(gen2), "nothing is written")
+
+	bumped := strings.Replace(changed, "//idem:key id\n", "//idem:key id\n//idem:version 2\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(bumped), 0o644))
+	code, _, stderr = runCmd()
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: a.go:8:1: //idem:version of A changes from 1 to 2, so every key changes")
+	require.Contains(t, stderr, "warning: a.go:7:1: the key of A changes: id changes type from string to int")
+	code, _, stderr = runCmd("-check")
+	require.Equal(t, 0, code)
+	require.Empty(t, stderr, "the new schema is now the reference")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(bumped+"\n// Other is another.\n//\n//idem:key b\nfunc Other(b bool) error { return nil }\n"), 0o644))
+	code, _, stderr = runCmd()
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stderr, "an added wrapper is additive")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(strings.Replace(bumped, "id int) error", "id int64) error", 1)), 0o644))
+	code, _, stderr = runCmd("-allow-breaking")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: a.go:7:1: the key of A changes: id changes type from int to int64")
+	require.Contains(t, stderr, "(accepted by -allow-breaking)")
 }
