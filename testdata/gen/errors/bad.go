@@ -184,8 +184,9 @@ func ImportName(ctx context.Context, id string) error { return nil }
 //
 // idem:key id
 //
-//idem:key id
 // idem:ttl 1h
+//
+//idem:key id
 func Spaced(ctx context.Context, id string) error { return nil }
 
 // idem:key id
