@@ -305,9 +305,9 @@ func (pg *pkgGen) collect() {
 	}
 }
 
-// isGeneratedSyntax reports whether a parsed file starts with Header.
+// isGeneratedSyntax reports whether a parsed file starts with header.
 func isGeneratedSyntax(f *ast.File) bool {
-	return len(f.Comments) > 0 && len(f.Comments[0].List) > 0 && f.Comments[0].List[0].Text == Header &&
+	return len(f.Comments) > 0 && len(f.Comments[0].List) > 0 && f.Comments[0].List[0].Text == header &&
 		f.Comments[0].Pos() < f.Package
 }
 

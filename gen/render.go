@@ -331,7 +331,7 @@ func (fg *fileGen) finish() ([]byte, error) {
 			f.ImportAlias(p, name)
 		}
 	}
-	f.HeaderComment(Header + "\n\n//go:build " + fg.buildConstraint())
+	f.HeaderComment(header + "\n\n//go:build " + fg.buildConstraint())
 
 	for i, u := range fg.units {
 		if i > 0 {
