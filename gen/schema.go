@@ -18,6 +18,7 @@ import (
 //	wrapper InsertEventIdem
 //	namespace "example.com/app.InsertEvent"
 //	version 1
+//	effect api
 //	key ev.ID string
 //	fingerprint ev struct{ID string; At time; Tags []string}
 //	result R0 int64
@@ -29,6 +30,7 @@ type schema struct {
 	wrapper   string // the wrapper, as W or T.W
 	namespace string
 	version   int
+	effect    string // the //idem:effect spelling
 	key       []schemaPart
 	fp        []schemaPart
 	results   []schemaPart // R0, R1…: the fields the result codec decodes by name
@@ -46,7 +48,7 @@ const schemaMarker = "idemgen-schema "
 
 // schemaOf builds the schema of an analysed wrapper.
 func (pg *pkgGen) schemaOf(w *wrapper) *schema {
-	s := &schema{fn: w.qualifiedName(), wrapper: w.wrapperQualifiedName(), namespace: w.namespace, version: w.version}
+	s := &schema{fn: w.qualifiedName(), wrapper: w.wrapperQualifiedName(), namespace: w.namespace, version: w.version, effect: w.effect.String()}
 	for _, p := range w.key {
 		s.key = append(s.key, schemaPart{p.schemaName(), shapeOf(p.typ, false)})
 	}
@@ -75,6 +77,7 @@ func (s *schema) lines() []string {
 		"wrapper " + s.wrapper,
 		"namespace " + strconv.Quote(s.namespace),
 		"version " + strconv.Itoa(s.version),
+		"effect " + s.effect,
 	}
 	for _, p := range s.key {
 		out = append(out, "key "+p.name+" "+p.shape)
@@ -121,6 +124,8 @@ func parseSchemas(file []byte) []*schema {
 			}
 		case "version":
 			cur.version, _ = strconv.Atoi(rest)
+		case "effect":
+			cur.effect = rest
 		case "key", "fingerprint", "result":
 			if rest == "none" && word == "fingerprint" {
 				continue

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/idem-go/idem/annotations"
 )
 
 // oldSchemas reads the schemas carried by the package's generated files on
@@ -79,7 +81,8 @@ func (pg *pkgGen) compareSchema(w *wrapper, old *schema) {
 	add := func(pos token.Pos, format string, args ...any) {
 		changes = append(changes, change{pos, fmt.Sprintf(format, args...)})
 	}
-	const rerun = "calls in flight, and calls recorded within the ttl, are not found and run again, passing new keys downstream"
+	const notFound = "calls in flight, and calls recorded within the ttl, are not found and run again"
+	const rerun = notFound + ", passing new keys downstream"
 
 	if old.namespace != cur.namespace {
 		pos, fix := funcPos, "pin the old namespace with //idem:namespace "+strconv.Quote(old.namespace)
@@ -87,6 +90,14 @@ func (pg *pkgGen) compareSchema(w *wrapper, old *schema) {
 			pos, fix = w.dirs.Namespace.Pos, "keep //idem:namespace "+strconv.Quote(old.namespace)
 		}
 		add(pos, "the namespace of %s changes from %q to %q, so every key changes: %s; %s", fn, old.namespace, cur.namespace, rerun, fix)
+	}
+	if db := annotations.EffectDB.String(); old.effect != "" && (old.effect == db) != (cur.effect == db) {
+		pos := funcPos
+		if w.dirs.Effect != nil {
+			pos = w.dirs.Effect.Pos
+		}
+		where := map[bool]string{true: "the idem_records table of the function's database", false: "the store"}
+		add(pos, "the effect of %s changes from %s to %s, so its records move from %s to %s: %s; keep the effect", fn, old.effect, cur.effect, where[old.effect == db], where[cur.effect == db], notFound)
 	}
 	keep := "keep it as it was until no call recorded before the change can be retried (ttl " + fmtDuration(w.ttl) + ")"
 	if c, paths := partsChange(old.key, cur.key); c != "" {
