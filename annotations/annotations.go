@@ -25,7 +25,15 @@
 //
 // A path is a parameter name followed by zero or more ".Field" selectors. D is
 // a Go duration (time.ParseDuration) greater than zero; N is a decimal integer
-// of at least 1.
+// of at least 1. A namespace is printable text of at most MaxNamespaceLen
+// bytes (see NamespaceProblem).
+//
+// A line that would be a directive but for white space after the slashes
+// ("// idem:key id") is reported (CheckSpaced): Go tools do not treat it as
+// a directive, so it would otherwise be silently ignored.
+//
+// The defaults of absent directives and the effect names come from
+// internal/defaults, which the runtime uses too.
 package annotations
 
 import (
