@@ -11,16 +11,22 @@ import (
 	"github.com/idem-go/idem/annotations"
 )
 
-// oldSchemas reads the schemas carried by the package's generated files on
-// disk, by wrapped function (F or T.M) and by wrapper name.
-func (pg *pkgGen) oldSchemas() (byFn, byWrapper map[string]*schema) {
-	byFn, byWrapper = map[string]*schema{}, map[string]*schema{}
+// oldSchemas holds the schemas carried by the package's generated files on
+// disk, by wrapped function (F or T.M), by wrapper name and by namespace
+// and version.
+type oldSchemas struct {
+	byFn, byWrapper, byNamespace map[string]*schema
+}
+
+// readOldSchemas reads the schemas of the package's generated files.
+func (pg *pkgGen) readOldSchemas() *oldSchemas {
+	o := &oldSchemas{byFn: map[string]*schema{}, byWrapper: map[string]*schema{}, byNamespace: map[string]*schema{}}
 	if pg.pkg.Dir == "" {
-		return byFn, byWrapper
+		return o
 	}
 	entries, err := os.ReadDir(pg.pkg.Dir)
 	if err != nil {
-		return byFn, byWrapper
+		return o
 	}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), suffix) {
@@ -35,14 +41,30 @@ func (pg *pkgGen) oldSchemas() (byFn, byWrapper map[string]*schema) {
 			continue
 		}
 		for _, s := range parseSchemas(data) {
-			byFn[s.fn] = s
-			if s.wrapper != "" {
-				byWrapper[s.wrapper] = s
-			}
+			o.byFn[s.fn] = s
+			o.byWrapper[s.wrapper] = s
+			o.byNamespace[s.keySpace()] = s
 		}
 	}
-	return byFn, byWrapper
+	return o
 }
+
+// find returns the old schema of the wrapper whose new schema is s: the
+// one of the same function, else of the same wrapper (a function renamed
+// under //idem:name), else of the same namespace and version (a function
+// renamed under a pinned //idem:namespace).
+func (o *oldSchemas) find(s *schema) *schema {
+	if old := o.byFn[s.fn]; old != nil {
+		return old
+	}
+	if old := o.byWrapper[s.wrapper]; old != nil {
+		return old
+	}
+	return o.byNamespace[s.keySpace()]
+}
+
+// keySpace identifies the keys of a schema: its namespace and version.
+func (s *schema) keySpace() string { return s.namespace + "\x00" + strconv.Itoa(s.version) }
 
 // checkSchemas compares the schema of every wrapper with the one its
 // generated file carries. A change that alters existing keys or
@@ -51,20 +73,15 @@ func (pg *pkgGen) oldSchemas() (byFn, byWrapper map[string]*schema) {
 // breaking changes are allowed: then it is a warning. Additive changes pass
 // silently.
 func (pg *pkgGen) checkSchemas(all []*wrapper) {
-	byFn, byWrapper := pg.oldSchemas()
+	old := pg.readOldSchemas()
 	for _, w := range all {
 		if !w.ok || w.fn == nil {
 			continue
 		}
 		w.schema = pg.schemaOf(w)
-		old := byFn[w.schema.fn]
-		if old == nil {
-			old = byWrapper[w.schema.wrapper]
+		if o := old.find(w.schema); o != nil {
+			pg.compareSchema(w, o)
 		}
-		if old == nil {
-			continue // a new wrapper
-		}
-		pg.compareSchema(w, old)
 	}
 }
 
