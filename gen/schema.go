@@ -100,12 +100,25 @@ func (s *schema) lines() []string {
 func parseSchemas(file []byte) []*schema {
 	var out []*schema
 	var cur *schema
-	for _, raw := range bytes.Split(file, []byte("\n")) {
-		line, ok := strings.CutPrefix(strings.TrimRight(string(raw), "\r"), "//\t")
-		if !ok {
+	start := bytes.Index(file, []byte("//\t"+schemaMarker))
+	if start < 0 {
+		return nil
+	}
+	for rest := file[start:]; len(rest) > 0; {
+		raw := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			raw, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if !bytes.HasPrefix(raw, []byte("//\t")) {
 			cur = nil
 			continue
 		}
+		if cur == nil && !bytes.HasPrefix(raw[3:], []byte(schemaMarker)) {
+			continue
+		}
+		line := strings.TrimRight(string(raw[3:]), "\r")
 		if fn, ok := strings.CutPrefix(line, schemaMarker); ok {
 			cur = &schema{fn: strings.TrimSpace(fn)}
 			out = append(out, cur)

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"bytes"
 	"fmt"
 	"go/token"
 	"os"
@@ -32,12 +33,8 @@ func (pg *pkgGen) readOldSchemas() *oldSchemas {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), suffix) {
 			continue
 		}
-		path := filepath.Join(pg.pkg.Dir, e.Name())
-		if !isGenerated(path) {
-			continue
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
+		data, err := os.ReadFile(filepath.Join(pg.pkg.Dir, e.Name()))
+		if err != nil || !bytes.HasPrefix(data, []byte(header+"\n")) {
 			continue
 		}
 		for _, s := range parseSchemas(data) {
