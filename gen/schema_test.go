@@ -3,10 +3,12 @@ package gen
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/tools/go/packages"
 )
 
 // schemaCases is the directory under testdata/gen holding the breaking-change
@@ -167,4 +169,44 @@ func TestShapeChanges(t *testing.T) {
 	}
 	sh := must(`struct{"with space" int; B *[]map[string]@"m.T[int]"}`)
 	require.Equal(t, `struct{"with space" int; B *[]map[string]@"m.T[int]"}`, sh.String())
+}
+
+// TestDocLinksResolve: every [idemrt.Name] doc link in the generated
+// golden files names an exported identifier of the runtime, and every
+// [Name] link names a function of the generated file's package.
+func TestDocLinksResolve(t *testing.T) {
+	pkgs, err := packages.Load(&packages.Config{Mode: loadMode}, runtimePath)
+	require.NoError(t, err)
+	require.Len(t, pkgs, 1)
+	scope := pkgs[0].Types.Scope()
+	files, err := filepath.Glob(filepath.Join(goldenRoot, "*", "*"+suffix+".golden"))
+	require.NoError(t, err)
+	link := regexp.MustCompile(`\[(?:(idemrt\d*)\.)?([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\]`)
+	links := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(line, "//") || strings.HasPrefix(line, "//\t") {
+				continue // not a comment, or a code block (the schema)
+			}
+			for _, m := range link.FindAllStringSubmatch(line, -1) {
+				if m[1] == "" && isPredeclared(m[2]) {
+					continue // a type argument in prose: List[int]
+				}
+				links++
+				if m[1] != "" {
+					require.NotNil(t, scope.Lookup(m[2]), "%s: %s names nothing in the runtime", f, m[0])
+					require.Regexp(t, `import \(\n(?s:.*)\t`+m[1]+` "`+regexp.QuoteMeta(runtimePath)+`"`, string(data), "%s: the link's package is the runtime's import name", f)
+					continue
+				}
+				name := m[2]
+				if i := strings.IndexByte(name, '.'); i >= 0 {
+					name = name[i+1:]
+				}
+				require.Regexp(t, `\W`+regexp.QuoteMeta(name)+`[(\[]`, string(data), "%s: %s is called by the wrapper", f, m[0])
+			}
+		}
+	}
+	require.Greater(t, links, 30)
 }
