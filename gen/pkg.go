@@ -279,7 +279,7 @@ func (pg *pkgGen) collect() {
 			if w.dirs.Namespace != nil {
 				pos = w.dirs.Namespace.Pos
 			}
-			pg.errorf(pos, "namespace %q (version %d) is also the namespace of %s (%s), so their keys would collide; give one another //idem:namespace or //idem:version",
+			pg.errorf(pos, "namespace %q (version %d) is also the namespace of %s (%s), so their keys would collide; give the one whose keys are not in use yet another //idem:namespace",
 				w.namespace, w.version, other.qualifiedName(), pg.where(other.decl.Pos()))
 			continue
 		}
