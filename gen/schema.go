@@ -19,6 +19,7 @@ import (
 //	namespace "example.com/app.InsertEvent"
 //	version 1
 //	effect api
+//	params ctx, db, ev
 //	key ev.ID string
 //	fingerprint ev struct{ID string; At time; Tags []string}
 //	result R0 int64
@@ -30,7 +31,8 @@ type schema struct {
 	wrapper   string // the wrapper, as W or T.W
 	namespace string
 	version   int
-	effect    string // the //idem:effect spelling
+	effect    string   // the //idem:effect spelling
+	params    []string // parameter names in order ($N for unnamed parameter N)
 	key       []schemaPart
 	fp        []schemaPart
 	results   []schemaPart // R0, R1…: the fields the result codec decodes by name
@@ -49,6 +51,9 @@ const schemaMarker = "idemgen-schema "
 // schemaOf builds the schema of an analysed wrapper.
 func (pg *pkgGen) schemaOf(w *wrapper) *schema {
 	s := &schema{fn: w.qualifiedName(), wrapper: w.wrapperQualifiedName(), namespace: w.namespace, version: w.version, effect: w.effect.String()}
+	for _, p := range w.params {
+		s.params = append(s.params, p.schemaName())
+	}
 	for _, p := range w.key {
 		s.key = append(s.key, schemaPart{p.schemaName(), shapeOf(p.typ, false)})
 	}
@@ -61,13 +66,42 @@ func (pg *pkgGen) schemaOf(w *wrapper) *schema {
 	return s
 }
 
-// schemaName is the part's path, or $N for the unnamed parameter N
+// schemaName is the part's path, with $N for the unnamed parameter N
 // (counted from 1), which a schema line can hold without spaces.
 func (p *part) schemaName() string {
 	if !p.param.named() {
-		return "$" + strconv.Itoa(p.param.idx+1)
+		return p.param.schemaName()
 	}
 	return p.display
+}
+
+// schemaName is the parameter's name, or $N for the unnamed parameter N.
+func (p *param) schemaName() string {
+	if !p.named() {
+		return "$" + strconv.Itoa(p.idx+1)
+	}
+	return p.name
+}
+
+// canonical is a part's path with its parameter named by position (#N),
+// so that renaming a parameter, which changes no key, changes no path; or,
+// unless byPosition (one of the schemas compared has no params line), the
+// path as written.
+func (s *schema) canonical(path string, byPosition bool) string {
+	if !byPosition {
+		return path
+	}
+	param, fields, _ := strings.Cut(path, ".")
+	for i, p := range s.params {
+		if p == param {
+			param = "#" + strconv.Itoa(i+1)
+			break
+		}
+	}
+	if fields != "" {
+		return param + "." + fields
+	}
+	return param
 }
 
 // lines renders the schema, one line per fact.
@@ -78,6 +112,7 @@ func (s *schema) lines() []string {
 		"namespace " + strconv.Quote(s.namespace),
 		"version " + strconv.Itoa(s.version),
 		"effect " + s.effect,
+		"params " + strings.Join(s.params, ", "),
 	}
 	for _, p := range s.key {
 		out = append(out, "key "+p.name+" "+p.shape)
@@ -139,6 +174,8 @@ func parseSchemas(file []byte) []*schema {
 			cur.version, _ = strconv.Atoi(rest)
 		case "effect":
 			cur.effect = rest
+		case "params":
+			cur.params = strings.Split(rest, ", ")
 		case "key", "fingerprint", "result":
 			if rest == "none" && word == "fingerprint" {
 				continue

@@ -210,3 +210,25 @@ func TestDocLinksResolve(t *testing.T) {
 	}
 	require.Greater(t, links, 30)
 }
+
+// TestSchemaWithoutNewerLines: a schema written before the params and
+// effect lines existed is compared by path names and without the effect,
+// so regenerating with a newer idemgen reports nothing by itself.
+func TestSchemaWithoutNewerLines(t *testing.T) {
+	old := parseSchemas([]byte("//\tidemgen-schema F\n//\twrapper FIdem\n//\tnamespace \"m.F\"\n//\tversion 1\n//\tkey o.ID string\n//\tfingerprint o struct{ID string}\n"))
+	require.Len(t, old, 1)
+	cur := parseSchemas([]byte("//\tidemgen-schema F\n//\twrapper FIdem\n//\tnamespace \"m.F\"\n//\tversion 1\n//\teffect db\n//\tparams ctx, o\n//\tkey o.ID string\n//\tfingerprint o struct{ID string}\n"))
+	require.Len(t, cur, 1)
+	require.Equal(t, []string{"ctx", "o"}, cur[0].params)
+	for _, parts := range [][2][]schemaPart{{old[0].key, cur[0].key}, {old[0].fp, cur[0].fp}} {
+		c, _ := partsChange(old[0], cur[0], parts[0], parts[1])
+		require.Empty(t, c)
+	}
+	renamed := *cur[0]
+	renamed.params = []string{"ctx", "order"}
+	c, paths := partsChange(old[0], &renamed, old[0].key, []schemaPart{{"order.ID", "string"}})
+	require.True(t, paths, "without params on one side, a renamed parameter is a changed path")
+	require.Contains(t, c, "(o.ID string) becomes (order.ID string)")
+	c, _ = partsChange(cur[0], &renamed, cur[0].key, []schemaPart{{"order.ID", "string"}})
+	require.Empty(t, c, "with params on both sides, a renamed parameter is no change")
+}

@@ -114,14 +114,14 @@ func (pg *pkgGen) compareSchema(w *wrapper, old *schema) {
 		add(pos, "the effect of %s changes from %s to %s, so its records move from %s to %s: %s; keep the effect", fn, old.effect, cur.effect, where[old.effect == db], where[cur.effect == db], notFound)
 	}
 	keep := "keep it as it was until no call recorded before the change can be retried (ttl " + fmtDuration(w.ttl) + ")"
-	if c, paths := partsChange(old.key, cur.key); c != "" {
+	if c, paths := partsChange(old, cur, old.key, cur.key); c != "" {
 		fix := keep
 		if paths {
 			fix = "keep the key paths as they were"
 		}
 		add(w.dirs.Key.Pos, "the key of %s changes: %s, so keys change: %s; %s", fn, c, rerun, fix)
 	}
-	if c, paths := partsChange(old.fp, cur.fp); c != "" {
+	if c, paths := partsChange(old, cur, old.fp, cur.fp); c != "" {
 		pos := funcPos
 		if w.dirs.Fingerprint != nil {
 			pos = w.dirs.Fingerprint.Pos
@@ -180,9 +180,15 @@ func (pg *pkgGen) compareSchema(w *wrapper, old *schema) {
 // partsChange describes how a list of key or fingerprint parts changes:
 // paths added, removed or reordered (paths is then true), or a part whose
 // values encode differently. It returns "" when every value encodes as
-// before.
-func partsChange(old, cur []schemaPart) (desc string, paths bool) {
-	if !samePaths(old, cur) {
+// before. Paths are compared with parameters by position: renaming a
+// parameter changes nothing.
+func partsChange(oldSchema, curSchema *schema, old, cur []schemaPart) (desc string, paths bool) {
+	byPosition := len(oldSchema.params) > 0 && len(curSchema.params) > 0
+	same := len(old) == len(cur)
+	for i := 0; same && i < len(old); i++ {
+		same = oldSchema.canonical(old[i].name, byPosition) == curSchema.canonical(cur[i].name, byPosition)
+	}
+	if !same {
 		return "(" + partsString(old) + ") becomes (" + partsString(cur) + ")", true
 	}
 	for i := range old {
@@ -199,18 +205,6 @@ func partsChange(old, cur []schemaPart) (desc string, paths bool) {
 		}
 	}
 	return "", false
-}
-
-func samePaths(a, b []schemaPart) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].name != b[i].name {
-			return false
-		}
-	}
-	return true
 }
 
 func partsString(ps []schemaPart) string {
