@@ -25,12 +25,22 @@
 //
 // A path is a parameter name followed by zero or more ".Field" selectors. D is
 // a Go duration (time.ParseDuration) greater than zero; N is a decimal integer
-// of at least 1.
+// of at least 1. A namespace is printable text of at most MaxNamespaceLen
+// bytes (see NamespaceProblem).
+//
+// A line that would be a directive but for white space after the slashes
+// ("// idem:key id") is reported (CheckSpaced): Go tools do not treat it as
+// a directive, so it would otherwise be silently ignored.
+//
+// The defaults of absent directives and the effect names come from
+// internal/defaults, which the runtime uses too.
 package annotations
 
 import (
 	"go/token"
 	"time"
+
+	"github.com/idem-go/idem/internal/defaults"
 )
 
 // Prefix starts every directive line.
@@ -55,11 +65,14 @@ func Names() []string {
 	return []string{NameKey, NameFingerprint, NameEffect, NameRetry, NameTTL, NameLease, NameName, NameNamespace, NameVersion}
 }
 
-// Defaults applied by the generator to directives that are absent.
+// Defaults applied by the generator to directives that are absent (defined
+// once, in internal/defaults, and shared with the runtime).
 const (
-	DefaultTTL     = 24 * time.Hour
-	DefaultLease   = 30 * time.Second
-	DefaultVersion = 1
+	DefaultTTL           = defaults.TTL
+	DefaultLease         = defaults.Lease
+	DefaultVersion       = defaults.Version
+	DefaultRetryDelay    = defaults.RetryDelay
+	DefaultRetryMaxDelay = defaults.RetryMaxDelay
 )
 
 // Comment is one line comment of a comment group, as in go/ast: Text
@@ -81,23 +94,16 @@ type Effect uint8
 
 // Effects, in the same order as the runtime's.
 const (
-	EffectNone Effect = iota
-	EffectAPI
-	EffectQueue
-	EffectDB
+	EffectNone  Effect = Effect(defaults.EffectNone)
+	EffectAPI   Effect = Effect(defaults.EffectAPI)
+	EffectQueue Effect = Effect(defaults.EffectQueue)
+	EffectDB    Effect = Effect(defaults.EffectDB)
 )
 
 // String returns the directive spelling.
 func (e Effect) String() string {
-	switch e {
-	case EffectNone:
-		return "none"
-	case EffectAPI:
-		return "api"
-	case EffectQueue:
-		return "queue"
-	case EffectDB:
-		return "db"
+	if n, ok := defaults.EffectName(uint8(e)); ok {
+		return n
 	}
 	return "unknown"
 }

@@ -3,10 +3,14 @@ package annotations
 import (
 	"fmt"
 	"go/token"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/idem-go/idem/internal/defaults"
 )
 
 // IsDirective reports whether a comment's text (including its "//") is an
@@ -17,19 +21,50 @@ func IsDirective(text string) bool { return strings.HasPrefix(text, Prefix) }
 // the group holds no directive line. Lines that are not directives are
 // ignored. Every mistake is reported, positioned inside the comment that
 // holds it; Parse never panics, whatever the input.
+//
+// A line that would be a directive but for a space after the slashes
+// ("// idem:key id") is reported with the fix, as go vet reports
+// "// go:generate": such a line is otherwise silently ignored.
 func Parse(comments []Comment) (*Set, []Diagnostic) {
 	p := &parser{}
+	var spaced []Diagnostic
 	for _, c := range comments {
 		if !IsDirective(c.Text) {
+			if d, ok := CheckSpaced(c); ok {
+				spaced = append(spaced, d)
+			}
 			continue
 		}
 		p.line(c)
 	}
 	if p.set == nil {
-		return nil, nil
+		return nil, spaced
 	}
 	p.checkKey()
+	if len(spaced) > 0 {
+		p.diags = append(p.diags, spaced...)
+		sort.SliceStable(p.diags, func(i, j int) bool { return p.diags[i].Pos < p.diags[j].Pos })
+	}
 	return p.set, p.diags
+}
+
+// CheckSpaced reports a comment that looks like a directive with white
+// space after its slashes ("// idem:key id", "//\tidem:ttl 1h"), which Go
+// tools do not treat as a directive: the line would be silently ignored.
+// The diagnostic names the directive and its correct spelling.
+func CheckSpaced(c Comment) (Diagnostic, bool) {
+	rest, ok := strings.CutPrefix(c.Text, "//")
+	if !ok || rest == "" || !isSpace(rest[0]) {
+		return Diagnostic{}, false
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	after, ok := strings.CutPrefix(rest, Prefix[2:])
+	if !ok || after == "" || !(after[0] >= 'a' && after[0] <= 'z' || after[0] >= 'A' && after[0] <= 'Z') {
+		return Diagnostic{}, false
+	}
+	return Diagnostic{Pos: c.Pos, Message: fmt.Sprintf(
+		"%q is not a directive because of the space after //, so it is ignored; write %s%s with no space (as for //go:generate)",
+		strings.TrimSpace(c.Text), Prefix, strings.TrimSpace(after))}, true
 }
 
 type parser struct {
@@ -346,25 +381,17 @@ func parseFingerprint(l *line, s *Set) {
 }
 
 func parseEffect(l *line, s *Set) {
-	w, ok := l.single("one of none, api, queue, db")
+	known := strings.Join(defaults.EffectNames(), ", ")
+	w, ok := l.single("one of " + known)
 	if !ok {
 		return
 	}
-	var e Effect
-	switch w.text {
-	case "none":
-		e = EffectNone
-	case "api":
-		e = EffectAPI
-	case "queue":
-		e = EffectQueue
-	case "db":
-		e = EffectDB
-	default:
-		l.errorf(w.off, "unknown effect %q: use none, api, queue or db", w.text)
+	e, ok := defaults.EffectByName(w.text)
+	if !ok {
+		l.errorf(w.off, "unknown effect %q: use one of %s", w.text, known)
 		return
 	}
-	s.Effect = &EffectDirective{Directive: l.directive(), Effect: e}
+	s.Effect = &EffectDirective{Directive: l.directive(), Effect: Effect(e)}
 }
 
 // duration parses a Go duration greater than zero.
@@ -507,8 +534,8 @@ func parseNamespace(l *line, s *Set) {
 		}
 		v = w.text
 	}
-	if strings.TrimSpace(v) == "" || !utf8.ValidString(v) {
-		l.errorf(l.aoff, "namespace must be non-empty valid UTF-8")
+	if msg := NamespaceProblem(v); msg != "" {
+		l.errorf(l.aoff, "%s", msg)
 		return
 	}
 	s.Namespace = &NamespaceDirective{Directive: l.directive(), Value: v}
@@ -524,4 +551,32 @@ func parseVersion(l *line, s *Set) {
 		return
 	}
 	s.Version = &VersionDirective{Directive: l.directive(), Value: n}
+}
+
+// MaxNamespaceLen is the longest namespace //idem:namespace accepts, in
+// bytes.
+const MaxNamespaceLen = 256
+
+// NamespaceProblem says what is wrong with a namespace, or returns "" when
+// it is acceptable: non-empty valid UTF-8 of at most MaxNamespaceLen bytes,
+// every character printable (a space is allowed, not at either end; NUL,
+// other control characters and invisible format characters are not: stores
+// such as PostgreSQL reject them, which would fail every call).
+func NamespaceProblem(ns string) string {
+	switch {
+	case strings.TrimSpace(ns) == "":
+		return "namespace must not be empty: write a word such as example.com/billing.Charge"
+	case !utf8.ValidString(ns):
+		return "namespace must be valid UTF-8"
+	case len(ns) > MaxNamespaceLen:
+		return fmt.Sprintf("namespace is %d bytes long; keep it to at most %d (an import path and a function name)", len(ns), MaxNamespaceLen)
+	case strings.TrimSpace(ns) != ns:
+		return fmt.Sprintf("namespace %q starts or ends with white space; remove it", ns)
+	}
+	for i, r := range ns {
+		if r != ' ' && !unicode.IsPrint(r) {
+			return fmt.Sprintf("namespace %q holds the non-printable character %U at byte %d; namespaces are printable text (stores reject NUL and control characters)", ns, r, i)
+		}
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package annotations
 import (
 	"go/token"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,9 +77,42 @@ func TestParseFull(t *testing.T) {
 }
 
 func TestParseNoDirectives(t *testing.T) {
-	set, ds := parse(t, "// Just a doc comment.", "// idem:key x (a space: not a directive)", "/*idem:key x*/")
+	set, ds := parse(t, "// Just a doc comment.", "// idem: a word after the colon is prose", "/*idem:key x*/", "// idem:", "//idem")
 	assert.Nil(t, set)
 	assert.Empty(t, ds)
+}
+
+// TestParseSpacedDirective: a directive with a space after // is not a
+// directive for Go; it is reported with the fix, alone or beside others.
+func TestParseSpacedDirective(t *testing.T) {
+	set, ds := parse(t, "// Doc.", "// idem:key x")
+	assert.Nil(t, set)
+	assert.Equal(t, []string{`1:1: "// idem:key x" is not a directive because of the space after //, so it is ignored; write //idem:key x with no space (as for //go:generate)`}, ds)
+
+	set, ds = parse(t, "//idem:key id", "//\t idem:ttl 1h")
+	require.NotNil(t, set)
+	assert.Nil(t, set.TTL)
+	assert.Equal(t, []string{`1:1: "//\t idem:ttl 1h" is not a directive because of the space after //, so it is ignored; write //idem:ttl 1h with no space (as for //go:generate)`}, ds)
+}
+
+func TestNamespaceProblem(t *testing.T) {
+	for _, ok := range []string{"billing.Charge", "example.com/app/billing.Service.Charge", "a b", "é", strings.Repeat("n", MaxNamespaceLen)} {
+		assert.Empty(t, NamespaceProblem(ok), ok)
+	}
+	for bad, want := range map[string]string{
+		"":                                     "must not be empty",
+		" ":                                    "must not be empty",
+		"a\x00b":                               "non-printable character U+0000 at byte 1",
+		"a\tb":                                 "non-printable character U+0009",
+		"a\u200bb":                             "non-printable character U+200B",
+		"\xff":                                 "valid UTF-8",
+		" lead":                                "white space",
+		strings.Repeat("n", MaxNamespaceLen+1): "257 bytes long",
+	} {
+		assert.Contains(t, NamespaceProblem(bad), want, "%q", bad)
+	}
+	_, ds := parse(t, "//idem:key a", `//idem:namespace "a\x00b"`)
+	assert.Equal(t, []string{`1:18: namespace "a\x00b" holds the non-printable character U+0000 at byte 1; namespaces are printable text (stores reject NUL and control characters)`}, ds)
 }
 
 func TestParseMinimal(t *testing.T) {
@@ -154,7 +188,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"1:23: //idem:fingerprint - means no fingerprint and stands alone; remove the other paths or the -"}},
 		{"effect db", []string{"//idem:key a", "//idem:effect db"}, nil},
 		{"effect unknown", []string{"//idem:key a", "//idem:effect http"},
-			[]string{"1:15: unknown effect \"http\": use none, api, queue or db"}},
+			[]string{"1:15: unknown effect \"http\": use one of none, api, queue, db"}},
 		{"effect two", []string{"//idem:key a", "//idem:effect api queue"},
 			[]string{"1:19: //idem:effect takes one argument (one of none, api, queue, db); remove \"queue\""}},
 		{"effect missing", []string{"//idem:key a", "//idem:effect"},
@@ -196,7 +230,7 @@ func TestParseErrors(t *testing.T) {
 		{"namespace unterminated", []string{"//idem:key a", `//idem:namespace "abc`},
 			[]string{"1:18: malformed namespace \"abc: write one quoted Go string"}},
 		{"namespace empty quoted", []string{"//idem:key a", `//idem:namespace ""`},
-			[]string{"1:18: namespace must be non-empty valid UTF-8"}},
+			[]string{"1:18: namespace must not be empty: write a word such as example.com/billing.Charge"}},
 		{"namespace spaces", []string{"//idem:key a", `//idem:namespace a b`},
 			[]string{"1:20: //idem:namespace takes one argument (a namespace (quote it if it contains spaces)); remove \"b\""}},
 		{"version zero", []string{"//idem:key a", "//idem:version 0"},
@@ -207,7 +241,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{"0:1: directive is not valid UTF-8"}},
 		{"many at once", []string{"//idem:effect xyz", "//idem:ttl soon", "//idem:lease 0s", "//idem:frobnicate"},
 			[]string{
-				"0:15: unknown effect \"xyz\": use none, api, queue or db",
+				"0:15: unknown effect \"xyz\": use one of none, api, queue, db",
 				"1:12: malformed ttl \"soon\": write a Go duration such as 30s, 5m or 24h",
 				"2:14: lease \"0s\" must be greater than zero",
 				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)",

@@ -44,6 +44,7 @@ type wrapper struct {
 	fpMode    fpMode
 	fpOmitted []string // doc: parameters left out of the default fingerprint
 	ok        bool     // analysis succeeded
+	schema    *schema  // set once the analysis succeeded
 }
 
 // txKind is the kind of transaction a db-effect function takes.
@@ -212,6 +213,19 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	}
 	if d.Lease != nil {
 		w.lease = d.Lease.Value
+	}
+	if w.ttl < w.lease {
+		// A record that expires before its holder's lease would let a second
+		// caller claim the key while the first still runs.
+		switch {
+		case d.TTL != nil && d.Lease != nil:
+			pg.errorf(d.TTL.Pos, "//idem:ttl %s is shorter than //idem:lease %s: a record must outlive the lease of the call that holds it; make the ttl at least %s", fmtDuration(w.ttl), fmtDuration(w.lease), fmtDuration(w.lease))
+		case d.TTL != nil:
+			pg.errorf(d.TTL.Pos, "//idem:ttl %s is shorter than the default lease %s: a record must outlive the lease of the call that holds it; make the ttl at least %s, or set a shorter //idem:lease", fmtDuration(w.ttl), fmtDuration(w.lease), fmtDuration(w.lease))
+		default:
+			pg.errorf(d.Lease.Pos, "//idem:lease %s is longer than the default ttl %s: a record must outlive the lease of the call that holds it; shorten the lease or set //idem:ttl of at least %s", fmtDuration(w.lease), fmtDuration(w.ttl), fmtDuration(w.lease))
+		}
+		ok = false
 	}
 	w.namespace = pg.tpkg.Path() + "." + fn.Name()
 	if w.recvType != nil {

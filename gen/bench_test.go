@@ -93,7 +93,7 @@ func benchVsLoad(b *testing.B, cfg Config, want Action) {
 	var load, gen, loadCPU, genCPU time.Duration
 	for b.Loop() {
 		t0, c0 := time.Now(), cpuTime()
-		pkgs, err := packages.Load(&packages.Config{Mode: LoadMode, Dir: cfg.Dir, BuildFlags: []string{"-tags=" + BuildTag}}, ".")
+		pkgs, err := packages.Load(&packages.Config{Mode: loadMode, Dir: cfg.Dir, BuildFlags: []string{"-tags=" + buildTag}}, ".")
 		if err != nil || len(pkgs) != 1 || len(pkgs[0].Errors) > 0 {
 			b.Fatal(err, pkgs[0].Errors)
 		}

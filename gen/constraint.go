@@ -11,7 +11,7 @@ import (
 // line and its _GOOS/_GOARCH file name suffix), since the generated file's
 // own name ends in _idem and so carries no file name constraint.
 func (fg *fileGen) buildConstraint() string {
-	var expr constraint.Expr = &constraint.NotExpr{X: &constraint.TagExpr{Tag: BuildTag}}
+	var expr constraint.Expr = &constraint.NotExpr{X: &constraint.TagExpr{Tag: buildTag}}
 	for _, g := range fg.syntax.Comments {
 		if g.Pos() >= fg.syntax.Package {
 			break

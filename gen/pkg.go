@@ -23,7 +23,10 @@ type pkgGen struct {
 	fset  *token.FileSet
 	tpkg  *types.Package
 	diags []Diagnostic
+	warns []Diagnostic
 	out   []File
+	// allowBreaking turns breaking schema changes into warnings.
+	allowBreaking bool
 
 	files []*fileGen
 	// taken holds the package-level names in use: the package's own
@@ -56,16 +59,32 @@ type fileGen struct {
 	units   []*unit
 	imports map[string]string // import path → package name
 	used    map[string]bool   // names the file's code refers to
+	// rtImport is the name the file imports the runtime under, once
+	// chosen; doc links use it.
+	rtImport string
 }
 
-func newPkgGen(pkg *packages.Package, fset *token.FileSet) *pkgGen {
+// defaultRuntimeName is the name generated files import the runtime under
+// unless the package uses it.
+const defaultRuntimeName = "idemrt"
+
+// runtimeName is the name the file imports the runtime under.
+func (fg *fileGen) runtimeName() string {
+	if fg.rtImport != "" {
+		return fg.rtImport
+	}
+	return defaultRuntimeName
+}
+
+func newPkgGen(cfg Config, pkg *packages.Package, fset *token.FileSet) *pkgGen {
 	pg := &pkgGen{
-		pkg:     pkg,
-		fset:    fset,
-		tpkg:    pkg.Types,
-		taken:   map[string]bool{},
-		methods: map[*types.TypeName]map[string]*wrapper{},
-		funcs:   map[string]*wrapper{},
+		allowBreaking: cfg.AllowBreaking,
+		pkg:           pkg,
+		fset:          fset,
+		tpkg:          pkg.Types,
+		taken:         map[string]bool{},
+		methods:       map[*types.TypeName]map[string]*wrapper{},
+		funcs:         map[string]*wrapper{},
 	}
 	pg.helpers = &helperSet{pg: pg, byType: map[string]*helper{}}
 	return pg
@@ -260,12 +279,13 @@ func (pg *pkgGen) collect() {
 			if w.dirs.Namespace != nil {
 				pos = w.dirs.Namespace.Pos
 			}
-			pg.errorf(pos, "namespace %q (version %d) is also the namespace of %s (%s), so their keys would collide; give one another //idem:namespace or //idem:version",
+			pg.errorf(pos, "namespace %q (version %d) is also the namespace of %s (%s), so their keys would collide; give the one whose keys are not in use yet another //idem:namespace",
 				w.namespace, w.version, other.qualifiedName(), pg.where(other.decl.Pos()))
 			continue
 		}
 		namespaces[k] = w
 	}
+	pg.checkSchemas(all)
 	// Names of spec variables, after every wrapper name is taken.
 	for _, w := range all {
 		if w.name == "" {
@@ -285,9 +305,9 @@ func (pg *pkgGen) collect() {
 	}
 }
 
-// isGeneratedSyntax reports whether a parsed file starts with Header.
+// isGeneratedSyntax reports whether a parsed file starts with header.
 func isGeneratedSyntax(f *ast.File) bool {
-	return len(f.Comments) > 0 && len(f.Comments[0].List) > 0 && f.Comments[0].List[0].Text == Header &&
+	return len(f.Comments) > 0 && len(f.Comments[0].List) > 0 && f.Comments[0].List[0].Text == header &&
 		f.Comments[0].Pos() < f.Package
 }
 
@@ -331,6 +351,9 @@ func (pg *pkgGen) strayDirectives(f *ast.File, docs map[*ast.CommentGroup]bool) 
 		}
 		for _, c := range g.List {
 			if !annotations.IsDirective(c.Text) {
+				if d, ok := annotations.CheckSpaced(annotations.Comment{Text: c.Text, Pos: c.Slash}); ok {
+					pg.errorf(d.Pos, "%s", d.Message)
+				}
 				continue
 			}
 			where := owner[g]

@@ -64,7 +64,7 @@ func TestRunWritesOnlyChangesAndRemovesStaleFiles(t *testing.T) {
 	assert.Equal(t, map[string]Action{"a_idem.go": Created, "b_idem.go": Created}, actions(res))
 	a, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
 	require.NoError(t, err)
-	require.Regexp(t, `^`+regexp.QuoteMeta(Header)+"\n// idemgen-sum: [0-9a-f]{32} [0-9a-f]{32}\n\n//go:build !idemgen\n\npackage m\n", string(a))
+	require.Regexp(t, `^`+regexp.QuoteMeta(header)+"\n// idemgen-sum: [0-9a-f]{32} [0-9a-f]{32}\n\n//go:build !idemgen\n\npackage m\n", string(a))
 	require.Equal(t, []string{"AIdem"}, res.Files[0].Wrappers)
 
 	// Unchanged files are not rewritten: their modification time stays.
@@ -92,11 +92,11 @@ func TestRunWritesOnlyChangesAndRemovesStaleFiles(t *testing.T) {
 	require.Equal(t, string(a), string(restored))
 
 	// A stale file is rewritten.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "a_idem.go"), []byte(Header+"\n\npackage m\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a_idem.go"), []byte(header+"\n\npackage m\n"), 0o644))
 	// b.go loses its directives; a generated file whose source is gone
 	// goes too; a hand-written _idem.go file stays.
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "b.go"), []byte("package m\n"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "gone_idem.go"), []byte(Header+"\n\n//go:build !idemgen\n\npackage m\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "gone_idem.go"), []byte(header+"\n\n//go:build !idemgen\n\npackage m\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "hand_idem.go"), []byte("package m\n"), 0o644))
 
 	// Check reports all of it and changes nothing.
@@ -153,7 +153,7 @@ func TestStaleGeneratedCodeDoesNotBlockRegeneration(t *testing.T) {
 	// and so never sees it.
 	dir := writeModule(t, map[string]string{
 		"a.go":      srcA,
-		"a_idem.go": Header + "\n\n//go:build !idemgen\n\npackage m\n\nfunc AIdem() { A(nil, 1, 2) }\n",
+		"a_idem.go": header + "\n\n//go:build !idemgen\n\npackage m\n\nfunc AIdem() { A(nil, 1, 2) }\n",
 		"use.go":    "package m\n\nimport \"context\"\n\n// Use calls the wrapper, which does not exist under -tags=idemgen.\nfunc Use() error { return AIdem(context.Background(), \"x\") }\n",
 	})
 	res, err := Run(Config{Dir: dir})

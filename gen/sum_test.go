@@ -11,7 +11,7 @@ import (
 
 func TestFormatWithSumSkipsOnlyExactMatches(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x_idem.go")
-	raw := []byte(Header + "\n\n//go:build !idemgen\n\npackage x\nvar   A=1\n")
+	raw := []byte(header + "\n\n//go:build !idemgen\n\npackage x\nvar   A=1\n")
 
 	out, err := formatWithSum(raw, path)
 	require.NoError(t, err)
@@ -28,7 +28,7 @@ func TestFormatWithSumSkipsOnlyExactMatches(t *testing.T) {
 
 	// A file whose sums match is returned without formatting: this one is
 	// not what formatting raw produces, yet it is kept.
-	marker := withSum([]byte(Header+"\n\n//go:build !idemgen\n\npackage x\n\n// not reformatted\n"), sourceSum(raw))
+	marker := withSum([]byte(header+"\n\n//go:build !idemgen\n\npackage x\n\n// not reformatted\n"), sourceSum(raw))
 	require.NoError(t, os.WriteFile(path, marker, 0o644))
 	kept, err := formatWithSum(raw, path)
 	require.NoError(t, err)
@@ -49,7 +49,7 @@ func TestFormatWithSumSkipsOnlyExactMatches(t *testing.T) {
 	require.Contains(t, string(again), "\nvar A = 3\n")
 
 	// A file without a sum line is formatted again.
-	_, _, ok = splitSum([]byte(Header + "\n\npackage x\n"))
+	_, _, ok = splitSum([]byte(header + "\n\npackage x\n"))
 	require.False(t, ok)
 }
 

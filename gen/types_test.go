@@ -17,7 +17,7 @@ import (
 // TestResultCheckAgreesWithRuntime checks that the static check of result
 // types accepts exactly the types runtime.CheckResultType accepts.
 func TestResultCheckAgreesWithRuntime(t *testing.T) {
-	pkgs, err := packages.Load(&packages.Config{Mode: LoadMode}, "github.com/idem-go/idem/gen/internal/resultcases")
+	pkgs, err := packages.Load(&packages.Config{Mode: loadMode}, "github.com/idem-go/idem/gen/internal/resultcases")
 	require.NoError(t, err)
 	require.Len(t, pkgs, 1)
 	require.Empty(t, pkgs[0].Errors)
@@ -45,7 +45,7 @@ func TestResultCheckAgreesWithRuntime(t *testing.T) {
 }
 
 func TestKeyProblem(t *testing.T) {
-	pkgs, err := packages.Load(&packages.Config{Mode: LoadMode}, "github.com/idem-go/idem/gen/internal/resultcases")
+	pkgs, err := packages.Load(&packages.Config{Mode: loadMode}, "github.com/idem-go/idem/gen/internal/resultcases")
 	require.NoError(t, err)
 	p := pkgs[0].Types
 	q := types.RelativeTo(p)

@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"time"
+
+	shared "github.com/idem-go/idem/internal/defaults"
 )
 
 // Effect says how a wrapped function's side effect deduplicates downstream,
@@ -13,30 +15,23 @@ const (
 	// EffectNone is the default: the function does not pass the key
 	// downstream, so an attempt that may have applied its effect is never
 	// run again.
-	EffectNone Effect = iota
+	EffectNone Effect = Effect(shared.EffectNone)
 	// EffectAPI marks a function that passes the key to an API that
 	// deduplicates on it (an Idempotency-Key header): running again with the
 	// same key cannot duplicate the effect.
-	EffectAPI
+	EffectAPI Effect = Effect(shared.EffectAPI)
 	// EffectQueue marks a function that publishes with the key as the
 	// message's deduplication id.
-	EffectQueue
+	EffectQueue Effect = Effect(shared.EffectQueue)
 	// EffectDB marks a function whose effect is a database write in a
 	// transaction that also commits the key record.
-	EffectDB
+	EffectDB Effect = Effect(shared.EffectDB)
 )
 
 // String returns the directive spelling: "none", "api", "queue" or "db".
 func (e Effect) String() string {
-	switch e {
-	case EffectNone:
-		return "none"
-	case EffectAPI:
-		return "api"
-	case EffectQueue:
-		return "queue"
-	case EffectDB:
-		return "db"
+	if n, ok := shared.EffectName(uint8(e)); ok {
+		return n
 	}
 	return fmt.Sprintf("Effect(%d)", uint8(e))
 }
@@ -55,12 +50,13 @@ type RetryPolicy struct {
 	MaxDelay time.Duration // cap on any delay; 0 means DefaultRetryMaxDelay
 }
 
-// Defaults for a Spec's zero fields.
+// Defaults for a Spec's zero fields, defined once in internal/defaults and
+// shared with the directive parser and the generator.
 const (
-	DefaultTTL           = 24 * time.Hour
-	DefaultLease         = 30 * time.Second
-	DefaultRetryDelay    = 100 * time.Millisecond
-	DefaultRetryMaxDelay = 10 * time.Second
+	DefaultTTL           = shared.TTL
+	DefaultLease         = shared.Lease
+	DefaultRetryDelay    = shared.RetryDelay
+	DefaultRetryMaxDelay = shared.RetryMaxDelay
 )
 
 // Spec describes one wrapped function. Generated code declares one Spec per

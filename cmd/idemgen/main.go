@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	idemgen [-check] [-v] [packages]
+//	idemgen [-check] [-v] [-allow-breaking] [packages]
+//	idemgen -version
 //
 // Packages are go build patterns (default "."). For every source file with
 // directives, idemgen writes <file>_idem.go next to it and removes generated
@@ -22,6 +23,23 @@
 //	-check  write nothing; exit 1 and name every generated file that is
 //	        missing, stale or would be removed (for CI)
 //	-v      list the generated files and their wrappers
+//	-allow-breaking
+//	        accept changes to a wrapper's schema that alter existing keys or
+//	        fingerprints or make recorded results undecodable, as warnings;
+//	        only for functions with no call in flight and no record kept
+//	-version
+//	        print idemgen's version and exit
+//
+// Every generated file records the schema of each wrapper (key parts,
+// fingerprint parts, result shape). A change that would alter existing keys
+// or fingerprints, or make recorded results undecodable, is an error at the
+// directive or function at fault, unless //idem:version changed in the same
+// edit or -allow-breaking is given: then it is printed as a warning that
+// states the consequence.
+//
+// When packages cannot be loaded (no module, a pattern that matches
+// nothing, an import no module provides, a go.mod or go.sum that needs
+// tidying), idemgen prints the go command's message and exits 1.
 package main
 
 import (
@@ -31,6 +49,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/idem-go/idem/gen"
 )
@@ -44,8 +63,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	check := fs.Bool("check", false, "write nothing; exit 1 and name every generated file that is missing, stale or would be removed")
 	verbose := fs.Bool("v", false, "list the generated files and their wrappers")
+	showVersion := fs.Bool("version", false, "print idemgen's version and exit")
+	allowBreaking := fs.Bool("allow-breaking", false, "accept changes that alter existing keys or fingerprints or make recorded results undecodable (only for functions with no call in flight and no record kept)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: idemgen [-check] [-v] [packages]\n\nidemgen writes <file>_idem.go wrappers for functions marked with //idem: directives.\n\n")
+		fmt.Fprintf(stderr, "usage: idemgen [-check] [-v] [-allow-breaking] [packages]\n       idemgen -version\n\nidemgen writes <file>_idem.go wrappers for functions marked with //idem: directives.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,11 +75,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "idemgen", version(debug.ReadBuildInfo()))
+		return 0
+	}
 	cwd, _ := os.Getwd()
-	res, err := gen.Run(gen.Config{Patterns: fs.Args(), Check: *check})
+	res, err := gen.Run(gen.Config{Patterns: fs.Args(), Check: *check, AllowBreaking: *allowBreaking})
 	if res != nil {
 		for _, d := range res.Diagnostics {
 			fmt.Fprintln(stderr, d.Format(cwd))
+		}
+		for _, w := range res.Warnings {
+			fmt.Fprintln(stderr, "warning: "+w.Format(cwd))
 		}
 	}
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,7 +43,7 @@ func runCmd(args ...string) (int, string, string) {
 func TestHelp(t *testing.T) {
 	code, _, stderr := runCmd("-h")
 	require.Equal(t, 0, code)
-	require.Contains(t, stderr, "usage: idemgen [-check] [-v] [packages]")
+	require.Contains(t, stderr, "usage: idemgen [-check] [-v] [-allow-breaking] [packages]")
 	require.Contains(t, stderr, "-check")
 
 	code, _, _ = runCmd("-nosuchflag")
@@ -88,9 +90,122 @@ func TestDiagnosticsAreRelativeAndExitOne(t *testing.T) {
 		"sub/bad.go:6:12: malformed ttl \"forever\": write a Go duration such as 30s, 5m or 24h\n", stderr)
 }
 
-func TestLoadFailure(t *testing.T) {
-	module(t, map[string]string{"a.go": "package m\n"})
-	code, _, stderr := runCmd("./nosuchdir")
-	require.Equal(t, 1, code)
-	require.NotEmpty(t, stderr)
+// TestLoadFailures: every way go list can fail to load the packages makes
+// idemgen and idemgen -check exit 1 with the go command's message, and
+// write nothing.
+func TestLoadFailures(t *testing.T) {
+	goSum, err := os.ReadFile("../../go.sum")
+	require.NoError(t, err)
+	usesTestify := "package m\n\nimport \"github.com/stretchr/testify/require\"\n\nvar _ = require.True\n" + src[len("package m\n"):]
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) string
+		args  []string
+		want  string
+	}{
+		{"no module", func(t *testing.T) string {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(src), 0o644))
+			t.Chdir(dir)
+			return dir
+		}, nil, "go.mod file not found"},
+		{"pattern matching no directory", func(t *testing.T) string {
+			return module(t, map[string]string{"a.go": src})
+		}, []string{"./nosuchdir"}, "nosuchdir"},
+		{"pattern matching no package", func(t *testing.T) string {
+			return module(t, map[string]string{"a.go": src, "empty/README": "nothing\n"})
+		}, []string{"./empty/..."}, `"./empty/..." matched no packages`},
+		{"import no module provides", func(t *testing.T) string {
+			return module(t, map[string]string{"a.go": src, "b.go": "package m\n\nimport \"example.com/nowhere/pkg\"\n\nvar _ = pkg.X\n"})
+		}, nil, "no required module provides package example.com/nowhere/pkg"},
+		{"go.sum needs tidying", func(t *testing.T) string {
+			dir := module(t, map[string]string{"a.go": usesTestify})
+			gomod := "module example.com/m\n\ngo 1.26\n\nrequire github.com/stretchr/testify v1.12.1\n"
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644))
+			return dir
+		}, nil, "missing go.sum entry"},
+		{"go.mod needs tidying", func(t *testing.T) string {
+			dir := module(t, map[string]string{"a.go": usesTestify})
+			gomod := "module example.com/m\n\ngo 1.26\n\nrequire github.com/stretchr/testify v1.12.1\n"
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), goSum, 0o644))
+			return dir
+		}, nil, "go mod tidy"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := c.setup(t)
+			for _, check := range []bool{false, true} {
+				args := c.args
+				if check {
+					args = append([]string{"-check"}, args...)
+				}
+				code, stdout, stderr := runCmd(args...)
+				require.Equal(t, 1, code, "idemgen %v: stdout %q stderr %q", args, stdout, stderr)
+				require.Contains(t, stderr, c.want, "idemgen %v", args)
+				_, err := os.Stat(filepath.Join(dir, "a_idem.go"))
+				require.True(t, os.IsNotExist(err), "nothing is written")
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := runCmd("-version")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `^idemgen \S.* go1\.\d+`, stdout)
+
+	require.Equal(t, "(unknown)", version(nil, false))
+	bi := &debug.BuildInfo{GoVersion: "go1.26.1", Main: debug.Module{Path: "example.com/app", Version: "v1.0.0"},
+		Deps: []*debug.Module{{Path: modulePath, Version: "v0.3.1"}}}
+	require.Equal(t, "v0.3.1 go1.26.1", version(bi, true), "as a tool of another module: the idem dependency's version")
+	bi = &debug.BuildInfo{GoVersion: "go1.26.1", Main: debug.Module{Path: modulePath, Version: "(devel)"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}
+	require.Equal(t, "(devel) revision 0123456789ab, modified go1.26.1", version(bi, true))
+	bi.Main.Version = "v0.4.0"
+	require.Equal(t, "v0.4.0 go1.26.1", version(bi, true))
+}
+
+// TestBreakingChange: a change of key under -check and on regeneration
+// exits 1 at the directive, writing nothing; with a version bump or
+// -allow-breaking it is a warning and the file is written.
+func TestBreakingChange(t *testing.T) {
+	dir := module(t, map[string]string{"a.go": src})
+	code, _, stderr := runCmd()
+	require.Equal(t, 0, code, stderr)
+	gen1, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
+	require.NoError(t, err)
+
+	changed := strings.Replace(src, "id string) error", "id int) error", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(changed), 0o644))
+	for _, args := range [][]string{{"-check"}, nil} {
+		code, _, stderr = runCmd(args...)
+		require.Equal(t, 1, code)
+		require.Contains(t, stderr, "a.go:7:1: the key of A changes: id changes type from string to int, so keys change")
+		require.NotContains(t, stderr, "warning:")
+	}
+	gen2, err := os.ReadFile(filepath.Join(dir, "a_idem.go"))
+	require.NoError(t, err)
+	require.Equal(t, string(gen1), string(gen2), "nothing is written")
+
+	bumped := strings.Replace(changed, "//idem:key id\n", "//idem:key id\n//idem:version 2\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(bumped), 0o644))
+	code, _, stderr = runCmd()
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: a.go:8:1: //idem:version of A changes from 1 to 2, so every key changes")
+	require.Contains(t, stderr, "warning: a.go:7:1: the key of A changes: id changes type from string to int")
+	code, _, stderr = runCmd("-check")
+	require.Equal(t, 0, code)
+	require.Empty(t, stderr, "the new schema is now the reference")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(bumped+"\n// Other is another.\n//\n//idem:key b\nfunc Other(b bool) error { return nil }\n"), 0o644))
+	code, _, stderr = runCmd()
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stderr, "an added wrapper is additive")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.go"), []byte(strings.Replace(bumped, "id int) error", "id int64) error", 1)), 0o644))
+	code, _, stderr = runCmd("-allow-breaking")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: a.go:7:1: the key of A changes: id changes type from int to int64")
+	require.Contains(t, stderr, "(accepted by -allow-breaking)")
 }

@@ -178,3 +178,41 @@ type Iface interface {
 //idem:key id
 //idem:name sql
 func ImportName(ctx context.Context, id string) error { return nil }
+
+// Spaced has its directives written with a space after //, which Go tools
+// do not treat as directives.
+//
+// idem:key id
+//
+// idem:ttl 1h
+//
+//idem:key id
+func Spaced(ctx context.Context, id string) error { return nil }
+
+// idem:key id
+var spacedVar int
+
+// ShortTTL keeps records for less than the default lease.
+//
+//idem:key id
+//idem:ttl 10s
+func ShortTTL(ctx context.Context, id string) error { return nil }
+
+// ShortTTLLease keeps records for less than its lease.
+//
+//idem:key id
+//idem:ttl 1m
+//idem:lease 2m
+func ShortTTLLease(ctx context.Context, id string) error { return nil }
+
+// LongLease holds a lease longer than the default ttl.
+//
+//idem:key id
+//idem:lease 48h
+func LongLease(ctx context.Context, id string) error { return nil }
+
+// NULNamespace has a NUL byte in its namespace.
+//
+//idem:key id
+//idem:namespace "billing\x00charge"
+func NULNamespace(ctx context.Context, id string) error { return nil }
