@@ -62,7 +62,7 @@ const ResultKeysEnv = "IDEM_RESULT_KEYS"
 func SetResultKeys(current string, keys map[string][]byte) error {
 	ring, err := newResultKeyring(current, keys)
 	if err != nil {
-		return err
+		return fmt.Errorf("idem: SetResultKeys: %w", err)
 	}
 	resultKeys.Store(ring)
 	return nil
@@ -73,9 +73,11 @@ var resultKeys atomic.Pointer[resultKeyring]
 
 // envResultKeys reads ResultKeysEnv once (a variable so that tests can read
 // it again).
-var envResultKeys = sync.OnceValues(func() (*resultKeyring, error) {
+var envResultKeys = sync.OnceValues(readEnvResultKeys)
+
+func readEnvResultKeys() (*resultKeyring, error) {
 	return parseResultKeys(os.Getenv(ResultKeysEnv))
-})
+}
 
 // loadResultKeys returns the keyring in force.
 func loadResultKeys() (*resultKeyring, error) {
@@ -141,15 +143,15 @@ func newResultKeyring(current string, keys map[string][]byte) (*resultKeyring, e
 		}
 		alg := map[int]int{16: 1, 24: 2, 32: 3}[len(key)]
 		if alg == 0 {
-			return nil, fmt.Errorf("idem: result key %q has %d bytes; AES-GCM keys have 16, 24 or 32 (32 recommended)", id, len(key))
+			return nil, fmt.Errorf("result key %q has %d bytes; AES-GCM keys have 16, 24 or 32 (32 recommended)", id, len(key))
 		}
 		block, err := aes.NewCipher(slices.Clone(key))
 		if err != nil {
-			return nil, fmt.Errorf("idem: result key %q: %w", id, err)
+			return nil, fmt.Errorf("result key %q: %w", id, err)
 		}
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, fmt.Errorf("idem: result key %q: %w", id, err)
+			return nil, fmt.Errorf("result key %q: %w", id, err)
 		}
 		protected, err := resultEncMode.Marshal(coseHeader{Alg: alg})
 		if err != nil {
@@ -164,7 +166,7 @@ func newResultKeyring(current string, keys map[string][]byte) (*resultKeyring, e
 	if current != "" {
 		ring.current = ring.byID[current]
 		if ring.current == nil {
-			return nil, fmt.Errorf("idem: the current result key %q is not among the keys given (%s)", current, ring.ids())
+			return nil, fmt.Errorf("the current result key %q is not among the keys given (%s)", current, ring.ids())
 		}
 	}
 	return ring, nil
@@ -172,11 +174,11 @@ func newResultKeyring(current string, keys map[string][]byte) (*resultKeyring, e
 
 func checkResultKeyID(id string) error {
 	if id == "" || len(id) > 64 {
-		return fmt.Errorf("idem: result key id %q must have 1 to 64 characters", id)
+		return fmt.Errorf("result key id %q must have 1 to 64 characters", id)
 	}
 	for _, c := range []byte(id) {
 		if c <= ' ' || c > '~' || c == ',' || c == ':' {
-			return fmt.Errorf("idem: result key id %q may hold only printable ASCII characters other than space, comma and colon", id)
+			return fmt.Errorf("result key id %q may hold only printable ASCII characters other than space, comma and colon", id)
 		}
 	}
 	return nil
