@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -447,7 +448,18 @@ func unmarshalResult[R any](data []byte, v *R) (err error) {
 	}()
 	if err := resultDecMode.Unmarshal(body, v); err != nil {
 		*v = zero
-		return fmt.Errorf("idem: the recorded results do not decode into %s (a result's type changed incompatibly since the record was written, or the record is corrupt): %w", t, err)
+		return fmt.Errorf("idem: the recorded results do not decode into %s%s (a result's type changed incompatibly since the record was written, or the record is corrupt): %w", t, resultErrorField(err), err)
 	}
 	return nil
+}
+
+// resultErrorField names the outermost field of R where decoding failed
+// (the library reports no deeper path), as ": field F".
+func resultErrorField(err error) string {
+	var te *cbor.UnmarshalTypeError
+	if !errors.As(err, &te) || te.StructFieldName == "" {
+		return ""
+	}
+	name := te.StructFieldName
+	return ": field " + name[strings.LastIndexByte(name, '.')+1:]
 }
