@@ -74,6 +74,7 @@ func resultModes() (cbor.UserBufferEncMode, cbor.DecMode) {
 	}
 	dm, err := cbor.DecOptions{
 		MaxNestedLevels:   maxResultDepth,
+		TimeTag:           cbor.DecTagRequired,    // times are tag 0 (or null), as written
 		MaxArrayElements:  math.MaxInt32,          // never refuse what the encoder wrote;
 		MaxMapPairs:       math.MaxInt32,          // the data's length bounds every count
 		UTF8:              cbor.UTF8DecodeInvalid, // Go strings may hold any bytes

@@ -740,6 +740,14 @@ func FuzzUnmarshalResult(f *testing.F) {
 			t.Fatalf("floats changed: %v %v -> %v %v", out.F, out.F4, out2.F, out2.F4)
 		}
 		out.F, out2.F, out.F4, out2.F4 = 0, 0, 0, 0
+		// A time keeps its instant and offset; a hand-made epoch time (tag
+		// 1) reads back in Local and is recorded as its offset.
+		_, off1 := out.T.Zone()
+		_, off2 := out2.T.Zone()
+		if !out.T.Equal(out2.T) || off1 != off2 {
+			t.Fatalf("time changed: %v -> %v", out.T, out2.T)
+		}
+		out.T, out2.T = time.Time{}, time.Time{}
 		if !reflect.DeepEqual(out, out2) {
 			t.Fatalf("round trip changed the value:\n%#v\n%#v", out, out2)
 		}
