@@ -257,3 +257,23 @@ func TestResultEncryptionErrorsAreNotPanics(t *testing.T) {
 		assert.Zero(t, out)
 	}
 }
+
+func TestResultEncryptionConcurrentUse(t *testing.T) {
+	useResultKeys(t, "k1", map[string][]byte{"k1": key1, "k2": key2})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				v := sealedReceipt{ID: int64(i*100 + j), Card: "c"}
+				data, err := marshalResult(&v)
+				if !assert.NoError(t, err) {
+					return
+				}
+				var out sealedReceipt
+				assert.NoError(t, unmarshalResult(data, &out))
+				assert.Equal(t, v, out)
+			}
+		})
+	}
+	wg.Wait()
+}
