@@ -19,7 +19,8 @@ func TestResultProblemMessages(t *testing.T) {
 	q := types.RelativeTo(pkgs[0].Types)
 	for name, want := range map[string]string{
 		"Int": "", "Exported": "", "Time": "", "Marshals": "", "ValueMarshal": "", "Floats": "",
-		"TextMarshal": "", "CBORDash": "", "NamedBytes": "", "Blank": "", "PtrToMarsh": "",
+		"TextMarshal": "", "CBORDash": "", "NamedBytes": "", "Blank": "", "PtrToMarsh": "", "CBORSelf": "",
+		"HalfCBOR":            "type HalfCBOR implements only one of cbor.Marshaler and cbor.Unmarshaler, so its records could not be decoded; implement both on *HalfCBOR",
 		"Unexported":          "type Unexported has the unexported field b, which the result codec cannot set; export the fields, or implement encoding.BinaryMarshaler and BinaryUnmarshaler (or encoding.TextMarshaler and TextUnmarshaler) on *Unexported",
 		"HalfMarshal":         "type HalfMarshal implements only one of encoding.BinaryMarshaler and encoding.BinaryUnmarshaler, so its records could not be decoded; implement both on *HalfMarshal",
 		"HalfText":            "type HalfText implements only one of encoding.TextMarshaler and encoding.TextUnmarshaler, so its records could not be decoded; implement both on *HalfText",

@@ -122,6 +122,19 @@ func (m *resultText) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// resultCBOR has unexported state and marshals itself as CBOR.
+type resultCBOR struct{ n uint8 }
+
+func (c resultCBOR) MarshalCBOR() ([]byte, error) { return cbor.Marshal([]uint8{c.n}) }
+func (c *resultCBOR) UnmarshalCBOR(b []byte) error {
+	var v []uint8
+	if err := cbor.Unmarshal(b, &v); err != nil || len(v) != 1 {
+		return errors.New("resultCBOR: want one byte")
+	}
+	c.n = v[0]
+	return nil
+}
+
 type resultOnlyMarshal struct{ x int }
 
 func (resultOnlyMarshal) MarshalBinary() ([]byte, error) { return nil, nil }
@@ -308,12 +321,14 @@ func TestResultMarshalersAreRecordedAsStrings(t *testing.T) {
 	v := struct {
 		Money resultText
 		Addr  netip.Addr // both Binary and Text marshalers: binary wins, as in the library
-	}{resultText{250}, netip.MustParseAddr("10.0.0.1")}
+		Self  resultCBOR
+	}{resultText{250}, netip.MustParseAddr("10.0.0.1"), resultCBOR{9}}
 	data, err := marshalResult(&v)
 	require.NoError(t, err)
 	diag, err := cbor.Diagnose(data)
 	require.NoError(t, err)
-	assert.Equal(t, `55799({"Money": "2.50 EUR", "Addr": h'0a000001'})`, diag)
+	assert.Equal(t, `55799({"Money": "2.50 EUR", "Addr": h'0a000001', "Self": [9]})`, diag)
+	assert.Equal(t, v, roundTrip(t, v))
 }
 
 func TestResultMapValuesUseNonAddressablePaths(t *testing.T) {

@@ -79,7 +79,27 @@ type (
 		A int
 		_ func()
 	}
+	// CBORSelf has unexported state and marshals itself as CBOR.
+	CBORSelf struct{ v int }
+	// HalfCBOR only unmarshals CBOR.
+	HalfCBOR struct{ V int }
 )
+
+// MarshalCBOR implements cbor.Marshaler.
+func (c CBORSelf) MarshalCBOR() ([]byte, error) { return []byte{byte(c.v & 0x17)}, nil }
+
+// UnmarshalCBOR implements cbor.Unmarshaler.
+func (c *CBORSelf) UnmarshalCBOR(b []byte) error {
+	if len(b) != 1 {
+		return errors.New("bad")
+	}
+	c.v = int(b[0])
+	return nil
+}
+
+// UnmarshalCBOR implements cbor.Unmarshaler, without the matching
+// MarshalCBOR.
+func (h *HalfCBOR) UnmarshalCBOR([]byte) error { return nil }
 
 // MarshalText implements encoding.TextMarshaler.
 func (m TextMarshal) MarshalText() ([]byte, error) { return []byte{byte(m.cents)}, nil }
@@ -144,4 +164,5 @@ var Cases = map[string]any{
 	"Uintptr": new(Uintptr), "Floats": new(Floats), "TextMarshal": new(TextMarshal), "HalfText": new(HalfText),
 	"HalfBinaryUnmarshal": new(HalfBinaryUnmarshal), "TimeDefined": new(TimeDefined), "JSONDash": new(JSONDash),
 	"CBORDash": new(CBORDash), "NamedBytes": new(NamedBytes), "Blank": new(Blank),
+	"CBORSelf": new(CBORSelf), "HalfCBOR": new(HalfCBOR),
 }
