@@ -327,7 +327,7 @@ func TestResultMarshalersAreRecordedAsStrings(t *testing.T) {
 	require.NoError(t, err)
 	diag, err := cbor.Diagnose(data)
 	require.NoError(t, err)
-	assert.Equal(t, `55799({"Money": "2.50 EUR", "Addr": h'0a000001', "Self": [9]})`, diag)
+	assert.Equal(t, `55799({"Money": "2.50 EUR", "Addr": h'0a000001', "Self": h'09'})`, diag)
 	assert.Equal(t, v, roundTrip(t, v))
 }
 
