@@ -362,7 +362,12 @@ func walkResult(v reflect.Value, depth int) error {
 			return errResultTooDeep
 		}
 		if t == resultTimeType {
-			tm := v.Interface().(time.Time)
+			var tm time.Time
+			if v.CanAddr() {
+				tm = *(*time.Time)(v.Addr().UnsafePointer()) // no copy to the heap
+			} else {
+				tm = v.Interface().(time.Time)
+			}
 			if _, off := tm.Zone(); off%60 != 0 && !tm.IsZero() {
 				return fmt.Errorf("time %s has a UTC offset of %ds, which RFC 3339 cannot hold (it has whole minutes); record it in UTC or in a zone with a whole-minute offset", tm.Format(time.RFC3339Nano), off)
 			}
@@ -409,7 +414,7 @@ func marshalResult[R any](v *R) (data []byte, err error) {
 			data, err = nil, fmt.Errorf("idem: results of type %s cannot be recorded: a marshaler panicked: %v", t, r)
 		}
 	}()
-	buf := bytes.NewBuffer(make([]byte, 0, 64))
+	buf := bytes.NewBuffer(make([]byte, 0, 128))
 	buf.Write(resultPrefix)
 	if err := resultEncMode.MarshalToBuffer(v, buf); err != nil {
 		return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
