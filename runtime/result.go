@@ -29,14 +29,16 @@ import (
 //	slice      = array, or null when nil        []byte and [N]byte: byte string
 //	map        = map, or null when nil          pointers: null when nil, else the pointee
 //	time.Time  = 0("2006-01-02T15:04:05.999999999-07:00"), or null for the zero time
-//	BinaryMarshaler types: byte string (MarshalBinary); TextMarshaler types: text string (MarshalText)
+//	BinaryMarshaler types: byte string (MarshalBinary); TextMarshaler types: text string (MarshalText);
+//	cbor.Marshaler types: their own CBOR
 //	integers, floats (at their own width, NaN payloads kept), bool, string: the CBOR kinds
 //
 // Decoding is by field name, which is what makes a record survive a deploy
 // that changes R: a field the record lacks keeps its zero value, a field R
 // lacks is skipped, and a field whose recorded value does not fit its new
 // type (text into an int, a number that overflows it) is a decode error
-// naming the field. An integer widened (int32 to int64) or turned into a
+// naming the outermost field (the result, R0…; the library reports no
+// deeper path) and the type that no longer fits. An integer widened (int32 to int64) or turned into a
 // float decodes; a number narrowed decodes while its value fits.
 //
 // Which types round-trip is decided once per type by CheckResultType (and,
