@@ -199,7 +199,7 @@ func parseSchemas(file []byte) []*schema {
 // result codec (results true) sees it: named types are replaced by their
 // structure, except time.Time ("time"), time.Duration ("duration"), a
 // recursive type met again (@"Name") and, for results, types recorded
-// through encoding.BinaryMarshaler ("binary"). Arrays read as slices (both
+// through a marshaler pair ("cbor", "binary" or "text"). Arrays read as slices (both
 // encode as lists), []byte is "bytes", type parameters are "typeparam".
 // Struct fields are listed in declaration order by the name they are
 // encoded under.
@@ -207,7 +207,7 @@ func shapeOf(t types.Type, results bool) string {
 	var b strings.Builder
 	sh := shaper{results: results, b: &b}
 	if results {
-		sh.m, sh.um = binaryMarshalers()
+		sh.rm = newResultMarshalers()
 	}
 	sh.write(t)
 	return b.String()
@@ -215,7 +215,7 @@ func shapeOf(t types.Type, results bool) string {
 
 type shaper struct {
 	results bool
-	m, um   *types.Interface
+	rm      *resultMarshalers
 	b       *strings.Builder
 	open    []*types.Named // named types being expanded
 }
@@ -237,8 +237,8 @@ func (sh *shaper) write(t types.Type) {
 	}
 	if sh.results {
 		if _, isPtr := t.Underlying().(*types.Pointer); !isPtr {
-			if pt := types.NewPointer(t); types.Implements(pt, sh.m) && types.Implements(pt, sh.um) {
-				b.WriteString("binary")
+			if kind := sh.rm.kind(t); kind != "" {
+				b.WriteString(kind)
 				return
 			}
 		}

@@ -223,6 +223,8 @@ func resultClass(s *shape) string {
 		return "complex"
 	case "bytes", "binary":
 		return "bytes"
+	case "text":
+		return "string"
 	}
 	return s.kind
 }

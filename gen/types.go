@@ -3,6 +3,7 @@ package gen
 import (
 	"fmt"
 	"go/types"
+	"reflect"
 	"strings"
 )
 
@@ -237,33 +238,99 @@ func (p *problem) short() string {
 	return "holds " + p.what
 }
 
-// binaryMarshalers returns encoding.BinaryMarshaler and
-// encoding.BinaryUnmarshaler, built without importing encoding.
-func binaryMarshalers() (m, u *types.Interface) {
+// resultMarshalers are the method sets the result codec looks for, built
+// without importing encoding or the CBOR library: cbor.Marshaler and
+// cbor.Unmarshaler, encoding.BinaryMarshaler and BinaryUnmarshaler,
+// encoding.TextMarshaler and TextUnmarshaler.
+type resultMarshalers struct {
+	cborM, cborU, binM, binU, textM, textU *types.Interface
+}
+
+func newResultMarshalers() *resultMarshalers {
 	errT := types.Universe.Lookup("error").Type()
 	bytesT := types.NewSlice(types.Typ[types.Byte])
-	marshal := types.NewFunc(0, nil, "MarshalBinary", types.NewSignatureType(nil, nil, nil, nil,
-		types.NewTuple(types.NewParam(0, nil, "", bytesT), types.NewParam(0, nil, "", errT)), false))
-	unmarshal := types.NewFunc(0, nil, "UnmarshalBinary", types.NewSignatureType(nil, nil, nil,
-		types.NewTuple(types.NewParam(0, nil, "", bytesT)), types.NewTuple(types.NewParam(0, nil, "", errT)), false))
-	m = types.NewInterfaceType([]*types.Func{marshal}, nil).Complete()
-	u = types.NewInterfaceType([]*types.Func{unmarshal}, nil).Complete()
-	return m, u
+	method := func(name string, params, results *types.Tuple) *types.Interface {
+		sig := types.NewSignatureType(nil, nil, nil, params, results, false)
+		return types.NewInterfaceType([]*types.Func{types.NewFunc(0, nil, name, sig)}, nil).Complete()
+	}
+	marshal := func(name string) *types.Interface {
+		return method(name, nil, types.NewTuple(types.NewParam(0, nil, "", bytesT), types.NewParam(0, nil, "", errT)))
+	}
+	unmarshal := func(name string) *types.Interface {
+		return method(name, types.NewTuple(types.NewParam(0, nil, "", bytesT)), types.NewTuple(types.NewParam(0, nil, "", errT)))
+	}
+	return &resultMarshalers{
+		cborM: marshal("MarshalCBOR"), cborU: unmarshal("UnmarshalCBOR"),
+		binM: marshal("MarshalBinary"), binU: unmarshal("UnmarshalBinary"),
+		textM: marshal("MarshalText"), textU: unmarshal("UnmarshalText"),
+	}
+}
+
+// marshaling mirrors runtime.resultMarshaling: whether the codec writes t
+// with a marshaler pair (true), by its structure (false), or cannot
+// (a message: t implements half a pair).
+func (m *resultMarshalers) marshaling(t types.Type, q types.Qualifier) (bool, string) {
+	pt := types.NewPointer(t)
+	has := func(i *types.Interface) bool { return types.Implements(pt, i) }
+	half := func(a, b string) string {
+		return fmt.Sprintf("implements only one of %s and %s, so its records could not be decoded; implement both on *%s", a, b, types.TypeString(t, q))
+	}
+	switch {
+	case has(m.cborM) || has(m.cborU):
+		if !has(m.cborM) || !has(m.cborU) {
+			return false, half("cbor.Marshaler", "cbor.Unmarshaler")
+		}
+	case has(m.binM):
+		if !has(m.binU) {
+			return false, half("encoding.BinaryMarshaler", "encoding.BinaryUnmarshaler")
+		}
+	case has(m.textM):
+		if !has(m.textU) {
+			return false, half("encoding.TextMarshaler", "encoding.TextUnmarshaler")
+		}
+	case has(m.binU):
+		return false, half("encoding.BinaryMarshaler", "encoding.BinaryUnmarshaler")
+	case has(m.textU):
+		return false, half("encoding.TextMarshaler", "encoding.TextUnmarshaler")
+	default:
+		return false, ""
+	}
+	return true, ""
+}
+
+// kind names the marshaler pair the codec records t through ("cbor",
+// "binary" or "text", in the codec's order of preference), or "" when it
+// records t by its structure.
+func (m *resultMarshalers) kind(t types.Type) string {
+	pt := types.NewPointer(t)
+	both := func(a, b *types.Interface) bool { return types.Implements(pt, a) && types.Implements(pt, b) }
+	switch {
+	case both(m.cborM, m.cborU):
+		return "cbor"
+	case both(m.binM, m.binU):
+		return "binary"
+	case both(m.textM, m.textU):
+		return "text"
+	}
+	return ""
 }
 
 // resultProblem reports why values of t cannot round-trip through the
 // runtime's result codec, or "" when they can. It mirrors
-// runtime.CheckResultType: functions, channels, unsafe pointers and
-// interfaces never round-trip; structs with unexported fields (in any
-// package) round-trip only when *T implements encoding.BinaryMarshaler and
-// encoding.BinaryUnmarshaler. Type parameters are accepted here and checked
-// by the runtime for each instantiation.
+// runtime.CheckResultType (gen/internal/resultcases holds the cases both
+// must agree on): functions, channels, unsafe pointers, interfaces,
+// complex numbers and uintptr never round-trip; a type that implements a
+// marshaler pair (binary or text) round-trips through it, and half a pair
+// is refused; structs with unexported fields (in any package, and types
+// defined from time.Time) round-trip only through a marshaler pair; a
+// field tagged json:"-" without a cbor tag would replay as zero. Type
+// parameters are accepted here and checked by the runtime for each
+// instantiation.
 func resultProblem(t types.Type, q types.Qualifier) string {
-	m, u := binaryMarshalers()
-	return resultProblemAt(t, q, "", map[types.Type]bool{}, m, u)
+	return resultProblemAt(t, q, "", map[types.Type]bool{}, newResultMarshalers())
 }
 
-func resultProblemAt(t types.Type, q types.Qualifier, where string, seen map[types.Type]bool, m, um *types.Interface) string {
+func resultProblemAt(t types.Type, q types.Qualifier, where string, seen map[types.Type]bool, m *resultMarshalers) string {
 	t = types.Unalias(t)
 	if n, ok := t.(*types.Named); ok {
 		if seen[n] {
@@ -288,43 +355,80 @@ func resultProblemAt(t types.Type, q types.Qualifier, where string, seen map[typ
 	case *types.Chan:
 		return at("is a chan: channels cannot be recorded")
 	case *types.Pointer:
-		return resultProblemAt(u.Elem(), q, where, seen, m, um)
+		return resultProblemAt(u.Elem(), q, where, seen, m)
 	case *types.Basic:
-		if u.Kind() == types.UnsafePointer {
+		switch {
+		case u.Kind() == types.UnsafePointer:
 			return at("is an unsafe.Pointer, which cannot be recorded")
-		}
-		if u.Kind() == types.Invalid {
+		case u.Kind() == types.Invalid:
 			return at("is invalid (the package has type errors)")
 		}
 	}
 	if isTime(t) {
 		return ""
 	}
-	if pt := types.NewPointer(t); types.Implements(pt, m) && types.Implements(pt, um) {
+	if ok, msg := m.marshaling(t, q); ok || msg != "" {
+		if msg != "" {
+			return at(msg)
+		}
 		return ""
 	}
 	switch u := t.Underlying().(type) {
+	case *types.Basic:
+		switch {
+		case u.Info()&types.IsComplex != 0:
+			return at("is a complex number, which CBOR cannot hold; return the real and imaginary parts as floats")
+		case u.Kind() == types.Uintptr:
+			return at("is a uintptr, which means nothing to another process; return an integer type")
+		}
 	case *types.Slice:
-		return resultProblemAt(u.Elem(), q, where+"[]", seen, m, um)
+		if isByte(u.Elem()) {
+			return ""
+		}
+		return resultProblemAt(u.Elem(), q, where+"[]", seen, m)
 	case *types.Array:
-		return resultProblemAt(u.Elem(), q, where+"[]", seen, m, um)
+		if isByte(u.Elem()) {
+			return ""
+		}
+		return resultProblemAt(u.Elem(), q, where+"[]", seen, m)
 	case *types.Map:
-		if p := resultProblemAt(u.Key(), q, where+"[key]", seen, m, um); p != "" {
+		if p := resultProblemAt(u.Key(), q, where+"[key]", seen, m); p != "" {
 			return p
 		}
-		return resultProblemAt(u.Elem(), q, where+"[value]", seen, m, um)
+		return resultProblemAt(u.Elem(), q, where+"[value]", seen, m)
 	case *types.Struct:
+		if isTimeShaped(u) {
+			return at("is defined from time.Time without time.Time's methods, so the result codec cannot see its instant; return a time.Time, or implement encoding.TextMarshaler and encoding.TextUnmarshaler on *" + types.TypeString(t, q))
+		}
 		for i := 0; i < u.NumFields(); i++ {
 			f := u.Field(i)
-			if !f.Exported() {
-				return at(fmt.Sprintf("has the unexported field %s, which the result codec cannot set; export the fields, or implement encoding.BinaryMarshaler and encoding.BinaryUnmarshaler on *%s", f.Name(), types.TypeString(t, q)))
+			if f.Name() == "_" {
+				continue
 			}
-			if p := resultProblemAt(f.Type(), q, where+"."+f.Name(), seen, m, um); p != "" {
+			if !f.Exported() {
+				return at(fmt.Sprintf("has the unexported field %s, which the result codec cannot set; export the fields, or implement encoding.BinaryMarshaler and BinaryUnmarshaler (or encoding.TextMarshaler and TextUnmarshaler) on *%s", f.Name(), types.TypeString(t, q)))
+			}
+			tag := reflect.StructTag(u.Tag(i))
+			cborTag, hasCBOR := tag.Lookup("cbor")
+			if cborTag == "-" {
+				continue
+			}
+			if !hasCBOR && tag.Get("json") == "-" {
+				return at(fmt.Sprintf(`has the field %s tagged json:"-", which the result codec also honours, so it would replay as its zero value; tag it cbor:"%s" to record it, or cbor:"-" to leave it out on purpose`, f.Name(), f.Name()))
+			}
+			if p := resultProblemAt(f.Type(), q, where+"."+f.Name(), seen, m); p != "" {
 				return p
 			}
 		}
 	}
 	return ""
+}
+
+// isByte reports whether t's underlying type is byte (uint8): slices and
+// arrays of it are recorded as byte strings.
+func isByte(t types.Type) bool {
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && b.Kind() == types.Uint8
 }
 
 // isRecursive reports whether the named type n reaches itself through its

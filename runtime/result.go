@@ -1,165 +1,158 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // The result codec records a wrapped function's non-error results (a value
-// of type R, usually a struct of the results) and decodes them for callers
-// that replay the record. It is not canonical and not meant to be read by
-// anything but this package.
+// of type R, in generated code an anonymous struct{ R0 T0; R1 T1; … }) and
+// decodes them for callers that replay the record.
 //
-// Layout of a record, format 1:
+// A record is CBOR (RFC 8949), written and read by
+// github.com/fxamacker/cbor/v2 with the options below, so that any CBOR
+// decoder shows it without the Go types:
 //
-//	byte 0      format version (1)
-//	bytes 1..8  shape of R: FNV-1a 64 (little-endian) of a description of
-//	            R's kinds, struct field names, array lengths and marshaler
-//	            type names; a record of another shape is refused instead of
-//	            being misread
-//	bytes 9..   the value, by R's plan:
-//	  bool                     1 byte, 0 or 1
-//	  signed integers          zig-zag varint
-//	  unsigned integers        uvarint
-//	  float32, float64         4 or 8 bytes, IEEE 754 bits, little-endian
-//	  complex64, complex128    real part, then imaginary part, as floats
-//	  string                   uvarint length, bytes
-//	  []byte (elem kind uint8) uvarint(len+1) bytes, or 0 for nil
-//	  [N]byte                  N bytes
-//	  other slices             uvarint(len+1) elements, or 0 for nil
-//	  arrays                   N elements
-//	  pointers                 0 for nil, or 1 and the pointee
-//	  structs                  the fields in declaration order, blank (_) fields skipped
-//	  maps                     uvarint(len+1) (key, value) pairs, or 0 for nil
-//	  time.Time                uvarint length, time.Time.MarshalBinary bytes
-//	                           (also types defined from time.Time)
-//	  BinaryMarshaler types    uvarint length, AppendBinary or MarshalBinary bytes
+//	record     = 55799(value)                 self-described CBOR: d9 d9 f7, then the value
+//	           / 55799(16(COSE_Encrypt0))     the value, encrypted (result_keys.go)
+//	struct     = map, keyed by Go field name (or the name of a `cbor:` tag, else of a `json:` tag)
+//	slice      = array, or null when nil        []byte and [N]byte: byte string
+//	map        = map, or null when nil          pointers: null when nil, else the pointee
+//	time.Time  = 0("2006-01-02T15:04:05.999999999-07:00"), or null for the zero time
+//	BinaryMarshaler types: byte string (MarshalBinary); TextMarshaler types: text string (MarshalText);
+//	cbor.Marshaler types: their own CBOR
+//	integers, floats (at their own width, NaN payloads kept), bool, string: the CBOR kinds
 //
-// Elements of zero size (struct{}, [0]T) are not written: a slice of them is
-// its length alone, at most 1<<20. Values nest at most 1000 levels deep.
+// Decoding is by field name, which is what makes a record survive a deploy
+// that changes R: a field the record lacks keeps its zero value, a field R
+// lacks is skipped, and a field whose recorded value does not fit its new
+// type (text into an int, a number that overflows it) is a decode error
+// naming the outermost field (the result, R0…; the library reports no
+// deeper path) and the type that no longer fits. An integer widened (int32 to int64) or turned into a
+// float decodes; a number narrowed decodes while its value fits.
 //
-// Plans are compiled once per type and kept in resultPlans, a process-wide
-// cache that only grows (by one entry per result type a program records).
+// Which types round-trip is decided once per type by CheckResultType (and,
+// at generate time, by idemgen's mirror of it, gen.resultProblem); values
+// of recursive types, and values holding times, are walked before encoding
+// (cycles and nesting deeper than maxResultDepth, UTC offsets that are not
+// whole minutes).
 
-// resultFormatVersion is the first byte of every record.
-const resultFormatVersion byte = 1
-
-// resultHeaderLen is the version byte and the 8-byte shape.
-const resultHeaderLen = 9
-
-// maxResultDepth bounds nesting when encoding (a cyclic value) and decoding
-// (hostile data).
+// maxResultDepth bounds the nesting of a recorded value: the walk before
+// encoding counts pointers, structs, slices, arrays, maps and times, which
+// is at least the CBOR nesting the decoder counts (arrays, maps, tags).
 const maxResultDepth = 1000
 
-// maxResultZeroSizeLen bounds the length of a decoded slice of zero-size
-// elements (such as []struct{}), which the data cannot bound.
-const maxResultZeroSizeLen = 1 << 20
+// resultPrefix starts every record: CBOR tag 55799, "self-described CBOR".
+var resultPrefix = []byte{0xd9, 0xd9, 0xf7}
 
-// resultPlans caches the compiled plan (or the reason there is none) of
-// every result type used so far: reflect.Type -> *resultPlanEntry. Entries
-// are immutable once stored.
-var resultPlans sync.Map
+// resultEncMode and resultDecMode are the codec's options, built once.
+var resultEncMode, resultDecMode = resultModes()
 
-type resultPlanEntry struct {
-	plan *resultPlan
-	err  error
-}
-
-type resultKind uint8
-
-const (
-	rkBool resultKind = iota + 1
-	rkInt
-	rkUint
-	rkFloat32
-	rkFloat64
-	rkComplex64
-	rkComplex128
-	rkString
-	rkBytes
-	rkByteArray
-	rkSlice
-	rkArray
-	rkPointer
-	rkStruct
-	rkMap
-	rkTime
-	rkMarshaler
-)
-
-// resultPlan is the compiled codec of one type.
-type resultPlan struct {
-	kind   resultKind
-	typ    reflect.Type
-	elem   *resultPlan // pointer, slice and array element; map value
-	key    *resultPlan // map key
-	fields []resultField
-	length int    // array length
-	min    int    // fewest bytes any value of the type encodes to
-	shape  uint64 // root plans only
-	// marshalers
-	valueMarshal bool // typ itself (not only *typ) implements BinaryMarshaler
-	appender     bool // *typ implements encoding.BinaryAppender
-}
-
-type resultField struct {
-	index int
-	plan  *resultPlan
+func resultModes() (cbor.UserBufferEncMode, cbor.DecMode) {
+	em, err := cbor.EncOptions{
+		Sort:            cbor.SortNone,
+		ShortestFloat:   cbor.ShortestFloatNone,
+		NaNConvert:      cbor.NaNConvertNone, // keep NaN payloads
+		InfConvert:      cbor.InfConvertNone,
+		Time:            cbor.TimeRFC3339Nano, // the instant, to the nanosecond, with the zone offset
+		TimeTag:         cbor.EncTagRequired,
+		NilContainers:   cbor.NilContainerAsNull, // nil and empty stay apart
+		ByteArray:       cbor.ByteArrayToByteSlice,
+		BinaryMarshaler: cbor.BinaryMarshalerByteString,
+		TextMarshaler:   cbor.TextMarshalerTextString,
+	}.UserBufferEncMode()
+	if err != nil {
+		panic("idem: result codec options: " + err.Error())
+	}
+	dm, err := cbor.DecOptions{
+		MaxNestedLevels:   maxResultDepth,
+		TimeTag:           cbor.DecTagRequired,    // times are tag 0 (or null), as written
+		MaxArrayElements:  math.MaxInt32,          // never refuse what the encoder wrote;
+		MaxMapPairs:       math.MaxInt32,          // the data's length bounds every count
+		UTF8:              cbor.UTF8DecodeInvalid, // Go strings may hold any bytes
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
+		BinaryUnmarshaler: cbor.BinaryUnmarshalerByteString,
+		TextUnmarshaler:   cbor.TextUnmarshalerTextString,
+	}.DecMode()
+	if err != nil {
+		panic("idem: result codec options: " + err.Error())
+	}
+	return em, dm
 }
 
 var (
-	resultMarshalerType   = reflect.TypeFor[encoding.BinaryMarshaler]()
-	resultUnmarshalerType = reflect.TypeFor[encoding.BinaryUnmarshaler]()
-	resultAppenderType    = reflect.TypeFor[encoding.BinaryAppender]()
-	resultTimeType        = reflect.TypeFor[time.Time]()
+	resultTimeType          = reflect.TypeFor[time.Time]()
+	resultCBORMarshaler     = reflect.TypeFor[cbor.Marshaler]()
+	resultCBORUnmarshaler   = reflect.TypeFor[cbor.Unmarshaler]()
+	resultBinaryMarshaler   = reflect.TypeFor[encoding.BinaryMarshaler]()
+	resultBinaryUnmarshaler = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+	resultTextMarshaler     = reflect.TypeFor[encoding.TextMarshaler]()
+	resultTextUnmarshaler   = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
+
+// resultTypes caches what CheckResultType found for every result type used
+// so far: reflect.Type -> *resultTypeInfo. It only grows, by one entry per
+// result type a program records.
+var resultTypes sync.Map
+
+type resultTypeInfo struct {
+	err  error // why values of the type cannot be recorded, or nil
+	walk bool  // values are walked before encoding (see walkResult)
+}
 
 // CheckResultType reports whether values of t round-trip through the result
 // codec that records wrapped functions' results. It returns nil when they
 // do, and otherwise an error naming the offending part and the fix (for
 // example "field Conn of type net.Conn: interfaces cannot be recorded").
-// Supported: booleans, numbers, strings, slices, arrays, maps, pointers,
-// structs whose fields are all exported (blank _ fields are skipped),
-// time.Time and types defined from it, and any type whose pointer implements
-// both encoding.BinaryMarshaler and encoding.BinaryUnmarshaler. Not supported: functions, channels, unsafe
-// pointers, interfaces, and structs with unexported fields that do not
-// marshal themselves.
+//
+// Supported: booleans, integers (not uintptr), floats, strings, slices,
+// arrays, maps, pointers, time.Time, structs whose fields are all exported
+// (blank _ fields and fields tagged `cbor:"-"` are skipped), and any type
+// whose pointer implements encoding.BinaryMarshaler and
+// encoding.BinaryUnmarshaler, or encoding.TextMarshaler and
+// encoding.TextUnmarshaler. Not supported: functions, channels, unsafe
+// pointers, interfaces, complex numbers, uintptr, structs with unexported
+// fields (types defined from time.Time among them) that do not marshal
+// themselves, types that implement only one half of a marshaler pair, and
+// fields tagged `json:"-"` without a `cbor:` tag (the codec would skip them
+// and replay them as zero).
 func CheckResultType(t reflect.Type) error {
 	if t == nil {
 		return errors.New("idem: CheckResultType(nil): pass the reflect.Type of the results")
 	}
-	_, err := resultPlanFor(t)
-	return err
+	return resultTypeInfoFor(t).err
 }
 
-func resultPlanFor(t reflect.Type) (*resultPlan, error) {
-	if e, ok := resultPlans.Load(t); ok {
-		e := e.(*resultPlanEntry)
-		return e.plan, e.err
+func resultTypeInfoFor(t reflect.Type) *resultTypeInfo {
+	if e, ok := resultTypes.Load(t); ok {
+		return e.(*resultTypeInfo)
 	}
-	b := resultPlanBuilder{building: map[reflect.Type]*resultPlan{}}
-	p, err := b.build(t, "")
+	c := resultTypeChecker{active: map[reflect.Type]bool{}, depth: map[reflect.Type]int{}}
+	depth, err := c.check(t, "")
+	info := &resultTypeInfo{walk: c.recursive || c.times || depth > maxResultDepth}
 	if err != nil {
-		err = fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
-		p = nil
-	} else {
-		p.shape = resultShape(p)
+		info = &resultTypeInfo{err: fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)}
 	}
-	e, _ := resultPlans.LoadOrStore(t, &resultPlanEntry{plan: p, err: err})
-	return e.(*resultPlanEntry).plan, e.(*resultPlanEntry).err
+	e, _ := resultTypes.LoadOrStore(t, info)
+	return e.(*resultTypeInfo)
 }
 
-type resultPlanBuilder struct {
-	building map[reflect.Type]*resultPlan
+// resultTypeChecker walks a result type once.
+type resultTypeChecker struct {
+	active    map[reflect.Type]bool // types on the path being checked
+	depth     map[reflect.Type]int  // checked types: the deepest nesting of their values
+	recursive bool                  // some type reaches itself
+	times     bool                  // some part is a time.Time
 }
 
 // resultTypeError names the part of a result type that cannot be recorded.
@@ -170,650 +163,311 @@ func resultTypeError(path string, t reflect.Type, problem string) error {
 	return fmt.Errorf("field %s of type %s: %s", path, t, problem)
 }
 
-func (b *resultPlanBuilder) build(t reflect.Type, path string) (*resultPlan, error) {
-	if p, ok := b.building[t]; ok {
-		return p, nil // a recursive type: the plan is being filled in
+// resultMarshaling is how the codec writes a type: by a marshaler pair, or
+// by its structure (""). A type with half a pair is an error, because the
+// encoder and the decoder would treat it differently.
+func resultMarshaling(t reflect.Type) (string, error) {
+	pt := reflect.PointerTo(t)
+	has := func(i reflect.Type) bool { return pt.Implements(i) }
+	half := func(m, u string) error {
+		return fmt.Errorf("it implements only one of %s and %s, so its records could not be decoded; implement both on *%s", m, u, t)
 	}
-	p := &resultPlan{typ: t, min: 1}
-	b.building[t] = p
+	switch {
+	case has(resultCBORMarshaler) || has(resultCBORUnmarshaler):
+		if !has(resultCBORMarshaler) || !has(resultCBORUnmarshaler) {
+			return "", half("cbor.Marshaler", "cbor.Unmarshaler")
+		}
+		return "cbor", nil
+	case has(resultBinaryMarshaler):
+		if !has(resultBinaryUnmarshaler) {
+			return "", half("encoding.BinaryMarshaler", "encoding.BinaryUnmarshaler")
+		}
+		return "binary", nil
+	case has(resultTextMarshaler):
+		if !has(resultTextUnmarshaler) {
+			return "", half("encoding.TextMarshaler", "encoding.TextUnmarshaler")
+		}
+		return "text", nil
+	case has(resultBinaryUnmarshaler):
+		return "", half("encoding.BinaryMarshaler", "encoding.BinaryUnmarshaler")
+	case has(resultTextUnmarshaler):
+		return "", half("encoding.TextMarshaler", "encoding.TextUnmarshaler")
+	}
+	return "", nil
+}
+
+// resultMarshaledTypes caches resultMarshaled: reflect.Type -> bool.
+var resultMarshaledTypes sync.Map
+
+// resultMarshaled reports whether the codec writes t with a marshaler.
+func resultMarshaled(t reflect.Type) bool {
+	if m, ok := resultMarshaledTypes.Load(t); ok {
+		return m.(bool)
+	}
+	how, _ := resultMarshaling(t)
+	resultMarshaledTypes.Store(t, how != "")
+	return how != ""
+}
+
+// check returns the deepest nesting of values of t (0 for a type that
+// reaches itself, which sets c.recursive), or why t cannot be recorded.
+func (c *resultTypeChecker) check(t reflect.Type, path string) (int, error) {
+	if c.active[t] {
+		c.recursive = true
+		return 0, nil
+	}
+	if d, ok := c.depth[t]; ok {
+		return d, nil
+	}
+	c.active[t] = true
+	d, err := c.checkKind(t, path)
+	delete(c.active, t)
+	c.depth[t] = d
+	return d, err
+}
+
+func (c *resultTypeChecker) checkKind(t reflect.Type, path string) (int, error) {
 	switch t.Kind() {
 	case reflect.Interface:
-		return nil, resultTypeError(path, t, "interfaces cannot be recorded (the dynamic type is unknown when the result is replayed); return a concrete type")
+		return 0, resultTypeError(path, t, "interfaces cannot be recorded (the dynamic type is unknown when the result is replayed); return a concrete type")
 	case reflect.Func:
-		return nil, resultTypeError(path, t, "functions cannot be recorded; leave them out of the results")
+		return 0, resultTypeError(path, t, "functions cannot be recorded; leave them out of the results")
 	case reflect.Chan:
-		return nil, resultTypeError(path, t, "channels cannot be recorded; leave them out of the results")
+		return 0, resultTypeError(path, t, "channels cannot be recorded; leave them out of the results")
 	case reflect.UnsafePointer:
-		return nil, resultTypeError(path, t, "unsafe pointers cannot be recorded; leave them out of the results")
+		return 0, resultTypeError(path, t, "unsafe pointers cannot be recorded; leave them out of the results")
 	case reflect.Pointer:
-		p.kind = rkPointer
-		elem, err := b.build(t.Elem(), path)
-		if err != nil {
-			return nil, err
-		}
-		p.elem = elem
-		return p, nil
+		d, err := c.check(t.Elem(), path)
+		return d + 1, err
 	}
 	if t == resultTimeType {
-		p.kind = rkTime
-		return p, nil
+		c.times = true
+		return 1, nil
 	}
-	pt := reflect.PointerTo(t)
-	if pt.Implements(resultMarshalerType) && pt.Implements(resultUnmarshalerType) {
-		p.kind = rkMarshaler
-		p.valueMarshal = t.Implements(resultMarshalerType)
-		p.appender = pt.Implements(resultAppenderType)
-		return p, nil
+	how, err := resultMarshaling(t)
+	if err != nil {
+		return 0, resultTypeError(path, t, err.Error())
 	}
-	if isTimeType(t) { // type Deadline time.Time, without methods of its own
-		p.kind = rkTime
-		return p, nil
+	if how != "" {
+		return 0, nil
 	}
 	switch t.Kind() {
-	case reflect.Bool:
-		p.kind = rkBool
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		p.kind = rkInt
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		p.kind = rkUint
-	case reflect.Float32:
-		p.kind, p.min = rkFloat32, 4
-	case reflect.Float64:
-		p.kind, p.min = rkFloat64, 8
-	case reflect.Complex64:
-		p.kind, p.min = rkComplex64, 8
-	case reflect.Complex128:
-		p.kind, p.min = rkComplex128, 16
-	case reflect.String:
-		p.kind = rkString
-	case reflect.Slice:
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return 0, nil
+	case reflect.Complex64, reflect.Complex128:
+		return 0, resultTypeError(path, t, "complex numbers cannot be recorded (CBOR has no complex type); return the real and imaginary parts as floats")
+	case reflect.Uintptr:
+		return 0, resultTypeError(path, t, "uintptr values cannot be recorded (an address means nothing to another process); return an integer type")
+	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
-			p.kind = rkBytes
-			return p, nil
+			return 0, nil // a byte string, whatever the element type's methods
 		}
-		p.kind = rkSlice
-		elem, err := b.build(t.Elem(), path+"[]")
-		if err != nil {
-			return nil, err
+		suffix := "[]"
+		if t.Kind() == reflect.Array {
+			suffix = "[" + strconv.Itoa(t.Len()) + "]"
 		}
-		p.elem = elem
-	case reflect.Array:
-		p.length = t.Len()
-		if t.Elem().Kind() == reflect.Uint8 {
-			p.kind, p.min = rkByteArray, p.length
-			return p, nil
-		}
-		p.kind = rkArray
-		elem, err := b.build(t.Elem(), path+"["+strconv.Itoa(p.length)+"]")
-		if err != nil {
-			return nil, err
-		}
-		p.elem = elem
-		p.min = satMul(p.length, elem.min)
+		d, err := c.check(t.Elem(), path+suffix)
+		return d + 1, err
 	case reflect.Map:
-		p.kind = rkMap
-		key, err := b.build(t.Key(), path+"[key]")
+		dk, err := c.check(t.Key(), path+"[key]")
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		val, err := b.build(t.Elem(), path+"[value]")
-		if err != nil {
-			return nil, err
-		}
-		p.key, p.elem = key, val
+		dv, err := c.check(t.Elem(), path+"[value]")
+		return max(dk, dv) + 1, err
 	case reflect.Struct:
-		p.kind = rkStruct
-		p.min = 0
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if f.Name == "_" {
-				continue // blank fields hold nothing to record
-			}
-			fpath := f.Name
-			if path != "" {
-				fpath = path + "." + f.Name
-			}
-			if !f.IsExported() {
-				return nil, resultTypeError(path, t, "its field "+f.Name+" is unexported, so it cannot be recorded; export the fields, or implement encoding.BinaryMarshaler and encoding.BinaryUnmarshaler on *"+t.String())
-			}
-			fp, err := b.build(f.Type, fpath)
-			if err != nil {
-				return nil, err
-			}
-			p.fields = append(p.fields, resultField{index: i, plan: fp})
-			p.min = satAdd(p.min, fp.min)
+		return c.checkStruct(t, path)
+	}
+	return 0, resultTypeError(path, t, "values of kind "+t.Kind().String()+" cannot be recorded")
+}
+
+func (c *resultTypeChecker) checkStruct(t reflect.Type, path string) (int, error) {
+	if t.ConvertibleTo(resultTimeType) {
+		return 0, resultTypeError(path, t, "it is defined from time.Time without time.Time's methods, so the result codec cannot see its instant; record a time.Time (convert with time.Time(v)), or implement encoding.TextMarshaler and encoding.TextUnmarshaler on *"+t.String())
+	}
+	deepest := 0
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "_" {
+			continue // blank fields hold nothing to record
 		}
-	default:
-		return nil, resultTypeError(path, t, "values of kind "+t.Kind().String()+" cannot be recorded")
-	}
-	return p, nil
-}
-
-func satAdd(a, b int) int {
-	if a > math.MaxInt-b {
-		return math.MaxInt
-	}
-	return a + b
-}
-
-func satMul(a, b int) int {
-	if a != 0 && b > math.MaxInt/a {
-		return math.MaxInt
-	}
-	return a * b
-}
-
-// resultShape hashes a description of p: kinds, struct field names, array
-// lengths and marshaler type names. Named types that share an underlying
-// kind share a shape; recursion is described by back-references.
-func resultShape(p *resultPlan) uint64 {
-	var sb strings.Builder
-	seen := map[*resultPlan]int{}
-	var walk func(p *resultPlan)
-	walk = func(p *resultPlan) {
-		if i, ok := seen[p]; ok {
-			sb.WriteString("^" + strconv.Itoa(i))
-			return
+		if !f.IsExported() {
+			return 0, resultTypeError(path, t, "its field "+f.Name+" is unexported, so it cannot be recorded; export the fields, or implement encoding.BinaryMarshaler and encoding.BinaryUnmarshaler (or encoding.TextMarshaler and encoding.TextUnmarshaler) on *"+t.String())
 		}
-		seen[p] = len(seen)
-		sb.WriteByte('0' + byte(p.kind))
-		switch p.kind {
-		case rkInt, rkUint:
-			sb.WriteString(p.typ.Kind().String()) // not Bits: int is int on every platform
-		case rkByteArray:
-			sb.WriteString(strconv.Itoa(p.length))
-		case rkArray:
-			sb.WriteString(strconv.Itoa(p.length))
-			walk(p.elem)
-		case rkSlice, rkPointer:
-			walk(p.elem)
-		case rkMap:
-			walk(p.key)
-			walk(p.elem)
-		case rkStruct:
-			sb.WriteByte('{')
-			for _, f := range p.fields {
-				sb.WriteString(p.typ.Field(f.index).Name)
-				sb.WriteByte(' ')
-				walk(f.plan)
-				sb.WriteByte(';')
-			}
-			sb.WriteByte('}')
-		case rkMarshaler:
-			sb.WriteString(p.typ.String())
+		cborTag, hasCBORTag := f.Tag.Lookup("cbor")
+		if cborTag == "-" {
+			continue // left out on purpose: replays as the zero value
 		}
+		if !hasCBORTag && f.Tag.Get("json") == "-" {
+			return 0, resultTypeError(path, t, "its field "+f.Name+` is tagged json:"-", which the result codec also honours, so it would replay as its zero value; tag it cbor:"`+f.Name+`" to record it, or cbor:"-" to leave it out on purpose`)
+		}
+		fpath := f.Name
+		if path != "" {
+			fpath = path + "." + f.Name
+		}
+		d, err := c.check(f.Type, fpath)
+		if err != nil {
+			return 0, err
+		}
+		deepest = max(deepest, d)
 	}
-	walk(p)
-	h := fnv.New64a()
-	h.Write([]byte(sb.String()))
-	return h.Sum64()
-}
-
-// marshalResult encodes *v for the record. It fails for types that
-// CheckResultType rejects and for values nested more than 1000 levels deep.
-func marshalResult[R any](v *R) ([]byte, error) {
-	t := reflect.TypeFor[R]()
-	p, err := resultPlanFor(t)
-	if err != nil {
-		return nil, err
-	}
-	if v == nil {
-		return nil, errors.New("idem: marshalResult(nil)")
-	}
-	b := make([]byte, resultHeaderLen, 64)
-	b[0] = resultFormatVersion
-	binary.LittleEndian.PutUint64(b[1:], p.shape)
-	b, err = p.encode(b, reflect.ValueOf(v).Elem(), 0)
-	if err != nil {
-		return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
-	}
-	return b, nil
-}
-
-// unmarshalResult decodes a record made by marshalResult[R] into *v. On
-// error *v is the zero value. Malformed data (truncated, corrupt, another
-// format version or another result shape) is an error, never a panic.
-func unmarshalResult[R any](data []byte, v *R) error {
-	var zero R
-	*v = zero
-	p, err := resultPlanFor(reflect.TypeFor[R]())
-	if err != nil {
-		return err
-	}
-	if len(data) < resultHeaderLen {
-		return errors.New("idem: recorded result is truncated (shorter than its header)")
-	}
-	if data[0] != resultFormatVersion {
-		return fmt.Errorf("idem: recorded result has format version %d; this runtime reads version %d (the record was written by another idem release: let it expire, or delete it)", data[0], resultFormatVersion)
-	}
-	if s := binary.LittleEndian.Uint64(data[1:]); s != p.shape {
-		return fmt.Errorf("idem: recorded result has another shape than %s (shape %016x, want %016x): the result types changed; bump the key version to start a fresh key space", p.typ, s, p.shape)
-	}
-	d := resultDecoder{data: data, off: resultHeaderLen}
-	if err := p.decode(&d, reflect.ValueOf(v).Elem(), 0); err != nil {
-		*v = zero
-		return fmt.Errorf("idem: recorded result of type %s is corrupt: %w", p.typ, err)
-	}
-	if d.off != len(data) {
-		*v = zero
-		return fmt.Errorf("idem: recorded result of type %s is corrupt: %d trailing bytes", p.typ, len(data)-d.off)
-	}
-	return nil
+	return deepest + 1, nil
 }
 
 var errResultTooDeep = fmt.Errorf("value nested more than %d levels deep (is it cyclic?)", maxResultDepth)
 
-func (p *resultPlan) encode(b []byte, v reflect.Value, depth int) ([]byte, error) {
-	if depth > maxResultDepth {
-		return b, errResultTooDeep
-	}
-	var err error
-	switch p.kind {
-	case rkBool:
-		c := byte(0)
-		if v.Bool() {
-			c = 1
-		}
-		b = append(b, c)
-	case rkInt:
-		b = binary.AppendVarint(b, v.Int())
-	case rkUint:
-		b = binary.AppendUvarint(b, v.Uint())
-	case rkFloat32:
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(v.Float())))
-	case rkFloat64:
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float()))
-	case rkComplex64:
-		c := v.Complex()
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(real(c))))
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(imag(c))))
-	case rkComplex128:
-		c := v.Complex()
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(real(c)))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(imag(c)))
-	case rkString:
-		s := v.String()
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	case rkBytes:
+// walkResult checks a value before it is encoded: its nesting (a cyclic
+// value would never end) and its times (RFC 3339 offsets are whole
+// minutes; a time at +05:53:28, a historical local mean time, would be
+// recorded at another instant). depth counts the containers above v as
+// resultTypeChecker does; a container at depth maxResultDepth is refused,
+// so the CBOR nesting the decoder counts never exceeds maxResultDepth.
+func walkResult(v reflect.Value, depth int) error {
+	t := v.Type()
+	switch t.Kind() {
+	case reflect.Pointer:
 		if v.IsNil() {
-			return append(b, 0), nil
+			return nil
 		}
-		s := v.Bytes()
-		b = binary.AppendUvarint(b, uint64(len(s))+1)
-		b = append(b, s...)
-	case rkByteArray:
-		if v.CanAddr() {
-			b = append(b, v.Bytes()...)
-		} else {
-			for i := range p.length {
-				b = append(b, byte(v.Index(i).Uint()))
+		if depth >= maxResultDepth {
+			return errResultTooDeep
+		}
+		return walkResult(v.Elem(), depth+1)
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return nil
+		}
+		if depth >= maxResultDepth {
+			return errResultTooDeep
+		}
+		for i := range v.Len() {
+			if err := walkResult(v.Index(i), depth+1); err != nil {
+				return err
 			}
 		}
-	case rkSlice:
-		if v.IsNil() {
-			return append(b, 0), nil
+	case reflect.Map:
+		if depth >= maxResultDepth {
+			return errResultTooDeep
 		}
-		n := v.Len()
-		b = binary.AppendUvarint(b, uint64(n)+1)
-		if p.elem.min == 0 {
-			if n > maxResultZeroSizeLen {
-				return b, fmt.Errorf("a slice of %d zero-size elements is longer than the %d the decoder accepts", n, maxResultZeroSizeLen)
+		for it := v.MapRange(); it.Next(); {
+			if err := walkResult(it.Key(), depth+1); err != nil {
+				return err
 			}
-			return b, nil // zero-size elements: the length says it all
-		}
-		for i := range n {
-			if b, err = p.elem.encode(b, v.Index(i), depth+1); err != nil {
-				return b, err
+			if err := walkResult(it.Value(), depth+1); err != nil {
+				return err
 			}
 		}
-	case rkArray:
-		if p.elem.min == 0 {
-			return b, nil
+	case reflect.Struct:
+		if depth >= maxResultDepth {
+			return errResultTooDeep
 		}
-		for i := range p.length {
-			if b, err = p.elem.encode(b, v.Index(i), depth+1); err != nil {
-				return b, err
+		if t == resultTimeType {
+			var tm time.Time
+			if v.CanAddr() {
+				tm = *(*time.Time)(v.Addr().UnsafePointer()) // no copy to the heap
+			} else {
+				tm = v.Interface().(time.Time)
 			}
-		}
-	case rkPointer:
-		if v.IsNil() {
-			return append(b, 0), nil
-		}
-		return p.elem.encode(append(b, 1), v.Elem(), depth+1)
-	case rkStruct:
-		for _, f := range p.fields {
-			if b, err = f.plan.encode(b, v.Field(f.index), depth+1); err != nil {
-				return b, err
+			if _, off := tm.Zone(); off%60 != 0 && !tm.IsZero() {
+				return fmt.Errorf("time %s has a UTC offset of %ds, which RFC 3339 cannot hold (it has whole minutes); record it in UTC or in a zone with a whole-minute offset", tm.Format(time.RFC3339Nano), off)
 			}
+			return nil
 		}
-	case rkMap:
-		if v.IsNil() {
-			return append(b, 0), nil
+		if resultMarshaled(t) {
+			return nil // the marshaler writes a string
 		}
-		b = binary.AppendUvarint(b, uint64(v.Len())+1)
-		it := v.MapRange()
-		for it.Next() {
-			if b, err = p.key.encode(b, it.Key(), depth+1); err != nil {
-				return b, err
-			}
-			if b, err = p.elem.encode(b, it.Value(), depth+1); err != nil {
-				return b, err
-			}
-		}
-	case rkTime:
-		t := reflectTime(v)
-		b = append(b, 0) // length; a time's binary form is at most 16 bytes
-		start := len(b)
-		if b, err = t.AppendBinary(b); err != nil {
-			return b, err
-		}
-		b[start-1] = byte(len(b) - start)
-	case rkMarshaler:
-		return p.encodeMarshaler(b, v)
-	}
-	return b, nil
-}
-
-func (p *resultPlan) encodeMarshaler(b []byte, v reflect.Value) (out []byte, err error) {
-	var m any
-	switch {
-	case v.CanAddr():
-		m = v.Addr().Interface()
-	case p.valueMarshal:
-		m = v.Interface()
-	default:
-		c := reflect.New(p.typ)
-		c.Elem().Set(v)
-		m = c.Interface()
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = b, fmt.Errorf("%s.MarshalBinary panicked: %v", p.typ, r)
-		}
-	}()
-	if a, ok := m.(encoding.BinaryAppender); ok && p.appender {
-		start := len(b)
-		if b, err = a.AppendBinary(b); err != nil {
-			return b, fmt.Errorf("%s.AppendBinary: %w", p.typ, err)
-		}
-		var hdr [binary.MaxVarintLen64]byte
-		k := binary.PutUvarint(hdr[:], uint64(len(b)-start))
-		b = append(b, hdr[:k]...)            // grow by k
-		copy(b[start+k:], b[start:len(b)-k]) // shift the payload right
-		copy(b[start:], hdr[:k])
-		return b, nil
-	}
-	data, err := m.(encoding.BinaryMarshaler).MarshalBinary()
-	if err != nil {
-		return b, fmt.Errorf("%s.MarshalBinary: %w", p.typ, err)
-	}
-	b = binary.AppendUvarint(b, uint64(len(data)))
-	return append(b, data...), nil
-}
-
-// resultDecoder reads a record.
-type resultDecoder struct {
-	data []byte
-	off  int
-}
-
-var errResultTruncated = errors.New("truncated")
-
-func (d *resultDecoder) uvarint() (uint64, error) {
-	x, n := binary.Uvarint(d.data[d.off:])
-	if n <= 0 {
-		if n == 0 {
-			return 0, errResultTruncated
-		}
-		return 0, errors.New("varint overflows 64 bits")
-	}
-	d.off += n
-	return x, nil
-}
-
-func (d *resultDecoder) varint() (int64, error) {
-	x, n := binary.Varint(d.data[d.off:])
-	if n <= 0 {
-		if n == 0 {
-			return 0, errResultTruncated
-		}
-		return 0, errors.New("varint overflows 64 bits")
-	}
-	d.off += n
-	return x, nil
-}
-
-// take returns the next n bytes.
-func (d *resultDecoder) take(n uint64) ([]byte, error) {
-	if n > uint64(len(d.data)-d.off) {
-		return nil, errResultTruncated
-	}
-	b := d.data[d.off : d.off+int(n)]
-	d.off += int(n)
-	return b, nil
-}
-
-// count reads a length or count for elements of at least min bytes each,
-// refusing counts the remaining data cannot hold.
-func (d *resultDecoder) count(n uint64, min int) (int, error) {
-	if min > 0 {
-		if n > uint64((len(d.data)-d.off)/min) {
-			return 0, errResultTruncated
-		}
-	} else if n > maxResultZeroSizeLen {
-		return 0, fmt.Errorf("count %d of zero-size elements is implausible (at most %d are recorded)", n, maxResultZeroSizeLen)
-	}
-	return int(n), nil
-}
-
-// decode sets v, which is addressable and holds the zero value, from d.
-func (p *resultPlan) decode(d *resultDecoder, v reflect.Value, depth int) error {
-	if depth > maxResultDepth {
-		return errResultTooDeep
-	}
-	switch p.kind {
-	case rkBool:
-		b, err := d.take(1)
-		if err != nil {
-			return err
-		}
-		if b[0] > 1 {
-			return fmt.Errorf("invalid bool byte %#x", b[0])
-		}
-		v.SetBool(b[0] == 1)
-	case rkInt:
-		x, err := d.varint()
-		if err != nil {
-			return err
-		}
-		if v.OverflowInt(x) {
-			return fmt.Errorf("%d overflows %s", x, p.typ)
-		}
-		v.SetInt(x)
-	case rkUint:
-		x, err := d.uvarint()
-		if err != nil {
-			return err
-		}
-		if v.OverflowUint(x) {
-			return fmt.Errorf("%d overflows %s", x, p.typ)
-		}
-		v.SetUint(x)
-	case rkFloat32:
-		b, err := d.take(4)
-		if err != nil {
-			return err
-		}
-		v.SetFloat(float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))
-	case rkFloat64:
-		b, err := d.take(8)
-		if err != nil {
-			return err
-		}
-		v.SetFloat(math.Float64frombits(binary.LittleEndian.Uint64(b)))
-	case rkComplex64:
-		b, err := d.take(8)
-		if err != nil {
-			return err
-		}
-		re := math.Float32frombits(binary.LittleEndian.Uint32(b))
-		im := math.Float32frombits(binary.LittleEndian.Uint32(b[4:]))
-		v.SetComplex(complex128(complex(re, im)))
-	case rkComplex128:
-		b, err := d.take(16)
-		if err != nil {
-			return err
-		}
-		re := math.Float64frombits(binary.LittleEndian.Uint64(b))
-		im := math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
-		v.SetComplex(complex(re, im))
-	case rkString:
-		n, err := d.uvarint()
-		if err != nil {
-			return err
-		}
-		b, err := d.take(n)
-		if err != nil {
-			return err
-		}
-		if len(b) > 0 {
-			v.SetString(string(b))
-		}
-	case rkBytes:
-		n, err := d.uvarint()
-		if err != nil || n == 0 {
-			return err // 0: nil, already zero
-		}
-		b, err := d.take(n - 1)
-		if err != nil {
-			return err
-		}
-		v.SetBytes(append(make([]byte, 0, len(b)), b...))
-	case rkByteArray:
-		b, err := d.take(uint64(p.length))
-		if err != nil {
-			return err
-		}
-		copy(v.Bytes(), b)
-	case rkSlice:
-		l, err := d.uvarint()
-		if err != nil || l == 0 {
-			return err
-		}
-		n, err := d.count(l-1, p.elem.min)
-		if err != nil {
-			return err
-		}
-		s := reflect.MakeSlice(p.typ, n, n)
-		if p.elem.min > 0 {
-			for i := range n {
-				if err := p.elem.decode(d, s.Index(i), depth+1); err != nil {
+		for i := range t.NumField() {
+			if t.Field(i).IsExported() {
+				if err := walkResult(v.Field(i), depth+1); err != nil {
 					return err
 				}
 			}
 		}
-		v.Set(s)
-	case rkArray:
-		if p.elem.min == 0 {
-			return nil // zero-size elements: nothing recorded
-		}
-		for i := range p.length {
-			if err := p.elem.decode(d, v.Index(i), depth+1); err != nil {
-				return err
-			}
-		}
-	case rkPointer:
-		b, err := d.take(1)
-		if err != nil {
-			return err
-		}
-		switch b[0] {
-		case 0:
-			return nil
-		case 1:
-		default:
-			return fmt.Errorf("invalid pointer byte %#x", b[0])
-		}
-		e := reflect.New(p.elem.typ)
-		if err := p.elem.decode(d, e.Elem(), depth+1); err != nil {
-			return err
-		}
-		v.Set(e)
-	case rkStruct:
-		for _, f := range p.fields {
-			if err := f.plan.decode(d, v.Field(f.index), depth+1); err != nil {
-				return err
-			}
-		}
-	case rkMap:
-		l, err := d.uvarint()
-		if err != nil || l == 0 {
-			return err
-		}
-		n, err := d.count(l-1, satAdd(p.key.min, p.elem.min))
-		if err != nil {
-			return err
-		}
-		if p.key.min == 0 && n > 1 {
-			return fmt.Errorf("%d entries in a map whose key type has one value", n)
-		}
-		m := reflect.MakeMapWithSize(p.typ, n)
-		k := reflect.New(p.key.typ).Elem()
-		e := reflect.New(p.elem.typ).Elem()
-		for range n {
-			k.SetZero()
-			if err := p.key.decode(d, k, depth+1); err != nil {
-				return err
-			}
-			e.SetZero()
-			if err := p.elem.decode(d, e, depth+1); err != nil {
-				return err
-			}
-			m.SetMapIndex(k, e)
-		}
-		v.Set(m)
-	case rkTime:
-		n, err := d.uvarint()
-		if err != nil {
-			return err
-		}
-		b, err := d.take(n)
-		if err != nil {
-			return err
-		}
-		// time.Time.UnmarshalBinary does not check the nanoseconds
-		// (bytes 9..12 of its format); MarshalBinary never writes 1e9 or
-		// more, so such a record is corrupt.
-		if len(b) >= 13 && binary.BigEndian.Uint32(b[9:]) >= 1e9 {
-			return errors.New("invalid time.Time: nanoseconds out of range")
-		}
-		tp := reflect.NewAt(resultTimeType, v.Addr().UnsafePointer()).Interface().(*time.Time)
-		if err := tp.UnmarshalBinary(b); err != nil {
-			return err
-		}
-	case rkMarshaler:
-		n, err := d.uvarint()
-		if err != nil {
-			return err
-		}
-		b, err := d.take(n)
-		if err != nil {
-			return err
-		}
-		return p.unmarshal(v, b)
 	}
 	return nil
 }
 
-func (p *resultPlan) unmarshal(v reflect.Value, b []byte) (err error) {
+// marshalResult encodes *v for the record, encrypted when result keys are
+// configured (SetResultKeys). It fails for types that CheckResultType
+// rejects, for cyclic values and values nested more than 1000 levels deep,
+// and when a marshaler fails (or panics).
+func marshalResult[R any](v *R) (data []byte, err error) {
+	t := reflect.TypeFor[R]()
+	info := resultTypeInfoFor(t)
+	if info.err != nil {
+		return nil, info.err
+	}
+	if v == nil {
+		return nil, errors.New("idem: marshalResult(nil)")
+	}
+	keys, err := loadResultKeys()
+	if err != nil {
+		return nil, err
+	}
+	if info.walk {
+		if err := walkResult(reflect.ValueOf(v).Elem(), 0); err != nil {
+			return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%s.UnmarshalBinary panicked: %v", p.typ, r)
+			data, err = nil, fmt.Errorf("idem: results of type %s cannot be recorded: a marshaler panicked: %v", t, r)
 		}
 	}()
-	if err := v.Addr().Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
-		return fmt.Errorf("%s.UnmarshalBinary: %w", p.typ, err)
+	buf := bytes.NewBuffer(make([]byte, 0, 128))
+	buf.Write(resultPrefix)
+	if err := resultEncMode.MarshalToBuffer(v, buf); err != nil {
+		return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
+	}
+	if keys.current == nil {
+		return buf.Bytes(), nil
+	}
+	return keys.current.seal(buf.Bytes()[len(resultPrefix):])
+}
+
+// unmarshalResult decodes a record made by marshalResult into *v. On error
+// *v is the zero value. Malformed data (truncated, corrupt, not a record
+// of this format, encrypted under a key that is not configured, altered
+// after encryption) and values whose recorded type does not fit R's are
+// errors, never panics.
+func unmarshalResult[R any](data []byte, v *R) (err error) {
+	var zero R
+	*v = zero
+	t := reflect.TypeFor[R]()
+	if info := resultTypeInfoFor(t); info.err != nil {
+		return info.err
+	}
+	if !bytes.HasPrefix(data, resultPrefix) {
+		return errors.New("idem: the recorded results are not a CBOR record of this idem release (they lack the 55799 self-described CBOR tag); records written before the release that introduced the CBOR result format are not read")
+	}
+	body := data[len(resultPrefix):]
+	if isSealedResult(body) {
+		if body, err = openResult(body); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			*v = zero
+			err = fmt.Errorf("idem: the recorded results do not decode into %s: an unmarshaler panicked: %v", t, r)
+		}
+	}()
+	if err := resultDecMode.Unmarshal(body, v); err != nil {
+		*v = zero
+		return fmt.Errorf("idem: the recorded results do not decode into %s%s (a result's type changed incompatibly since the record was written, or the record is corrupt): %w", t, resultErrorField(err), err)
 	}
 	return nil
+}
+
+// resultErrorField names the outermost field of R where decoding failed
+// (the library reports no deeper path), as ": field F".
+func resultErrorField(err error) string {
+	var te *cbor.UnmarshalTypeError
+	if !errors.As(err, &te) || te.StructFieldName == "" {
+		return ""
+	}
+	name := te.StructFieldName
+	return ": field " + name[strings.LastIndexByte(name, '.')+1:]
 }

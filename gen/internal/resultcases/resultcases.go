@@ -46,9 +46,84 @@ type (
 	Complex     struct {
 		C complex128
 		F float32
-		U uintptr
 	}
+	Uintptr struct{ U uintptr }
+	Floats  struct {
+		F32 float32
+		F64 float64
+	}
+	// TextMarshal has unexported state and marshals itself as text.
+	TextMarshal struct{ cents int64 }
+	// HalfText only unmarshals text.
+	HalfText string
+	// HalfBinaryUnmarshal only unmarshals binary.
+	HalfBinaryUnmarshal []int
+	// TimeDefined is defined from time.Time, without its methods.
+	TimeDefined time.Time
+	// JSONDash has a field the codec would skip.
+	JSONDash struct {
+		A int
+		B int `json:"-"`
+	}
+	// CBORDash leaves a field out on purpose.
+	CBORDash struct {
+		A int
+		F func() `cbor:"-"`
+		J int    `json:"-" cbor:"J"`
+		R int    `json:"renamed,omitempty"`
+	}
+	// NamedBytes are recorded as byte strings whatever their elements' methods.
+	NamedBytes []HalfByte
+	HalfByte   uint8
+	Blank      struct {
+		A int
+		_ func()
+	}
+	// CBORSelf has unexported state and marshals itself as CBOR.
+	CBORSelf struct{ v int }
+	// HalfCBOR only unmarshals CBOR.
+	HalfCBOR struct{ V int }
 )
+
+// MarshalCBOR implements cbor.Marshaler.
+func (c CBORSelf) MarshalCBOR() ([]byte, error) { return []byte{byte(c.v & 0x17)}, nil }
+
+// UnmarshalCBOR implements cbor.Unmarshaler.
+func (c *CBORSelf) UnmarshalCBOR(b []byte) error {
+	if len(b) != 1 {
+		return errors.New("bad")
+	}
+	c.v = int(b[0])
+	return nil
+}
+
+// UnmarshalCBOR implements cbor.Unmarshaler, without the matching
+// MarshalCBOR.
+func (h *HalfCBOR) UnmarshalCBOR([]byte) error { return nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (m TextMarshal) MarshalText() ([]byte, error) { return []byte{byte(m.cents)}, nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (m *TextMarshal) UnmarshalText(b []byte) error {
+	if len(b) != 1 {
+		return errors.New("bad")
+	}
+	m.cents = int64(b[0])
+	return nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler, without the matching
+// MarshalText.
+func (h *HalfText) UnmarshalText(b []byte) error { *h = HalfText(b); return nil }
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler, without the
+// matching MarshalBinary.
+func (h *HalfBinaryUnmarshal) UnmarshalBinary([]byte) error { return nil }
+
+// UnmarshalText on a byte-kind element does not matter: slices of it are
+// byte strings.
+func (h *HalfByte) UnmarshalText([]byte) error { return nil }
 
 // MarshalBinary implements encoding.BinaryMarshaler.
 func (m *Marshals) MarshalBinary() ([]byte, error) { return []byte{byte(m.v)}, nil }
@@ -86,4 +161,8 @@ var Cases = map[string]any{
 	"HalfMarshal": new(HalfMarshal), "FuncField": new(FuncField), "ChanField": new(ChanField),
 	"IfaceField": new(IfaceField), "Any": new(Any), "Unsafe": new(Unsafe), "Embedded": new(Embedded),
 	"Nested": new(Nested), "PtrToMarsh": new(PtrToMarsh), "Complex": new(Complex),
+	"Uintptr": new(Uintptr), "Floats": new(Floats), "TextMarshal": new(TextMarshal), "HalfText": new(HalfText),
+	"HalfBinaryUnmarshal": new(HalfBinaryUnmarshal), "TimeDefined": new(TimeDefined), "JSONDash": new(JSONDash),
+	"CBORDash": new(CBORDash), "NamedBytes": new(NamedBytes), "Blank": new(Blank),
+	"CBORSelf": new(CBORSelf), "HalfCBOR": new(HalfCBOR),
 }
