@@ -49,3 +49,7 @@ func CheckFiles(fset *token.FileSet, files []*ast.File, tpkg *types.Package, inf
 	sortDiagnostics(pg.diags)
 	return pg.diags
 }
+
+// IsTx reports whether t is a transaction type the db effect accepts:
+// *database/sql.Tx or github.com/jackc/pgx/v5.Tx.
+func IsTx(t types.Type) bool { return txKindOf(t) != 0 }

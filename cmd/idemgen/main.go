@@ -4,6 +4,7 @@
 // Usage:
 //
 //	idemgen [-check] [-v] [packages]
+//	idemgen audit [-json] [-rules FILE] [-fail-under PERCENT] [packages]
 //
 // Packages are go build patterns (default "."). For every source file with
 // directives, idemgen writes <file>_idem.go next to it and removes generated
@@ -22,6 +23,11 @@
 //	-check  write nothing; exit 1 and name every generated file that is
 //	        missing, stale or would be removed (for CI)
 //	-v      list the generated files and their wrappers
+//
+// idemgen audit lists every side effect of the packages (default ./...),
+// the functions that hold and reach them, whether an idem wrapper covers
+// them, and a directive block for each uncovered function; see package
+// github.com/idem-go/idem/gen/audit.
 package main
 
 import (
@@ -40,6 +46,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "audit" {
+		return runAudit(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("idemgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	check := fs.Bool("check", false, "write nothing; exit 1 and name every generated file that is missing, stale or would be removed")
