@@ -1,6 +1,7 @@
 package idemvet_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,4 +126,23 @@ func TestDirectiveMistakeInGeneratedPackage(t *testing.T) {
 	want := res.Diagnostics[0].Format(dir)
 	require.Equal(t, []string{want}, vet(t, dir, false, "."))
 	require.Contains(t, want, "a.go:6:23: ")
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/audit/vet.golden")
+
+// TestShopGolden: idemvet on the order pipeline under testdata/audit/shop
+// (tests included) reports the three calls that bypass their wrappers,
+// across packages, and nothing else.
+func TestShopGolden(t *testing.T) {
+	dir, err := filepath.Abs("../../testdata/audit/shop")
+	require.NoError(t, err)
+	got := strings.Join(vet(t, dir, true, "./..."), "\n") + "\n"
+	golden := "../../testdata/audit/vet.golden"
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	require.Equal(t, string(want), got)
+	require.Len(t, strings.Split(strings.TrimSpace(got), "\n"), 3)
 }
