@@ -92,8 +92,9 @@ type Coverage struct {
 type Package struct {
 	// Path is the import path.
 	Path string `json:"path"`
-	// Functions lists the package's functions that have side-effect sites,
-	// are composite, or are marked, in source order.
+	// Functions lists the package's functions that are marked, have
+	// side-effect sites, or reach two or more sites of which one is not
+	// covered, in source order.
 	Functions []*Function `json:"functions"`
 	Coverage
 }
@@ -115,6 +116,8 @@ type Function struct {
 	// Reaches is the number of sites the function reaches: its own and
 	// those of the functions it calls, transitively.
 	Reaches int `json:"reaches"`
+	// Uncovered is the number of the reached sites that are not covered.
+	Uncovered int `json:"reaches_uncovered"`
 	// Categories are the categories of the sites it reaches, sorted.
 	Categories []string `json:"categories"`
 	// Sites are the function's own side-effect calls, in source order.
@@ -188,6 +191,7 @@ type call struct {
 }
 
 type site struct {
+	fn       *node // the enclosing function
 	pos      token.Pos
 	category string
 	callee   string
@@ -298,7 +302,7 @@ func (a *auditor) walk(p *packages.Package) {
 					}
 					callee = callee.Origin()
 					if r, ok := a.rules.match(callee); ok && a.applies(r, n, info, from, &reqs) {
-						from.sites = append(from.sites, &site{pos: n.Lparen, category: r.Category, callee: callee.FullName()})
+						from.sites = append(from.sites, &site{fn: from, pos: n.Lparen, category: r.Category, callee: callee.FullName()})
 						if id := calleeIdent(n.Fun); id != nil {
 							from.sites[len(from.sites)-1].pos = id.Pos()
 						}

@@ -36,7 +36,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				fmt.Fprintf(&b, "    %-*s  %-*s  %s\n", catW, s.Category, posW, s.Pos, s.Callee)
 			}
 			if f.Reaches > len(f.Sites) {
-				fmt.Fprintf(&b, "    reaches %d sites, its callees' included\n", f.Reaches)
+				fmt.Fprintf(&b, "    reaches %d sites, its callees' included (%d not covered)\n", f.Reaches, f.Uncovered)
 			}
 			if len(f.Callers) > 0 {
 				fmt.Fprintf(&b, "    called by %s\n", strings.Join(f.Callers, ", "))

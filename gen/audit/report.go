@@ -106,8 +106,14 @@ func (a *auditor) report(pkgs []*packages.Package) *Report {
 			continue
 		}
 		reached := reach(n)
-		if len(n.sites) == 0 && len(reached) < 2 && !n.marked {
-			continue
+		uncovered := 0
+		for _, s := range reached {
+			if !a.isCovered(s.fn) {
+				uncovered++
+			}
+		}
+		if len(n.sites) == 0 && !n.marked && (len(reached) < 2 || uncovered == 0) {
+			continue // no effect of its own, and nothing to cover below it
 		}
 		covered := a.isCovered(n)
 		f := &Function{
@@ -118,6 +124,7 @@ func (a *auditor) report(pkgs []*packages.Package) *Report {
 			Covered:     covered,
 			Composite:   len(reached) >= 2,
 			Reaches:     len(reached),
+			Uncovered:   uncovered,
 			Categories:  categories(reached),
 			Sites:       []*Site{},
 			Callers:     []string{},
