@@ -150,7 +150,7 @@ import "os"
 // Marked is marked; its wrapper is in m_idem.go.
 //
 //idem:key id
-func Marked(id string) error { leaf(id); return Inner(id) }
+func Marked(id string) error { leaf(id); valueUsed(); return Inner(id) }
 
 // Inner is marked and called directly only by Marked, which is covered.
 //
@@ -160,6 +160,13 @@ func Inner(id string) error { return os.Remove(id) }
 func leaf(id string) { os.Remove(id) }
 
 func Entry() error { return MarkedIdem("x") }
+
+// Other is marked.
+//
+//idem:key id
+func Other(id string) error { return os.Remove(id) }
+
+func Entry2() error { InnerIdem("x"); return OtherIdem("y") }
 
 func cycA(n int) { os.Remove("a"); cycB(n) }
 func cycB(n int) { os.Remove("b"); cycA(n) }
@@ -172,7 +179,7 @@ func fromBoth() { os.Remove("f") }
 func Uncovered() { fromBoth() }
 func viaMarked(id string) error { fromBoth(); return nil }
 `,
-		"m_idem.go": gen.Header + "\n\npackage m\n\nfunc MarkedIdem(id string) error { return Marked(id) }\n\nfunc InnerIdem(id string) error { return Inner(id) }\n",
+		"m_idem.go": gen.Header + "\n\npackage m\n\nfunc MarkedIdem(id string) error { return Marked(id) }\n\nfunc InnerIdem(id string) error { return Inner(id) }\n\nfunc OtherIdem(id string) error { return Other(id) }\n",
 	})
 	rep, err := audit.Run(audit.Config{Dir: dir})
 	require.NoError(t, err)
@@ -188,10 +195,12 @@ func viaMarked(id string) error { fromBoth(); return nil }
 	require.False(t, fns["cycB"].Covered)
 	require.True(t, fns["cycA"].Composite)
 	require.False(t, fns["valueUsed"].Covered)
-	require.True(t, fns["valueUsed"].UsedAsValue)
+	require.True(t, fns["valueUsed"].UsedAsValue, "called by a marked function, but also used as a value")
 	require.False(t, fns["fromBoth"].Covered, "one of its callers is uncovered")
-	require.NotContains(t, fns, "Entry", "reaching one site through a wrapper is not listed")
-	require.Equal(t, 6, rep.Sites)
-	require.Equal(t, 2, rep.Covered)
-	require.Equal(t, 33.3, rep.Percent)
+	require.NotContains(t, fns, "Entry2", "reaching only covered sites through wrappers, it is not listed")
+	require.Equal(t, 3, fns["Entry"].Reaches, "reaches the sites of Marked, its callees and Inner")
+	require.Equal(t, 1, fns["Entry"].Uncovered, "valueUsed's")
+	require.Equal(t, 7, rep.Sites)
+	require.Equal(t, 3, rep.Covered)
+	require.Equal(t, 42.9, rep.Percent)
 }
