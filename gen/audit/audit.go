@@ -290,7 +290,7 @@ func (a *auditor) walk(p *packages.Package) {
 			ast.Inspect(d, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.CallExpr:
-					if id := calleeIdent(n.Fun); id != nil {
+					if id := CalleeIdent(n.Fun); id != nil {
 						called[id] = true
 					}
 					if from == nil {
@@ -303,12 +303,12 @@ func (a *auditor) walk(p *packages.Package) {
 					callee = callee.Origin()
 					if r, ok := a.rules.match(callee); ok && a.applies(r, n, info, from, &reqs) {
 						from.sites = append(from.sites, &site{fn: from, pos: n.Lparen, category: r.Category, callee: callee.FullName()})
-						if id := calleeIdent(n.Fun); id != nil {
+						if id := CalleeIdent(n.Fun); id != nil {
 							from.sites[len(from.sites)-1].pos = id.Pos()
 						}
 					}
 					if to := a.nodes[callee]; to != nil && typeutil.StaticCallee(info, n) != nil {
-						to.calls = append(to.calls, call{from: from, pos: calleeIdent(n.Fun).Pos()})
+						to.calls = append(to.calls, call{from: from, pos: CalleeIdent(n.Fun).Pos()})
 						from.callees = append(from.callees, to)
 					}
 				case *ast.Ident:
@@ -327,9 +327,11 @@ func (a *auditor) walk(p *packages.Package) {
 	}
 }
 
-// calleeIdent returns the identifier naming the called function: F,
-// pkg.F, x.M, F[T]; nil for anything else.
-func calleeIdent(fun ast.Expr) *ast.Ident {
+// CalleeIdent returns the identifier that names the called function in a
+// call's Fun expression: F, pkg.F, x.M, (x.M), F[T], pkg.F[T, U]; nil for
+// anything else (calls of function values returned by calls, conversions
+// of literals).
+func CalleeIdent(fun ast.Expr) *ast.Ident {
 	fun = ast.Unparen(fun)
 	switch e := fun.(type) {
 	case *ast.IndexExpr:

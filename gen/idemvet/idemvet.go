@@ -33,6 +33,7 @@ import (
 
 	"github.com/idem-go/idem/annotations"
 	"github.com/idem-go/idem/gen"
+	"github.com/idem-go/idem/gen/audit"
 )
 
 // Analyzer is the idemvet analyzer.
@@ -201,7 +202,7 @@ func reportBypasses(pass *analysis.Pass, f *ast.File) {
 		if !ok {
 			return true
 		}
-		id := calleeIdent(call.Fun)
+		id := audit.CalleeIdent(call.Fun)
 		if id == nil {
 			return true
 		}
@@ -233,23 +234,4 @@ func reportBypasses(pass *analysis.Pass, f *ast.File) {
 		pass.Report(d)
 		return true
 	})
-}
-
-// calleeIdent returns the identifier naming the called function of a call's
-// Fun expression: F, pkg.F, x.M, F[T], pkg.F[T, U]; nil for anything else.
-func calleeIdent(fun ast.Expr) *ast.Ident {
-	fun = ast.Unparen(fun)
-	switch e := fun.(type) {
-	case *ast.IndexExpr:
-		fun = ast.Unparen(e.X)
-	case *ast.IndexListExpr:
-		fun = ast.Unparen(e.X)
-	}
-	switch e := fun.(type) {
-	case *ast.Ident:
-		return e
-	case *ast.SelectorExpr:
-		return e.Sel
-	}
-	return nil
 }
