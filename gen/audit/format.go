@@ -36,7 +36,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				fmt.Fprintf(&b, "    %-*s  %-*s  %s\n", catW, s.Category, posW, s.Pos, s.Callee)
 			}
 			if f.Reaches > len(f.Sites) {
-				fmt.Fprintf(&b, "    reaches %d sites, its callees' included (%d not covered)\n", f.Reaches, f.Uncovered)
+				fmt.Fprintf(&b, "    reaches %s, its callees' included (%d not covered)\n", plural(f.Reaches, "site"), f.Uncovered)
 			}
 			if len(f.Callers) > 0 {
 				fmt.Fprintf(&b, "    called by %s\n", strings.Join(f.Callers, ", "))
@@ -90,7 +90,15 @@ func state(f *Function) string {
 		parts = append(parts, "NOT COVERED")
 	}
 	if f.Composite {
-		parts = append(parts, fmt.Sprintf("composite (%d sites: %s)", f.Reaches, strings.Join(f.Categories, ", ")))
+		parts = append(parts, fmt.Sprintf("composite (%s: %s)", plural(f.Reaches, "site"), strings.Join(f.Categories, ", ")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// plural renders a count and a noun, with an s unless the count is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
