@@ -224,7 +224,7 @@ func reportBypasses(pass *analysis.Pass, f *ast.File) {
 		case w.Effect == annotations.EffectDB.String():
 			d.Message += "; " + w.Wrapper + " takes the database handle in place of the transaction and runs " + fn.Name() + " in a transaction of its own"
 		case fn.Pkg() != pass.Pkg && !token.IsExported(w.Wrapper):
-			// The wrapper cannot be named here.
+			d.Message += "; " + w.Wrapper + " is unexported: give " + fn.Name() + " an exported wrapper name with //idem:name"
 		default:
 			d.SuggestedFixes = []analysis.SuggestedFix{{
 				Message:   "call " + w.Wrapper,

@@ -54,5 +54,13 @@ func Store[K comparable](k K, v string) error { // want Store:"wrapped by StoreI
 	return nil
 }
 
+// Settle is marked, with an unexported wrapper.
+//
+//idem:key id
+//idem:name settleOnce
+func Settle(id string) error { // want Settle:"wrapped by settleOnce \\(effect none\\)"
+	return nil
+}
+
 // Plain is not marked.
 func Plain(o Order) error { return notify(o.ID) } // want `call notifyIdem: notify is not idempotent on its own`

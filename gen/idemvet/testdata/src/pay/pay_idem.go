@@ -30,3 +30,5 @@ func (c *Client) RefundOnce(ctx context.Context, id string) error { return c.Ref
 func notifyIdem(id string) error { return notify(id) }
 
 func StoreIdem[K comparable](k K, v string) error { return Store(k, v) }
+
+func settleOnce(id string) error { return Settle(id) }

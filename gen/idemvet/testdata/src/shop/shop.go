@@ -31,6 +31,9 @@ func bypass(ctx context.Context, tx *sql.Tx, c *pay.Client, o pay.Order) error {
 	if err := pay.Store[string](o.ID, "v"); err != nil { // want `call StoreIdem: Store is not idempotent on its own`
 		return err
 	}
+	if err := pay.Settle(o.ID); err != nil { // want `call settleOnce: Settle is not idempotent on its own; settleOnce is unexported: give Settle an exported wrapper name with //idem:name`
+		return err // no fix: settleOnce cannot be called from here
+	}
 	return pay.Store(7, "v") // want `call StoreIdem: Store is not idempotent on its own`
 }
 
