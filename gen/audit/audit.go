@@ -199,7 +199,6 @@ type site struct {
 
 // auditor holds one run.
 type auditor struct {
-	cfg   Config
 	base  string
 	fset  *token.FileSet
 	rules table
@@ -240,7 +239,7 @@ func Audit(cfg Config, fset *token.FileSet, pkgs []*packages.Package) (*Report, 
 	if abs, err := filepath.Abs(base); err == nil {
 		base = abs
 	}
-	a := &auditor{cfg: cfg, base: base, fset: fset, rules: newTable(append(Builtin(), cfg.Rules...)), nodes: map[*types.Func]*node{}}
+	a := &auditor{base: base, fset: fset, rules: newTable(append(Builtin(), cfg.Rules...)), nodes: map[*types.Func]*node{}}
 	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].PkgPath < pkgs[j].PkgPath })
 	for _, p := range pkgs {
 		a.declare(p)
