@@ -52,4 +52,8 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-tool github.com/idem-go/idem/cmd/idemgen
+tool (
+	github.com/idem-go/idem/cmd/idem
+	github.com/idem-go/idem/cmd/idemgen
+	github.com/idem-go/idem/cmd/idemvet
+)

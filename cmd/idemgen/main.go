@@ -5,6 +5,7 @@
 //
 //	idemgen [-check] [-v] [-allow-breaking] [packages]
 //	idemgen -version
+//	idemgen audit [-json] [-rules FILE] [-fail-under PERCENT] [packages]
 //
 // Packages are go build patterns (default "."). For every source file with
 // directives, idemgen writes <file>_idem.go next to it and removes generated
@@ -40,6 +41,11 @@
 // When packages cannot be loaded (no module, a pattern that matches
 // nothing, an import no module provides, a go.mod or go.sum that needs
 // tidying), idemgen prints the go command's message and exits 1.
+//
+// idemgen audit lists every side effect of the packages (default ./...),
+// the functions that hold and reach them, whether an idem wrapper covers
+// them, and a directive block for each uncovered function; see package
+// github.com/idem-go/idem/gen/audit.
 package main
 
 import (
@@ -59,6 +65,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "audit" {
+		return runAudit(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("idemgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	check := fs.Bool("check", false, "write nothing; exit 1 and name every generated file that is missing, stale or would be removed")
