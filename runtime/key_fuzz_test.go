@@ -92,25 +92,38 @@ type fuzzComposite struct {
 
 // encodeFuzzComposite is what generated code writes for a fuzzComposite.
 func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
-	e.Struct(17)
-	e.String(v.S)
-	e.Int64(v.I)
-	e.Int(v.N)
-	e.Bytes(v.B)
-	e.Float64(v.F)
-	e.Float32(v.F32)
-	e.Bool(v.On)
+	e.Struct()
+	e.Field("A")
+	e.Array(2)
+	e.Elem()
+	e.Uint16(v.A[0])
+	e.Elem()
+	e.Uint16(v.A[1])
+	e.EndArray()
+	e.Field("Any")
+	e.Value(v.Any)
+	e.Field("At")
 	e.Time(v.At)
-	if v.P == nil {
-		e.Nil()
-	} else {
-		e.Pointer()
-		e.Int32(*v.P)
-	}
+	e.Field("B")
+	e.Bytes(v.B)
+	e.Field("C")
+	e.Complex128(v.C)
+	e.Field("D")
+	e.Duration(v.D)
+	e.Field("F")
+	e.Float64(v.F)
+	e.Field("F32")
+	e.Float32(v.F32)
+	e.Field("I")
+	e.Int64(v.I)
+	e.Field("In")
+	encodeKeyInner(e, v.In)
+	e.Field("L")
 	e.List(len(v.L))
 	for _, s := range v.L {
 		e.String(string(s))
 	}
+	e.Field("M")
 	e.Map(len(v.M))
 	for k, x := range v.M {
 		e.MapKey()
@@ -119,6 +132,7 @@ func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
 		e.Int32(x)
 	}
 	e.MapEnd()
+	e.Field("MM")
 	e.Map(len(v.MM))
 	for k, in := range v.MM {
 		e.MapKey()
@@ -134,13 +148,20 @@ func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
 		e.MapEnd()
 	}
 	e.MapEnd()
-	encodeKeyInner(e, v.In)
-	e.Duration(v.D)
-	e.List(2)
-	e.Uint16(v.A[0])
-	e.Uint16(v.A[1])
-	e.Complex128(v.C)
-	e.Value(v.Any)
+	e.Field("N")
+	e.Int(v.N)
+	e.Field("On")
+	e.Bool(v.On)
+	e.Field("P")
+	if v.P == nil {
+		e.Nil()
+	} else {
+		e.Pointer()
+		e.Int32(*v.P)
+	}
+	e.Field("S")
+	e.String(v.S)
+	e.EndStruct()
 }
 
 // FuzzTypedReflectAgree checks that Value writes the same bytes as the typed
