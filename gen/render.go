@@ -512,11 +512,11 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 		g.Var().List(jen.Id(wn.key), jen.Id(wn.fp)).Add(em.rt("Encoder"))
 		g.Add(key.call("Begin", spec().Dot("Namespace"), spec().Dot("Version")))
 		for _, p := range w.key {
-			em.encodePart(g, key, p, wn.params)
+			em.encodePart(g, key, p, wn.params, true)
 		}
 		g.Add(fp.call("Begin", spec().Dot("Namespace"), spec().Dot("Version")))
 		for _, p := range w.fp {
-			em.encodePart(g, fp, p, wn.params)
+			em.encodePart(g, fp, p, wn.params, false)
 		}
 
 		// The call of the original, inside the closure.
@@ -615,6 +615,8 @@ func (em *emitter) helperCode(h *helper, e, v string) []jen.Code {
 		jen.Comment(fmt.Sprintf("// %s writes v to e in the canonical key encoding. %s is recursive,", h.name, name)),
 		jen.Comment("// so its encoding is a function that calls itself."),
 		jen.Func().Id(h.name).Params(jen.Id(e).Op("*").Add(em.rt("Encoder")), jen.Id(v).Add(em.typ(h.named))).BlockFunc(func(g *jen.Group) {
+			// A cyclic value stops once the Encoder records that it is too deep.
+			g.If(jen.Id(e).Dot("Err").Call().Op("!=").Add(em.id("nil"))).Block(jen.Return())
 			em.encode(g, encRef{name: e}, jen.Id(v), h.named, true)
 		}),
 	}
@@ -655,7 +657,7 @@ func (w *wrapper) doc() []string {
 	}
 	b.WriteString("; namespace " + strconv.Quote(w.namespace) + ", version " + strconv.Itoa(w.version) + ".")
 	if nilPath {
-		b.WriteString(" A nil pointer on a key path makes that part of the key nil.")
+		b.WriteString(" A nil pointer on the way to a key path's field fails the call with ErrInvalidKey.")
 	}
 	if w.ctx != nil {
 		b.WriteString(" " + fn + " can read it from its context with runtime.KeyFrom.")

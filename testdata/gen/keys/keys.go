@@ -99,8 +99,8 @@ type Outer struct {
 	Deep **Point
 }
 
-// Paths keys on fields reached through pointers: a nil pointer on a path
-// makes that part nil.
+// Paths keys on fields reached through pointers: a nil pointer crossed on
+// the way to a path's field fails the call with runtime.ErrInvalidKey.
 //
 //idem:key o.ID, o.P.X, o.Meta.Parent.ID, pp.X, o.Deep.Y
 func Paths(ctx context.Context, o *Outer, pp **Point) error {

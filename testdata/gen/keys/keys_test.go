@@ -56,9 +56,12 @@ func TestTimes(t *testing.T) {
 
 func TestPathsNilPointers(t *testing.T) {
 	ctx := testCtx()
-	// Every pointer nil: no panic, every part nil.
-	require.NoError(t, PathsIdem(ctx, nil, nil))
-	require.Equal(t, reflective(t, &pathsIdemSpec, nil, nil, nil, nil, nil), seen["Paths"])
+	// A nil pointer crossed on the way to a field: ErrInvalidKey naming the
+	// path, and the function does not run.
+	err := PathsIdem(ctx, nil, nil)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "o.ID")
+	require.Zero(t, runs["Paths"])
 
 	p := &Point{X: 3, Y: 4}
 	o := &Outer{Inner: Inner{ID: "i"}, P: &Point{X: 1}, Meta: &Meta{ID: "m", Parent: &Meta{ID: "parent"}}, Deep: &p}
@@ -66,10 +69,24 @@ func TestPathsNilPointers(t *testing.T) {
 	require.Equal(t, reflective(t, &pathsIdemSpec, "i", float64(1), "parent", float64(3), float64(4)), seen["Paths"])
 
 	// A nil in the middle of a path.
-	o2 := &Outer{Inner: Inner{ID: "j"}, Meta: &Meta{ID: "m"}}
+	o2 := &Outer{Inner: Inner{ID: "j"}, P: &Point{X: 1}, Meta: &Meta{ID: "m"}, Deep: &p}
+	err = PathsIdem(ctx, o2, &p)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "o.Meta.Parent.ID")
 	var nilp *Point
-	require.NoError(t, PathsIdem(ctx, o2, &nilp))
-	require.Equal(t, reflective(t, &pathsIdemSpec, "j", nil, nil, nil, nil), seen["Paths"])
+	err = PathsIdem(ctx, o, &nilp)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "pp.X")
+	require.Equal(t, 1, runs["Paths"])
+}
+
+func TestPointerPartNilDiffersFromPointerToZero(t *testing.T) {
+	ctx := testCtx()
+	call := func(pt *Point) string {
+		require.NoError(t, ScalarsIdem(ctx, All{}, "", 0, nil, nil, [4]byte{}, 0, 0, time.Time{}, pt, nil, nil))
+		return seen["Scalars"]
+	}
+	require.NotEqual(t, call(nil), call(&Point{}))
 }
 
 func TestUnexportedFieldOfThisPackageIsInTheKey(t *testing.T) {
@@ -82,9 +99,12 @@ func TestUnexportedFieldOfThisPackageIsInTheKey(t *testing.T) {
 
 	var e runtime.Encoder
 	e.Begin(unexportedIdemSpec.Namespace, unexportedIdemSpec.Version)
-	e.Struct(2)
+	e.Struct()
+	e.Field("ID")
 	e.String("a")
+	e.Field("secret")
 	e.Int(2)
+	e.EndStruct()
 	k, err := e.Sum()
 	require.NoError(t, err)
 	require.Equal(t, k.String(), seen["Unexported"])
