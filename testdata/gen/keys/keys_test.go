@@ -129,3 +129,14 @@ func TestRecursiveTypes(t *testing.T) {
 	require.NoError(t, RecursiveIdem(ctx, n, tree, l))
 	require.Equal(t, 2, runs["Recursive"])
 }
+
+func TestCyclicKeyIsInvalidAndDoesNotRun(t *testing.T) {
+	ctx := testCtx()
+	n := &Node{Val: 1}
+	n.Kids = []*Node{n, n}
+	before := runs["Recursive"]
+	err := RecursiveIdem(ctx, n, Tree{}, List[int]{})
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "nested more than 1000 levels deep")
+	require.Equal(t, before, runs["Recursive"])
+}
