@@ -537,13 +537,7 @@ func (e *Encoder) List(n int) {
 // it. A field whose value is zero is left out, so a field added to a struct
 // changes no key while its value is zero.
 func (e *Encoder) Struct() {
-	if e.err != nil {
-		return
-	}
-	if e.lazyFrame(frStruct, 0) {
-		return
-	}
-	if !e.open(false) {
+	if e.err != nil || e.lazyFrame(frStruct, 0) || !e.open(false) {
 		return
 	}
 	e.reserve(1)[0] = keyTagStruct

@@ -138,3 +138,36 @@ func Recursive(ctx context.Context, n *Node, tree Tree, l List[int]) error {
 	record(ctx, "Recursive")
 	return nil
 }
+
+// OrderV1 and OrderV2 are one argument type before and after a deploy that
+// reordered its fields and added two.
+type OrderV1 struct {
+	ID     string
+	Amount int64
+}
+
+// OrderV2 is OrderV1 after the deploy.
+type OrderV2 struct {
+	Amount int64
+	Note   string
+	ID     string
+	Tags   []string
+}
+
+// ChargeV1 is Charge before the deploy.
+//
+//idem:key o
+//idem:namespace keys.Charge
+func ChargeV1(ctx context.Context, o OrderV1) (string, error) {
+	record(ctx, "Charge")
+	return "charged " + o.ID, nil
+}
+
+// ChargeV2 is Charge after the deploy: same namespace, the new argument type.
+//
+//idem:key o
+//idem:namespace keys.Charge
+func ChargeV2(ctx context.Context, o OrderV2) (string, error) {
+	record(ctx, "Charge")
+	return "charged " + o.ID + " " + o.Note, nil
+}

@@ -140,3 +140,19 @@ func TestCyclicKeyIsInvalidAndDoesNotRun(t *testing.T) {
 	require.ErrorContains(t, err, "nested more than 1000 levels deep")
 	require.Equal(t, before, runs["Recursive"])
 }
+
+func TestAddedZeroFieldKeepsKeysAndFingerprints(t *testing.T) {
+	ctx := testCtx()
+	r1, err := ChargeV1Idem(ctx, OrderV1{ID: "o-1", Amount: 5})
+	require.NoError(t, err)
+	require.Equal(t, 1, runs["Charge"])
+	// After the deploy: the same key and fingerprint, so the call replays.
+	r2, err := ChargeV2Idem(ctx, OrderV2{ID: "o-1", Amount: 5, Tags: []string{}})
+	require.NoError(t, err)
+	require.Equal(t, r1, r2)
+	require.Equal(t, 1, runs["Charge"])
+	// A new field that is set is another operation.
+	_, err = ChargeV2Idem(ctx, OrderV2{ID: "o-1", Amount: 5, Note: "gift"})
+	require.NoError(t, err)
+	require.Equal(t, 2, runs["Charge"])
+}
