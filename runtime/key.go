@@ -832,6 +832,10 @@ func (e *Encoder) MapKey() {
 	case 2:
 		sp.entries[len(sp.entries)-1].end = len(sp.scratch)
 	}
+	if n := len(sp.entries) - f.first; n == f.declared {
+		e.fail(fmt.Errorf("idem: Encoder misuse: Map(%d) was given %d entries; pass len(m) to Map and write every entry", f.declared, n+1))
+		return
+	}
 	sp.entries = append(sp.entries, keyMapEntry{key: len(sp.scratch)})
 	f.state = 1
 }

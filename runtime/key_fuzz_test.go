@@ -88,6 +88,7 @@ type fuzzComposite struct {
 	A   [2]uint16
 	C   complex128
 	Any any
+	Ins [2]keyInner
 }
 
 // encodeFuzzComposite is what generated code writes for a fuzzComposite.
@@ -118,6 +119,13 @@ func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
 	e.Int64(v.I)
 	e.Field("In")
 	encodeKeyInner(e, v.In)
+	e.Field("Ins")
+	e.Array(2)
+	for _, in := range v.Ins {
+		e.Elem()
+		encodeKeyInner(e, in)
+	}
+	e.EndArray()
 	e.Field("L")
 	e.List(len(v.L))
 	for _, s := range v.L {
@@ -178,6 +186,7 @@ func FuzzTypedReflectAgree(f *testing.F) {
 			In: keyInner{A: int(p), B: k}, D: time.Duration(i), A: [2]uint16{uint16(p), uint16(n)},
 			C: complex(fl, float64(p)),
 		}
+		v.Ins[n%2] = keyInner{A: int(n) - 3, B: k}
 		if on {
 			v.P = &p
 			v.Any = keyStatus(k)
