@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"crypto/sha256"
 	"testing"
 	"time"
@@ -110,4 +111,38 @@ func BenchmarkKeySumRatio(b *testing.B) {
 	b.ReportMetric(float64(keyTime)/float64(argsTime), "keysum/sha256")
 	b.ReportMetric(float64(keyTime)/float64(encTime), "keysum/sha256enc")
 	b.ReportMetric(0, "ns/op") // the batches make ns/op meaningless
+}
+
+// BenchmarkKeySumContext derives the key of BenchmarkKeySum through
+// SumContext, as the runtime does: plain, under a scope, and under a scope
+// and a key secret (HMAC-SHA256).
+func BenchmarkKeySumContext(b *testing.B) {
+	scoped := WithScope(context.Background(), "tenant-42")
+	for _, c := range []struct {
+		name   string
+		ctx    context.Context
+		secret []byte
+	}{
+		{"plain", context.Background(), nil},
+		{"scope", scoped, nil},
+		{"scope+secret", scoped, []byte("0123456789abcdef0123456789abcdef")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			SetKeySecret(c.secret)
+			defer SetKeySecret(nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				var e Encoder
+				e.Begin(benchNamespace, 1)
+				e.String(benchArg0)
+				e.String(benchArg1)
+				e.String(benchArg2)
+				k, err := e.SumContext(c.ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchKeySink = k
+			}
+		})
+	}
 }
