@@ -1071,6 +1071,27 @@ func TestKeyVectors(t *testing.T) {
 		}
 		current = append(current, kv)
 	}
+	// The documented equalities and differences between vectors.
+	byName := map[string]string{}
+	for _, c := range current {
+		byName[c.Name] = c.Key
+	}
+	for _, p := range [][2]string{
+		{"struct-zero-field-left-out", "struct-without-zero-fields"},
+		{"struct-nested-zero-left-out", "struct-without-zero-fields"},
+		{"struct-fields-reordered", "struct"},
+		{"value-blank-fields", "struct"},
+	} {
+		assert.Equal(t, byName[p[0]], byName[p[1]], "%s and %s must be one key", p[0], p[1])
+	}
+	for _, p := range [][2]string{
+		{"struct-field-renamed", "struct"},
+		{"time-unix-epoch", "time-zero"},
+		{"struct-pointer-to-zero-kept", "struct-without-zero-fields"},
+		{"struct-all-zero", "prefix-only"},
+	} {
+		assert.NotEqual(t, byName[p[0]], byName[p[1]], "%s and %s must differ", p[0], p[1])
+	}
 	if *updateKeyVectors {
 		file := keyVectorFile{
 			Comment:         "Golden vectors of the canonical key encoding (see runtime.Encoder). Each key is SHA-256 of the encoding. Regenerate only with a new encoding version: go test ./runtime -run TestKeyVectors -update",
