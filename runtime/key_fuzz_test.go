@@ -228,3 +228,60 @@ func FuzzTypedReflectAgree(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncoderCallsNeverPanic drives the Encoder with arbitrary sequences of
+// calls, well-formed or not: misuse must end in an error from Sum, never in
+// a panic.
+func FuzzEncoderCallsNeverPanic(f *testing.F) {
+	f.Add([]byte{5, 6, 0, 7, 15})
+	f.Add([]byte{8, 9, 5, 6, 1, 7, 9, 2, 10, 15})
+	f.Add([]byte{5, 6, 11, 12, 0, 13, 5, 7, 14, 7, 15})
+	f.Add([]byte{3, 4, 5, 6, 8, 9, 11, 14, 10, 7, 15, 12, 13, 14})
+	names := []string{"A", "B", "C", ""}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var e Encoder
+		e.Begin("fuzz.Calls", 1)
+		for i, op := range ops {
+			arg := int(op >> 4)
+			switch op & 15 {
+			case 0:
+				e.Int(arg - 1)
+			case 1:
+				e.String(names[arg%len(names)])
+			case 2:
+				e.Nil()
+			case 3:
+				e.Pointer()
+			case 4:
+				e.List(arg % 3)
+			case 5:
+				e.Struct()
+			case 6:
+				e.Field(names[arg%len(names)])
+			case 7:
+				e.EndStruct()
+			case 8:
+				e.Array(arg % 3)
+			case 9:
+				e.Elem()
+			case 10:
+				e.EndArray()
+			case 11:
+				e.Map(arg % 3)
+			case 12:
+				e.MapKey()
+			case 13:
+				e.MapValue()
+			case 14:
+				e.MapEnd()
+			case 15:
+				if i%2 == 0 {
+					_, _ = e.Sum()
+				} else {
+					e.Value(ops[i:])
+				}
+			}
+		}
+		_, _ = e.Sum()
+	})
+}
