@@ -47,7 +47,7 @@ func (w *wrapper) doc(rt string) []string {
 	}
 	b.WriteString("; namespace " + strconv.Quote(w.namespace) + ", version " + strconv.Itoa(w.version) + ".")
 	if nilPath {
-		b.WriteString(" A nil pointer on a key path makes that part of the key nil.")
+		b.WriteString(" A nil pointer on the way to a key path's field fails the call with [" + rt + ".ErrInvalidKey].")
 	}
 	if w.ctx != nil {
 		b.WriteString(" " + fn + " can read it from its context with [" + rt + ".KeyFrom].")

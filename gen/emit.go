@@ -3,6 +3,7 @@ package gen
 import (
 	"go/token"
 	"go/types"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -387,7 +388,14 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 		}
 		em.encodeList(g, enc, x, u.Elem())
 	case *types.Array:
-		em.encodeList(g, enc, x, u.Elem())
+		i := em.scope.fresh("i")
+		g.Add(enc.call("Array", jen.Lit(int(u.Len()))))
+		g.For(jen.Id(i).Op(":=").Range().Add(x)).BlockFunc(func(g *jen.Group) {
+			g.Add(enc.call("Elem"))
+			em.encode(g, enc, jen.Add(x).Index(jen.Id(i)), u.Elem(), false)
+		})
+		em.scope.release(i)
+		g.Add(enc.call("EndArray"))
 	case *types.Map:
 		k, v := em.scope.fresh("k"), em.scope.fresh("v")
 		g.Add(enc.call("Map", em.id("len").Call(x)))
@@ -423,6 +431,9 @@ func (em *emitter) encodeList(g *jen.Group, enc encRef, x *jen.Statement, elem t
 	em.scope.release(i)
 }
 
+// encodeStruct writes a struct's fields by name, sorted by name as the key
+// encoding requires (blank fields skipped); the Encoder leaves out the
+// fields whose values are zero.
 func (em *emitter) encodeStruct(g *jen.Group, enc encRef, x *jen.Statement, st *types.Struct) {
 	var fields []*types.Var
 	for i := 0; i < st.NumFields(); i++ {
@@ -430,15 +441,20 @@ func (em *emitter) encodeStruct(g *jen.Group, enc encRef, x *jen.Statement, st *
 			fields = append(fields, f)
 		}
 	}
-	g.Add(enc.call("Struct", jen.Lit(len(fields))))
+	slices.SortFunc(fields, func(a, b *types.Var) int { return strings.Compare(a.Name(), b.Name()) })
+	g.Add(enc.call("Struct"))
 	for _, f := range fields {
+		g.Add(enc.call("Field", jen.Lit(f.Name())))
 		em.encode(g, enc, jen.Add(x).Dot(f.Name()), f.Type(), false)
 	}
+	g.Add(enc.call("EndStruct"))
 }
 
 // encodePart appends the statements that write a key or fingerprint part.
-// A nil pointer on the path writes Nil for the whole part.
-func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string) {
+// A nil pointer crossed on the way to the path's last field makes a key
+// fail (NilPath: calls with different arguments must not share a key) and
+// writes Nil for the whole part of a fingerprint.
+func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string, isKey bool) {
 	x := jen.Id(params[p.param.idx])
 	var conds []jen.Code
 	for _, s := range p.steps {
@@ -462,7 +478,11 @@ func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string
 	for _, c := range conds[1:] {
 		cond = cond.Op("||").Add(c)
 	}
-	g.If(cond).Block(enc.call("Nil")).Else().BlockFunc(func(g *jen.Group) {
+	onNil := enc.call("Nil")
+	if isKey {
+		onNil = enc.call("NilPath", jen.Lit(p.display))
+	}
+	g.If(cond).Block(onNil).Else().BlockFunc(func(g *jen.Group) {
 		em.encode(g, enc, x, p.typ, false)
 	})
 }

@@ -99,6 +99,8 @@ func (em *emitter) helperCode(h *helper, e, v string) []jen.Code {
 		jen.Comment(fmt.Sprintf("// %s writes v to e in the canonical key encoding. %s is recursive,", h.name, name)),
 		jen.Comment("// so its encoding is a function that calls itself."),
 		jen.Func().Id(h.name).Params(jen.Id(e).Op("*").Add(em.rt("Encoder")), jen.Id(v).Add(em.typ(h.named))).BlockFunc(func(g *jen.Group) {
+			// A cyclic value stops once the Encoder records that it is too deep.
+			g.If(jen.Id(e).Dot("Err").Call().Op("!=").Add(em.id("nil"))).Block(jen.Return())
 			em.encode(g, encRef{name: e}, jen.Id(v), h.named, true)
 		}),
 	}

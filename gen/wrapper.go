@@ -89,11 +89,11 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 		g.Var().List(jen.Id(wn.key), jen.Id(wn.fp)).Add(em.rt("Encoder"))
 		g.Add(key.call("Begin", spec().Dot("Namespace"), spec().Dot("Version")))
 		for _, p := range w.key {
-			em.encodePart(g, key, p, wn.params)
+			em.encodePart(g, key, p, wn.params, true)
 		}
 		g.Add(fp.call("Begin", spec().Dot("Namespace"), spec().Dot("Version")))
 		for _, p := range w.fp {
-			em.encodePart(g, fp, p, wn.params)
+			em.encodePart(g, fp, p, wn.params, false)
 		}
 
 		// The call of the original, inside the closure.

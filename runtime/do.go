@@ -114,10 +114,10 @@ func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder)
 	}
 	c.ctrs = countersFor(spec.Namespace)
 	var err error
-	if c.key, err = key.Sum(); err != nil {
+	if c.key, err = key.SumContext(ctx); err != nil {
 		return fmt.Errorf("%w: %s: key: %w", ErrInvalidKey, spec.Namespace, err)
 	}
-	if c.fp, err = fingerprint.SumFingerprint(); err != nil {
+	if c.fp, err = fingerprint.SumFingerprintContext(ctx); err != nil {
 		return fmt.Errorf("%w: %s: fingerprint: %w", ErrInvalidKey, spec.Namespace, err)
 	}
 	c.owner = newOwner()

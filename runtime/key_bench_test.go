@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"crypto/sha256"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func benchKey() (Key, error) {
 func benchArgs() []byte { return []byte(benchArg0 + benchArg1 + benchArg2) }
 
 // benchEncoded is the exact encoding benchKey hashes: the prefix, the tags
-// and lengths, and the arguments (66 bytes).
+// and lengths, and the arguments (69 bytes).
 func benchEncoded() []byte {
 	var e Encoder
 	out := []byte{}
@@ -72,7 +73,7 @@ func BenchmarkSHA256Baseline(b *testing.B) {
 }
 
 // BenchmarkSHA256BaselineEncoded is sha256.Sum256 over the bytes
-// BenchmarkKeySum hashes (66 bytes, two SHA-256 blocks): the difference to
+// BenchmarkKeySum hashes (69 bytes, two SHA-256 blocks): the difference to
 // BenchmarkKeySum is the encoder's own cost.
 func BenchmarkSHA256BaselineEncoded(b *testing.B) {
 	b.ReportAllocs()
@@ -85,7 +86,7 @@ func BenchmarkSHA256BaselineEncoded(b *testing.B) {
 // BenchmarkKeySumRatio reports the time of a key derivation divided by the
 // time of each baseline, measured in alternating batches so that all three
 // see the same machine load: keysum/sha256 against the 40 argument bytes,
-// keysum/sha256enc against the 66 encoded bytes.
+// keysum/sha256enc against the 69 encoded bytes.
 func BenchmarkKeySumRatio(b *testing.B) {
 	args, enc := benchArgs(), benchEncoded()
 	var keyTime, argsTime, encTime time.Duration
@@ -110,4 +111,38 @@ func BenchmarkKeySumRatio(b *testing.B) {
 	b.ReportMetric(float64(keyTime)/float64(argsTime), "keysum/sha256")
 	b.ReportMetric(float64(keyTime)/float64(encTime), "keysum/sha256enc")
 	b.ReportMetric(0, "ns/op") // the batches make ns/op meaningless
+}
+
+// BenchmarkKeySumContext derives the key of BenchmarkKeySum through
+// SumContext, as the runtime does: plain, under a scope, and under a scope
+// and a key secret (HMAC-SHA256).
+func BenchmarkKeySumContext(b *testing.B) {
+	scoped := WithScope(context.Background(), "tenant-42")
+	for _, c := range []struct {
+		name   string
+		ctx    context.Context
+		secret []byte
+	}{
+		{"plain", context.Background(), nil},
+		{"scope", scoped, nil},
+		{"scope+secret", scoped, []byte("0123456789abcdef0123456789abcdef")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			SetKeySecret(c.secret)
+			defer SetKeySecret(nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				var e Encoder
+				e.Begin(benchNamespace, 1)
+				e.String(benchArg0)
+				e.String(benchArg1)
+				e.String(benchArg2)
+				k, err := e.SumContext(c.ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchKeySink = k
+			}
+		})
+	}
 }

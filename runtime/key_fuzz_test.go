@@ -88,29 +88,50 @@ type fuzzComposite struct {
 	A   [2]uint16
 	C   complex128
 	Any any
+	Ins [2]keyInner
 }
 
 // encodeFuzzComposite is what generated code writes for a fuzzComposite.
 func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
-	e.Struct(17)
-	e.String(v.S)
-	e.Int64(v.I)
-	e.Int(v.N)
-	e.Bytes(v.B)
-	e.Float64(v.F)
-	e.Float32(v.F32)
-	e.Bool(v.On)
+	e.Struct()
+	e.Field("A")
+	e.Array(2)
+	e.Elem()
+	e.Uint16(v.A[0])
+	e.Elem()
+	e.Uint16(v.A[1])
+	e.EndArray()
+	e.Field("Any")
+	e.Value(v.Any)
+	e.Field("At")
 	e.Time(v.At)
-	if v.P == nil {
-		e.Nil()
-	} else {
-		e.Pointer()
-		e.Int32(*v.P)
+	e.Field("B")
+	e.Bytes(v.B)
+	e.Field("C")
+	e.Complex128(v.C)
+	e.Field("D")
+	e.Duration(v.D)
+	e.Field("F")
+	e.Float64(v.F)
+	e.Field("F32")
+	e.Float32(v.F32)
+	e.Field("I")
+	e.Int64(v.I)
+	e.Field("In")
+	encodeKeyInner(e, v.In)
+	e.Field("Ins")
+	e.Array(2)
+	for _, in := range v.Ins {
+		e.Elem()
+		encodeKeyInner(e, in)
 	}
+	e.EndArray()
+	e.Field("L")
 	e.List(len(v.L))
 	for _, s := range v.L {
 		e.String(string(s))
 	}
+	e.Field("M")
 	e.Map(len(v.M))
 	for k, x := range v.M {
 		e.MapKey()
@@ -119,6 +140,7 @@ func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
 		e.Int32(x)
 	}
 	e.MapEnd()
+	e.Field("MM")
 	e.Map(len(v.MM))
 	for k, in := range v.MM {
 		e.MapKey()
@@ -134,13 +156,20 @@ func encodeFuzzComposite(e *Encoder, v *fuzzComposite) {
 		e.MapEnd()
 	}
 	e.MapEnd()
-	encodeKeyInner(e, v.In)
-	e.Duration(v.D)
-	e.List(2)
-	e.Uint16(v.A[0])
-	e.Uint16(v.A[1])
-	e.Complex128(v.C)
-	e.Value(v.Any)
+	e.Field("N")
+	e.Int(v.N)
+	e.Field("On")
+	e.Bool(v.On)
+	e.Field("P")
+	if v.P == nil {
+		e.Nil()
+	} else {
+		e.Pointer()
+		e.Int32(*v.P)
+	}
+	e.Field("S")
+	e.String(v.S)
+	e.EndStruct()
 }
 
 // FuzzTypedReflectAgree checks that Value writes the same bytes as the typed
@@ -157,6 +186,7 @@ func FuzzTypedReflectAgree(f *testing.F) {
 			In: keyInner{A: int(p), B: k}, D: time.Duration(i), A: [2]uint16{uint16(p), uint16(n)},
 			C: complex(fl, float64(p)),
 		}
+		v.Ins[n%2] = keyInner{A: int(n) - 3, B: k}
 		if on {
 			v.P = &p
 			v.Any = keyStatus(k)
@@ -196,5 +226,62 @@ func FuzzTypedReflectAgree(f *testing.F) {
 		if !bytes.Equal(reflPtr, reflOfPtr) {
 			t.Fatalf("typed and reflective encodings of a pointer differ")
 		}
+	})
+}
+
+// FuzzEncoderCallsNeverPanic drives the Encoder with arbitrary sequences of
+// calls, well-formed or not: misuse must end in an error from Sum, never in
+// a panic.
+func FuzzEncoderCallsNeverPanic(f *testing.F) {
+	f.Add([]byte{5, 6, 0, 7, 15})
+	f.Add([]byte{8, 9, 5, 6, 1, 7, 9, 2, 10, 15})
+	f.Add([]byte{5, 6, 11, 12, 0, 13, 5, 7, 14, 7, 15})
+	f.Add([]byte{3, 4, 5, 6, 8, 9, 11, 14, 10, 7, 15, 12, 13, 14})
+	names := []string{"A", "B", "C", ""}
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var e Encoder
+		e.Begin("fuzz.Calls", 1)
+		for i, op := range ops {
+			arg := int(op >> 4)
+			switch op & 15 {
+			case 0:
+				e.Int(arg - 1)
+			case 1:
+				e.String(names[arg%len(names)])
+			case 2:
+				e.Nil()
+			case 3:
+				e.Pointer()
+			case 4:
+				e.List(arg % 3)
+			case 5:
+				e.Struct()
+			case 6:
+				e.Field(names[arg%len(names)])
+			case 7:
+				e.EndStruct()
+			case 8:
+				e.Array(arg % 3)
+			case 9:
+				e.Elem()
+			case 10:
+				e.EndArray()
+			case 11:
+				e.Map(arg % 3)
+			case 12:
+				e.MapKey()
+			case 13:
+				e.MapValue()
+			case 14:
+				e.MapEnd()
+			case 15:
+				if i%2 == 0 {
+					_, _ = e.Sum()
+				} else {
+					e.Value(ops[i:])
+				}
+			}
+		}
+		_, _ = e.Sum()
 	})
 }

@@ -3,13 +3,11 @@ package runtime
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
-
-// maxKeyDepth bounds how deeply Value descends into nested pointers,
-// containers and structs, so that a cyclic value fails instead of
-// recursing forever.
-const maxKeyDepth = 1000
 
 var keyTimeType = reflect.TypeFor[time.Time]()
 
@@ -18,16 +16,17 @@ var keyTimeType = reflect.TypeFor[time.Time]()
 // the typed methods write for the same value: named types encode as their
 // underlying kind, time.Time (and types defined from it) as Time,
 // time.Duration as Int64, a slice whose element kind is uint8 as Bytes, other
-// slices and arrays as List, pointers as Nil or Pointer and the pointee,
-// structs as Struct and their fields in declaration order (blank _ fields
-// are skipped and not counted), maps as Map with their entries, and an
-// interface (v itself, or a field or element of interface type) as its
-// dynamic value, Nil when it is nil.
+// slices as List, arrays as Array, pointers as Nil or Pointer and the
+// pointee, structs as Struct and their fields sorted by name (blank _
+// fields are skipped), maps as Map with their entries, and an interface
+// (v itself, or a field or element of interface type) as its dynamic
+// value, Nil when it is nil.
 //
 // Values that have no canonical encoding make Sum fail with an error naming
-// their type: functions, channels, unsafe pointers, structs with unexported
-// fields (other than time.Time), and values nested more than 1000 levels
-// deep (which is how a cyclic value shows).
+// their type: functions, channels, unsafe pointers, and structs with
+// unexported fields (other than time.Time). Values nested deeper than
+// MaxKeyDepth (which is how a cyclic value shows) make Sum fail as they do
+// in generated code, and Value stops descending.
 func (e *Encoder) Value(v any) {
 	switch x := v.(type) {
 	case nil:
@@ -73,14 +72,13 @@ func (e *Encoder) Value(v any) {
 	case time.Duration:
 		e.Duration(x)
 	default:
-		e.value(reflect.ValueOf(v), 0)
+		e.value(reflect.ValueOf(v))
 	}
 }
 
-func (e *Encoder) value(v reflect.Value, depth int) {
-	if depth > maxKeyDepth {
-		e.fail(fmt.Errorf("idem: key part of type %s is nested more than %d levels deep (is it cyclic?); key on a value that identifies it instead", v.Type(), maxKeyDepth))
-		return
+func (e *Encoder) value(v reflect.Value) {
+	if e.err != nil {
+		return // a cyclic value stops here once it is too deep
 	}
 	switch v.Kind() {
 	case reflect.Bool:
@@ -122,32 +120,42 @@ func (e *Encoder) value(v reflect.Value, depth int) {
 			e.Bytes(v.Bytes())
 			return
 		}
-		e.list(v, depth)
+		n := v.Len()
+		e.List(n)
+		for i := range n {
+			e.value(v.Index(i))
+		}
 	case reflect.Array:
-		e.list(v, depth)
+		n := v.Len()
+		e.Array(n)
+		for i := range n {
+			e.Elem()
+			e.value(v.Index(i))
+		}
+		e.EndArray()
 	case reflect.Pointer:
 		if v.IsNil() {
 			e.Nil()
 			return
 		}
 		e.Pointer()
-		e.value(v.Elem(), depth+1)
+		e.value(v.Elem())
 	case reflect.Interface:
 		if v.IsNil() {
 			e.Nil()
 			return
 		}
-		e.value(v.Elem(), depth+1)
+		e.value(v.Elem())
 	case reflect.Struct:
-		e.structValue(v, depth)
+		e.structValue(v)
 	case reflect.Map:
 		e.Map(v.Len())
 		it := v.MapRange()
 		for it.Next() {
 			e.MapKey()
-			e.value(it.Key(), depth+1)
+			e.value(it.Key())
 			e.MapValue()
-			e.value(it.Value(), depth+1)
+			e.value(it.Value())
 		}
 		e.MapEnd()
 	default:
@@ -155,38 +163,59 @@ func (e *Encoder) value(v reflect.Value, depth int) {
 	}
 }
 
-func (e *Encoder) list(v reflect.Value, depth int) {
-	n := v.Len()
-	e.List(n)
-	for i := range n {
-		e.value(v.Index(i), depth+1)
-	}
-}
-
-func (e *Encoder) structValue(v reflect.Value, depth int) {
+func (e *Encoder) structValue(v reflect.Value) {
 	t := v.Type()
 	if isTimeType(t) {
 		e.Time(reflectTime(v))
 		return
 	}
-	n := 0
+	fields, err := keyFieldsOf(t)
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	e.Struct()
+	for _, f := range fields {
+		e.Field(f.name)
+		e.value(v.Field(f.index))
+	}
+	e.EndStruct()
+}
+
+// keyField is a struct field as the key encoding writes it.
+type keyField struct {
+	name  string
+	index int
+}
+
+// keyFields caches keyFieldsOf: reflect.Type → []keyField or error.
+var keyFields sync.Map
+
+// keyFieldsOf returns the fields of struct type t sorted by name, blank
+// fields left out, or the error of a struct with unexported fields.
+func keyFieldsOf(t reflect.Type) ([]keyField, error) {
+	if c, ok := keyFields.Load(t); ok {
+		if err, isErr := c.(error); isErr {
+			return nil, err
+		}
+		return c.([]keyField), nil
+	}
+	var fields []keyField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Name == "_" {
 			continue
 		}
 		if !f.IsExported() {
-			e.fail(fmt.Errorf("idem: key part of type %s cannot be encoded: its field %s is unexported, so the value has no canonical form; key on its exported fields or on a value that identifies it", t, f.Name))
-			return
+			err := fmt.Errorf("idem: key part of type %s cannot be encoded: its field %s is unexported, so the value has no canonical form; key on its exported fields or on a value that identifies it", t, f.Name)
+			keyFields.Store(t, err)
+			return nil, err
 		}
-		n++
+		fields = append(fields, keyField{name: f.Name, index: i})
 	}
-	e.Struct(n)
-	for i := range t.NumField() {
-		if t.Field(i).Name != "_" {
-			e.value(v.Field(i), depth+1)
-		}
-	}
+	slices.SortFunc(fields, func(a, b keyField) int { return strings.Compare(a.name, b.name) })
+	keyFields.Store(t, fields)
+	return fields, nil
 }
 
 // isTimeType reports whether t is time.Time or a type defined from it

@@ -98,26 +98,33 @@ type (
 
 // encodeKeyInner is what generated code writes for a keyInner argument.
 func encodeKeyInner(e *Encoder, v keyInner) {
-	e.Struct(2)
+	e.Struct()
+	e.Field("A")
 	e.Int(v.A)
+	e.Field("B")
 	e.String(v.B)
+	e.EndStruct()
 }
 
 // encodeKeyOuter is what generated code writes for a keyOuter argument.
 func encodeKeyOuter(e *Encoder, v keyOuter) {
-	e.Struct(11)
-	e.String(v.Name)
-	e.List(len(v.Tags))
-	for _, s := range v.Tags {
-		e.String(s)
-	}
+	e.Struct()
+	e.Field("Any")
+	e.Value(v.Any)
+	e.Field("Arr")
+	e.Array(2)
+	e.Elem()
+	e.Int16(v.Arr[0])
+	e.Elem()
+	e.Int16(v.Arr[1])
+	e.EndArray()
+	e.Field("At")
+	e.Time(v.At)
+	e.Field("D")
+	e.Duration(v.D)
+	e.Field("In")
 	encodeKeyInner(e, v.In)
-	if v.P == nil {
-		e.Nil()
-	} else {
-		e.Pointer()
-		encodeKeyInner(e, *v.P)
-	}
+	e.Field("M")
 	e.Map(len(v.M))
 	for k, x := range v.M {
 		e.MapKey()
@@ -126,14 +133,25 @@ func encodeKeyOuter(e *Encoder, v keyOuter) {
 		e.Int(x)
 	}
 	e.MapEnd()
-	e.Time(v.At)
-	e.Duration(v.D)
-	e.String(string(v.S))
-	e.Value(v.Any)
-	e.List(2)
-	e.Int16(v.Arr[0])
-	e.Int16(v.Arr[1])
+	e.Field("Name")
+	e.String(v.Name)
+	e.Field("P")
+	if v.P == nil {
+		e.Nil()
+	} else {
+		e.Pointer()
+		encodeKeyInner(e, *v.P)
+	}
+	e.Field("Raw")
 	e.Bytes(v.Raw)
+	e.Field("S")
+	e.String(string(v.S))
+	e.Field("Tags")
+	e.List(len(v.Tags))
+	for _, s := range v.Tags {
+		e.String(s)
+	}
+	e.EndStruct()
 }
 
 type keyCase struct {
@@ -201,8 +219,36 @@ func keyCases() []keyCase {
 		{"slice empty", []string{}, func(e *Encoder) { e.List(0) }},
 		{"slice", []string{"a", "b"}, func(e *Encoder) { e.List(2); e.String("a"); e.String("b") }},
 		{"slice of any", []any{1, "a", nil}, func(e *Encoder) { e.List(3); e.Int(1); e.String("a"); e.Nil() }},
-		{"array", [3]int{1, 2, 3}, func(e *Encoder) { e.List(3); e.Int(1); e.Int(2); e.Int(3) }},
-		{"byte array", [2]byte{1, 2}, func(e *Encoder) { e.List(2); e.Uint8(1); e.Uint8(2) }},
+		{"array", [3]int{1, 0, 3}, func(e *Encoder) {
+			e.Array(3)
+			e.Elem()
+			e.Int(1)
+			e.Elem()
+			e.Int(0)
+			e.Elem()
+			e.Int(3)
+			e.EndArray()
+		}},
+		{"byte array", [2]byte{1, 2}, func(e *Encoder) {
+			e.Array(2)
+			e.Elem()
+			e.Uint8(1)
+			e.Elem()
+			e.Uint8(2)
+			e.EndArray()
+		}},
+		{"zero array", [2]keyInner{}, func(e *Encoder) {
+			e.Array(2)
+			e.Elem()
+			encodeKeyInner(e, keyInner{})
+			e.Elem()
+			encodeKeyInner(e, keyInner{})
+			e.EndArray()
+		}},
+		{"zero outer struct", keyOuter{}, func(e *Encoder) { encodeKeyOuter(e, keyOuter{}) }},
+		{"outer struct with zero parts", keyOuter{Tags: []string{}, P: &keyInner{}, M: map[string]int{}, Arr: [2]int16{0, 5}, Any: 0.0}, func(e *Encoder) {
+			encodeKeyOuter(e, keyOuter{Tags: []string{}, P: &keyInner{}, M: map[string]int{}, Arr: [2]int16{0, 5}, Any: 0.0})
+		}},
 		{"map", map[string]int{"a": 1, "b": 2}, func(e *Encoder) {
 			e.Map(2)
 			e.MapKey()
@@ -273,12 +319,18 @@ func keyCases() []keyCase {
 		{"nested struct", outer, func(e *Encoder) { encodeKeyOuter(e, outer) }},
 		{"linked list", &keyNode{1, &keyNode{2, nil}}, func(e *Encoder) {
 			e.Pointer()
-			e.Struct(2)
-			e.Int(1)
+			e.Struct()
+			e.Field("Next")
 			e.Pointer()
-			e.Struct(2)
-			e.Int(2)
+			e.Struct()
+			e.Field("Next")
 			e.Nil()
+			e.Field("V")
+			e.Int(2)
+			e.EndStruct()
+			e.Field("V")
+			e.Int(1)
+			e.EndStruct()
 		}},
 		{"time pointer", &instant, func(e *Encoder) { e.Pointer(); e.Time(instant) }},
 		{"type defined from time.Time", keyTime(instant.In(tokyo)), func(e *Encoder) { e.Time(instant) }},
@@ -290,7 +342,7 @@ func keyCases() []keyCase {
 			e.Time(instant)
 			e.MapEnd()
 		}},
-		{"blank fields are skipped", keyBlank{A: 1, B: "x"}, func(e *Encoder) { e.Struct(2); e.Int(1); e.String("x") }},
+		{"blank fields are skipped", keyBlank{A: 1, B: "x"}, func(e *Encoder) { encodeKeyInner(e, keyInner{1, "x"}) }},
 	}
 }
 
@@ -307,7 +359,7 @@ func TestKeyTypedAndReflectiveAgree(t *testing.T) {
 			require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got))
 			// The value in an interface field of a struct, and behind a
 			// pointer to an interface.
-			wantWrapped := keyBytes(t, func(e *Encoder) { e.Struct(1); typed(e) })
+			wantWrapped := keyBytes(t, func(e *Encoder) { e.Struct(); e.Field("X"); typed(e); e.EndStruct() })
 			gotWrapped := keyBytes(t, func(e *Encoder) { e.Value(struct{ X any }{c.value}) })
 			require.Equal(t, hex.EncodeToString(wantWrapped), hex.EncodeToString(gotWrapped))
 			boxed := c.value
@@ -321,7 +373,7 @@ func TestKeyTypedAndReflectiveAgree(t *testing.T) {
 // TestKeyEncodingLayout pins the documented table byte for byte, independently
 // of the golden vectors.
 func TestKeyEncodingLayout(t *testing.T) {
-	prefix := "idem:v1:\x09test.Func:"
+	prefix := "idem:e2:v1:\x09test.Func:"
 	h := func(s string) string { return hex.EncodeToString([]byte(prefix + s)) }
 	cases := []struct {
 		name string
@@ -350,9 +402,50 @@ func TestKeyEncodingLayout(t *testing.T) {
 		{"string", func(e *Encoder) { e.String("ab") }, "\x30\x02ab"},
 		{"long string", func(e *Encoder) { e.String(strings.Repeat("z", 200)) }, "\x30\xc8\x01" + strings.Repeat("z", 200)},
 		{"bytes", func(e *Encoder) { e.Bytes([]byte("ab")) }, "\x31\x02ab"},
-		{"time", func(e *Encoder) { e.Time(time.Unix(1, 2).In(time.FixedZone("X", 3600))) }, "\x40\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x02"},
+		{"time", func(e *Encoder) { e.Time(time.Unix(1, 2).In(time.FixedZone("X", 3600))) }, "\x40\x00\x00\x00\x0e\x77\x91\xf7\x01\x00\x00\x00\x02"},
+		{"time zero", func(e *Encoder) { e.Time(time.Time{}.In(time.FixedZone("X", 3600))) }, "\x40\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"},
+		{"array", func(e *Encoder) {
+			e.Array(2)
+			e.Elem()
+			e.Int8(0)
+			e.Elem()
+			e.Int8(1)
+			e.EndArray()
+		}, "\x53\x02\x00\x11\x01"},
+		{"zero array", func(e *Encoder) {
+			e.Array(2)
+			e.Elem()
+			e.Int8(0)
+			e.Elem()
+			e.Nil()
+			e.EndArray()
+		}, "\x53\x02\x00\x00"},
+		{"struct fields", func(e *Encoder) {
+			e.Struct()
+			e.Field("A")
+			e.Int8(0)
+			e.Field("B")
+			e.Int8(1)
+			e.Field("C")
+			e.Struct()
+			e.Field("D")
+			e.String("")
+			e.EndStruct()
+			e.Field("E")
+			e.Array(2)
+			e.Elem()
+			e.Struct()
+			e.EndStruct()
+			e.Elem()
+			e.Struct()
+			e.Field("F")
+			e.Bool(true)
+			e.EndStruct()
+			e.EndArray()
+			e.EndStruct()
+		}, "\x51\x01B\x11\x01\x01E\x53\x02\x00\x51\x01F\x03\x01\x00\x00"},
 		{"list", func(e *Encoder) { e.List(1); e.Nil() }, "\x50\x01\x01"},
-		{"struct", func(e *Encoder) { e.Struct(0) }, "\x51\x00"},
+		{"struct", func(e *Encoder) { e.Struct(); e.EndStruct() }, "\x51\x00"},
 		{"map sorted", func(e *Encoder) {
 			e.Map(2)
 			e.MapKey()
@@ -377,12 +470,12 @@ func TestKeyEncodingLayout(t *testing.T) {
 			version int
 			want    string
 		}{
-			{"a", 0, "idem:v0:\x01a:"},
-			{"a", 12, "idem:v12:\x01a:"},
-			{"a", -3, "idem:v-3:\x01a:"},
-			{"", 1, "idem:v1:\x00:"},
-			{strings.Repeat("n", 130), 1, "idem:v1:\x82\x01" + strings.Repeat("n", 130) + ":"},
-			{strings.Repeat("n", 400), math.MaxInt64, "idem:v9223372036854775807:\x90\x03" + strings.Repeat("n", 400) + ":"},
+			{"a", 0, "idem:e2:v0:\x01a:"},
+			{"a", 12, "idem:e2:v12:\x01a:"},
+			{"a", -3, "idem:e2:v-3:\x01a:"},
+			{"", 1, "idem:e2:v1:\x00:"},
+			{strings.Repeat("n", 130), 1, "idem:e2:v1:\x82\x01" + strings.Repeat("n", 130) + ":"},
+			{strings.Repeat("n", 400), math.MaxInt64, "idem:e2:v9223372036854775807:\x90\x03" + strings.Repeat("n", 400) + ":"},
 		} {
 			b, _, err := encodeKey(t, func(e *Encoder) { e.Begin(c.ns, c.version) })
 			require.NoError(t, err)
@@ -397,7 +490,7 @@ func TestKeyEncodingLayout(t *testing.T) {
 func TestKeyStreaming(t *testing.T) {
 	for n := 0; n < 3*encBufSize; n += 1 + n/64 {
 		s := strings.Repeat("q", n)
-		want := []byte("idem:v1:\x09test.Func:")
+		want := []byte("idem:e2:v1:\x09test.Func:")
 		for range 3 {
 			want = append(want, keyTagString)
 			want = binary.AppendUvarint(want, uint64(n))
@@ -421,9 +514,11 @@ func TestKeyConcatenationIsInjective(t *testing.T) {
 		{func(e *Encoder) { e.Bytes([]byte("ab")); e.Bytes([]byte("c")) }, func(e *Encoder) { e.Bytes([]byte("a")); e.Bytes([]byte("bc")) }},
 		{func(e *Encoder) { e.String("a") }, func(e *Encoder) { e.Bytes([]byte("a")) }},
 		{func(e *Encoder) { e.List(2); e.Int(1); e.Int(2) }, func(e *Encoder) { e.List(1); e.Int(1); e.Int(2) }},
-		{func(e *Encoder) { e.List(0) }, func(e *Encoder) { e.Struct(0) }},
+		{func(e *Encoder) { e.List(0) }, func(e *Encoder) { e.Struct(); e.EndStruct() }},
+		{func(e *Encoder) { e.Array(0); e.EndArray() }, func(e *Encoder) { e.List(0) }},
+		{func(e *Encoder) { e.Array(1); e.Elem(); e.Int(0); e.EndArray() }, func(e *Encoder) { e.List(1); e.Int(0) }},
 		{func(e *Encoder) { e.List(0) }, func(e *Encoder) { e.Map(0); e.MapEnd() }},
-		{func(e *Encoder) { e.List(1); e.List(0) }, func(e *Encoder) { e.List(0); e.List(1) }},
+		{func(e *Encoder) { e.List(1); e.List(0); e.Int(0) }, func(e *Encoder) { e.List(0); e.List(1); e.Int(0) }},
 	}
 	for i, p := range pairs {
 		assert.NotEqual(t, keyOf(t, p[0]), keyOf(t, p[1]), "pair %d", i)
@@ -523,7 +618,11 @@ func TestKeyDistinctions(t *testing.T) {
 		"string 1":        func(e *Encoder) { e.String("1") },
 		"bytes 1":         func(e *Encoder) { e.Bytes([]byte{1}) },
 		"list [1]":        func(e *Encoder) { e.List(1); e.Int(1) },
-		"struct {1}":      func(e *Encoder) { e.Struct(1); e.Int(1) },
+		"struct {1}":      func(e *Encoder) { e.Struct(); e.Field("A"); e.Int(1); e.EndStruct() },
+		"struct {}":       func(e *Encoder) { e.Struct(); e.EndStruct() },
+		"array [0]":       func(e *Encoder) { e.Array(1); e.Elem(); e.Int(0); e.EndArray() },
+		"time zero":       func(e *Encoder) { e.Time(time.Time{}) },
+		"time epoch":      func(e *Encoder) { e.Time(time.Unix(0, 0)) },
 		"time 1s":         func(e *Encoder) { e.Time(time.Unix(1, 0)) },
 		"empty string":    func(e *Encoder) { e.String("") },
 		"empty list":      func(e *Encoder) { e.List(0) },
@@ -659,13 +758,13 @@ func TestKeyMapMisuse(t *testing.T) {
 			e.Int(1)
 			e.MapEnd()
 		}, "Map(0) was given 1 entries"},
-		"open map at Sum":       {func(e *Encoder) { e.Map(0) }, "map still open"},
-		"loose value":           {func(e *Encoder) { e.Map(0); e.Int(1); e.MapEnd() }, "outside MapKey/MapValue"},
-		"loose string":          {func(e *Encoder) { e.Map(0); e.String("x"); e.MapEnd() }, "outside MapKey/MapValue"},
-		"loose map":             {func(e *Encoder) { e.Map(0); e.Map(0); e.MapEnd(); e.MapEnd() }, "outside MapKey/MapValue"},
-		"negative list count":   {func(e *Encoder) { e.List(-1) }, "negative count"},
-		"negative struct count": {func(e *Encoder) { e.Struct(-1) }, "negative count"},
-		"negative map count":    {func(e *Encoder) { e.Map(-1); e.MapEnd() }, "negative count"},
+		"open map at Sum":      {func(e *Encoder) { e.Map(0) }, "still open"},
+		"loose value":          {func(e *Encoder) { e.Map(0); e.Int(1); e.MapEnd() }, "outside MapKey/MapValue"},
+		"loose string":         {func(e *Encoder) { e.Map(0); e.String("x"); e.MapEnd() }, "outside MapKey/MapValue"},
+		"loose map":            {func(e *Encoder) { e.Map(0); e.Map(0); e.MapEnd(); e.MapEnd() }, "outside MapKey/MapValue"},
+		"negative list count":  {func(e *Encoder) { e.List(-1) }, "negative count"},
+		"negative array count": {func(e *Encoder) { e.Array(-1); e.EndArray() }, "negative count"},
+		"negative map count":   {func(e *Encoder) { e.Map(-1); e.MapEnd() }, "negative count"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var e Encoder
@@ -771,7 +870,7 @@ func TestKeyDoesNotAllocate(t *testing.T) {
 		sink = k
 	})
 	assert.Zero(t, allocs, "Begin + 3×String + Sum allocates")
-	require.Len(t, benchEncoded(), 66, "the benchmark's encoding size changed; update the benchmark comments")
+	require.Len(t, benchEncoded(), 69, "the benchmark's encoding size changed; update the benchmark comments")
 
 	at := time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)
 	raw := []byte("raw bytes")
@@ -791,9 +890,19 @@ func TestKeyDoesNotAllocate(t *testing.T) {
 		e.Pointer()
 		e.Nil()
 		e.List(1)
-		e.Struct(2)
+		e.Struct()
+		e.Field("A")
 		e.String("x")
+		e.Field("B")
 		e.Value(boxed)
+		e.Field("C")
+		e.Array(2)
+		e.Elem()
+		e.Int(0)
+		e.Elem()
+		e.Int(1)
+		e.EndArray()
+		e.EndStruct()
 		fp, err := e.SumFingerprint()
 		if err != nil {
 			t.Fatal(err)
@@ -872,7 +981,7 @@ func keyVectorInputs() []keyVectorInput {
 		v("duration", `Duration(1500 * time.Millisecond) (equals Int64(1500000000))`, func(e *Encoder) { e.Duration(1500 * time.Millisecond) }),
 		v("list-empty", `List(0) (nil or empty slice)`, func(e *Encoder) { e.List(0) }),
 		v("list-strings", `List(2); String("a"); String("b")`, func(e *Encoder) { e.List(2); e.String("a"); e.String("b") }),
-		v("struct", `Struct(2); Int(1); String("x")`, func(e *Encoder) { e.Struct(2); e.Int(1); e.String("x") }),
+		v("struct", `Struct(); Field("A"); Int(1); Field("B"); String("x"); EndStruct()`, func(e *Encoder) { encodeKeyInner(e, keyInner{1, "x"}) }),
 		v("map-empty", `Map(0); MapEnd() (nil or empty map)`, func(e *Encoder) { e.Map(0); e.MapEnd() }),
 		v("map", `map[string]int{"b": 2, "a": 1}`, func(e *Encoder) { e.Value(map[string]int{"b": 2, "a": 1}) }),
 		v("map-nested", `map[string]map[int]bool{"x": {1: true, 2: false}, "y": nil}`, func(e *Encoder) {
@@ -892,9 +1001,55 @@ func keyVectorInputs() []keyVectorInput {
 			e.Value([]keyByte{1})
 		}),
 		v("value-interfaces", `Value([]any{1, "a", nil, int64(1)})`, func(e *Encoder) { e.Value([]any{1, "a", nil, int64(1)}) }),
-		v("value-byte-array", `Value([3]byte{1, 2, 3}) (a List of Uint8)`, func(e *Encoder) { e.Value([3]byte{1, 2, 3}) }),
+		v("value-byte-array", `Value([3]byte{1, 2, 3}) (an Array of Uint8)`, func(e *Encoder) { e.Value([3]byte{1, 2, 3}) }),
 		v("value-time-defined-type", `Value(keyTime(1970-01-01T00:00:01Z)) (type keyTime time.Time; equals Time)`, func(e *Encoder) { e.Value(keyTime(time.Unix(1, 0))) }),
-		v("value-blank-fields", `Value(struct{A int; _ int; B string}{A: 1, B: "x"}) (equals Struct(2); Int(1); String("x"))`, func(e *Encoder) { e.Value(keyBlank{A: 1, B: "x"}) }),
+		v("value-blank-fields", `Value(struct{A int; _ int; B string}{A: 1, B: "x"}) (equals the vector "struct")`, func(e *Encoder) { e.Value(keyBlank{A: 1, B: "x"}) }),
+		v("struct-zero-field-left-out", `Value(struct{A int; B string; C *int; D []int; E time.Time}{A: 1}) (equals the vector "struct-without-zero-fields")`, func(e *Encoder) {
+			e.Value(struct {
+				A int
+				B string
+				C *int
+				D []int
+				E time.Time
+			}{A: 1})
+		}),
+		v("struct-without-zero-fields", `Value(struct{A int}{A: 1})`, func(e *Encoder) { e.Value(struct{ A int }{A: 1}) }),
+		v("struct-fields-reordered", `Value(struct{B string; A int}{"x", 1}) (fields sorted by name: equals the vector "struct")`, func(e *Encoder) {
+			e.Value(struct {
+				B string
+				A int
+			}{"x", 1})
+		}),
+		v("struct-field-renamed", `Value(struct{AA int; B string}{1, "x"}) (a renamed non-zero field changes the key)`, func(e *Encoder) {
+			e.Value(struct {
+				AA int
+				B  string
+			}{1, "x"})
+		}),
+		v("struct-all-zero", `Value(struct{A int; In struct{B string}}{}) (a zero struct outside a field is Struct, end)`, func(e *Encoder) {
+			e.Value(struct {
+				A  int
+				In struct{ B string }
+			}{})
+		}),
+		v("struct-nested-zero-left-out", `Value(struct{A int; In struct{B string; Arr [2]int}}{A: 1}) (equals the vector "struct-without-zero-fields")`, func(e *Encoder) {
+			e.Value(struct {
+				A  int
+				In struct {
+					B   string
+					Arr [2]int
+				}
+			}{A: 1})
+		}),
+		v("struct-pointer-to-zero-kept", `Value(struct{A int; P *int}{1, &0}) (a pointer to zero is not zero)`, func(e *Encoder) {
+			zero := 0
+			e.Value(struct {
+				A int
+				P *int
+			}{1, &zero})
+		}),
+		v("array-zero-elements", `Value([3]int64{0, 7, 0})`, func(e *Encoder) { e.Value([3]int64{0, 7, 0}) }),
+		v("time-unix-epoch", `Time(1970-01-01T00:00:00Z) (differs from time.Time{})`, func(e *Encoder) { e.Time(time.Unix(0, 0)) }),
 		v("value-pointer-to-interface", `Value(&any(int8(3))) (Pointer, then the dynamic value)`, func(e *Encoder) { var x any = int8(3); e.Value(&x) }),
 	}
 }
@@ -915,6 +1070,27 @@ func TestKeyVectors(t *testing.T) {
 			kv.Encoding = hex.EncodeToString(b)
 		}
 		current = append(current, kv)
+	}
+	// The documented equalities and differences between vectors.
+	byName := map[string]string{}
+	for _, c := range current {
+		byName[c.Name] = c.Key
+	}
+	for _, p := range [][2]string{
+		{"struct-zero-field-left-out", "struct-without-zero-fields"},
+		{"struct-nested-zero-left-out", "struct-without-zero-fields"},
+		{"struct-fields-reordered", "struct"},
+		{"value-blank-fields", "struct"},
+	} {
+		assert.Equal(t, byName[p[0]], byName[p[1]], "%s and %s must be one key", p[0], p[1])
+	}
+	for _, p := range [][2]string{
+		{"struct-field-renamed", "struct"},
+		{"time-unix-epoch", "time-zero"},
+		{"struct-pointer-to-zero-kept", "struct-without-zero-fields"},
+		{"struct-all-zero", "prefix-only"},
+	} {
+		assert.NotEqual(t, byName[p[0]], byName[p[1]], "%s and %s must differ", p[0], p[1])
 	}
 	if *updateKeyVectors {
 		file := keyVectorFile{

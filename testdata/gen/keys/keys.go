@@ -99,8 +99,8 @@ type Outer struct {
 	Deep **Point
 }
 
-// Paths keys on fields reached through pointers: a nil pointer on a path
-// makes that part nil.
+// Paths keys on fields reached through pointers: a nil pointer crossed on
+// the way to a path's field fails the call with runtime.ErrInvalidKey.
 //
 //idem:key o.ID, o.P.X, o.Meta.Parent.ID, pp.X, o.Deep.Y
 func Paths(ctx context.Context, o *Outer, pp **Point) error {
@@ -137,4 +137,27 @@ type List[T any] struct {
 func Recursive(ctx context.Context, n *Node, tree Tree, l List[int]) error {
 	record(ctx, "Recursive")
 	return nil
+}
+
+// OrderV1 is Charge's argument type before a deploy that reordered its
+// fields and added two; the test records a call with it.
+type OrderV1 struct {
+	ID     string
+	Amount int64
+}
+
+// OrderV2 is OrderV1 after the deploy.
+type OrderV2 struct {
+	Amount int64
+	Note   string
+	ID     string
+	Tags   []string
+}
+
+// Charge takes the argument type after the deploy.
+//
+//idem:key o
+func Charge(ctx context.Context, o OrderV2) (string, error) {
+	record(ctx, "Charge")
+	return "charged " + o.ID + " " + o.Note, nil
 }

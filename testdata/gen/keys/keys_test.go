@@ -56,9 +56,12 @@ func TestTimes(t *testing.T) {
 
 func TestPathsNilPointers(t *testing.T) {
 	ctx := testCtx()
-	// Every pointer nil: no panic, every part nil.
-	require.NoError(t, PathsIdem(ctx, nil, nil))
-	require.Equal(t, reflective(t, &pathsIdemSpec, nil, nil, nil, nil, nil), seen["Paths"])
+	// A nil pointer crossed on the way to a field: ErrInvalidKey naming the
+	// path, and the function does not run.
+	err := PathsIdem(ctx, nil, nil)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "o.ID")
+	require.Zero(t, runs["Paths"])
 
 	p := &Point{X: 3, Y: 4}
 	o := &Outer{Inner: Inner{ID: "i"}, P: &Point{X: 1}, Meta: &Meta{ID: "m", Parent: &Meta{ID: "parent"}}, Deep: &p}
@@ -66,10 +69,24 @@ func TestPathsNilPointers(t *testing.T) {
 	require.Equal(t, reflective(t, &pathsIdemSpec, "i", float64(1), "parent", float64(3), float64(4)), seen["Paths"])
 
 	// A nil in the middle of a path.
-	o2 := &Outer{Inner: Inner{ID: "j"}, Meta: &Meta{ID: "m"}}
+	o2 := &Outer{Inner: Inner{ID: "j"}, P: &Point{X: 1}, Meta: &Meta{ID: "m"}, Deep: &p}
+	err = PathsIdem(ctx, o2, &p)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "o.Meta.Parent.ID")
 	var nilp *Point
-	require.NoError(t, PathsIdem(ctx, o2, &nilp))
-	require.Equal(t, reflective(t, &pathsIdemSpec, "j", nil, nil, nil, nil), seen["Paths"])
+	err = PathsIdem(ctx, o, &nilp)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "pp.X")
+	require.Equal(t, 1, runs["Paths"])
+}
+
+func TestPointerPartNilDiffersFromPointerToZero(t *testing.T) {
+	ctx := testCtx()
+	call := func(pt *Point) string {
+		require.NoError(t, ScalarsIdem(ctx, All{}, "", 0, nil, nil, [4]byte{}, 0, 0, time.Time{}, pt, nil, nil))
+		return seen["Scalars"]
+	}
+	require.NotEqual(t, call(nil), call(&Point{}))
 }
 
 func TestUnexportedFieldOfThisPackageIsInTheKey(t *testing.T) {
@@ -82,9 +99,12 @@ func TestUnexportedFieldOfThisPackageIsInTheKey(t *testing.T) {
 
 	var e runtime.Encoder
 	e.Begin(unexportedIdemSpec.Namespace, unexportedIdemSpec.Version)
-	e.Struct(2)
+	e.Struct()
+	e.Field("ID")
 	e.String("a")
+	e.Field("secret")
 	e.Int(2)
+	e.EndStruct()
 	k, err := e.Sum()
 	require.NoError(t, err)
 	require.Equal(t, k.String(), seen["Unexported"])
@@ -108,4 +128,42 @@ func TestRecursiveTypes(t *testing.T) {
 	// The same values again replay.
 	require.NoError(t, RecursiveIdem(ctx, n, tree, l))
 	require.Equal(t, 2, runs["Recursive"])
+}
+
+func TestCyclicKeyIsInvalidAndDoesNotRun(t *testing.T) {
+	ctx := testCtx()
+	n := &Node{Val: 1}
+	n.Kids = []*Node{n, n}
+	before := runs["Recursive"]
+	err := RecursiveIdem(ctx, n, Tree{}, List[int]{})
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.ErrorContains(t, err, "nested more than 1000 levels deep")
+	require.Equal(t, before, runs["Recursive"])
+}
+
+func TestAddedZeroFieldKeepsKeysAndFingerprints(t *testing.T) {
+	ctx := testCtx()
+	// Yesterday's binary records a call with OrderV1, which had neither Note
+	// nor Tags. Its generated encoders wrote what Value writes for OrderV1.
+	var k, f runtime.Encoder
+	k.Begin(chargeIdemSpec.Namespace, chargeIdemSpec.Version)
+	k.Value(OrderV1{ID: "o-1", Amount: 5})
+	f.Begin(chargeIdemSpec.Namespace, chargeIdemSpec.Version)
+	f.Value(OrderV1{ID: "o-1", Amount: 5})
+	r1, err := runtime.Do(ctx, &chargeIdemSpec, &k, &f, func(ctx context.Context) (struct{ R0 string }, error) {
+		record(ctx, "Charge")
+		return struct{ R0 string }{"charged o-1 by v1"}, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, runs["Charge"])
+
+	// Today's binary: the same key and fingerprint, so the call replays.
+	r2, err := ChargeIdem(ctx, OrderV2{ID: "o-1", Amount: 5, Tags: []string{}})
+	require.NoError(t, err)
+	require.Equal(t, r1.R0, r2)
+	require.Equal(t, 1, runs["Charge"])
+	// A new field that is set is another operation.
+	_, err = ChargeIdem(ctx, OrderV2{ID: "o-1", Amount: 5, Note: "gift"})
+	require.NoError(t, err)
+	require.Equal(t, 2, runs["Charge"])
 }
