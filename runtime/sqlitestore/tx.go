@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/idem-go/idem/runtime/store"
@@ -65,6 +63,9 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 	if tx == nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s in a transaction: the *sql.Tx is nil", req.Key)
 	}
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s in a transaction: %w", req.Key, err)
+	}
 	fresh, _ := decide(row{}, false, req)
 	var n int64
 	err := retryWhile(ctx, canWaitInTx, func() error {
@@ -76,7 +77,7 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 		return err
 	})
 	if err != nil {
-		return store.ClaimResult{}, txError("claim", req.Key, err)
+		return store.ClaimResult{}, txError(ctx, tx, "claim", req.Key, err)
 	}
 	if n == 1 {
 		return fresh, nil
@@ -85,7 +86,7 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 	// write as Store.Claim does.
 	res, err := claimLocked(ctx, tx, req)
 	if err != nil {
-		return store.ClaimResult{}, txError("claim", req.Key, err)
+		return store.ClaimResult{}, txError(ctx, tx, "claim", req.Key, err)
 	}
 	return res, nil
 }
@@ -98,6 +99,9 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 func CompleteTx(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
 	if tx == nil {
 		return fmt.Errorf("sqlitestore: complete key %s in a transaction: the *sql.Tx is nil", key)
+	}
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("sqlitestore: complete key %s in a transaction: %w", key, err)
 	}
 	if result == nil {
 		result = []byte{}
@@ -112,7 +116,7 @@ func CompleteTx(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, r
 		return err
 	})
 	if err != nil {
-		return txError("complete", key, err)
+		return txError(ctx, tx, "complete", key, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlitestore: complete key %s in a transaction (owner %s, token %d): %w", key, f.Owner, f.Token, store.ErrFenced)
@@ -124,13 +128,13 @@ func CompleteTx(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, r
 // transaction: SQLITE_BUSY, but not SQLITE_BUSY_SNAPSHOT, which means the
 // transaction's read snapshot is stale for good.
 func canWaitInTx(err error) bool {
-	var e *sqlite.Error
-	return isBusy(err) && !(errors.As(err, &e) && e.Code() == sqlite3.SQLITE_BUSY_SNAPSHOT)
+	c, _ := extendedCode(err)
+	return isBusy(err) && c != sqlite3.SQLITE_BUSY_SNAPSHOT
 }
 
 // txError names the operation and, when the table is missing, the fix.
-func txError(op string, key store.Key, err error) error {
-	if strings.Contains(err.Error(), "no such table") {
+func txError(ctx context.Context, q querier, op string, key store.Key, err error) error {
+	if missingTable(ctx, q, err) {
 		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (create the table with sqlitestore.Migrate first)", op, key, err)
 	}
 	return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w", op, key, err)
