@@ -355,8 +355,10 @@ func TestSweepBatches(t *testing.T) {
 			req.RetainUntil = base.Add(10 * time.Hour)
 			kept = append(kept, req.Key)
 		}
-		_, err := s.Claim(ctx, req)
+		res, err := s.Claim(ctx, req)
 		require.NoError(t, err)
+		// Completed: Sweep never deletes an in-progress record.
+		require.NoError(t, s.Complete(ctx, req.Key, store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}, nil, req.RetainUntil))
 	}
 	n, err := s.Sweep(ctx, base.Add(2*time.Hour))
 	require.NoError(t, err)

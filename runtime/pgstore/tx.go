@@ -96,8 +96,8 @@ func ClaimTx(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (store.Clai
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, func(args []any) rowScanner {
-		return tx.QueryRow(ctx, defaultQueries.claim, args...)
+	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(sql string, args []any) rowScanner {
+		return tx.QueryRow(ctx, sql, args...)
 	})
 	return res, hintMigrate(err)
 }
@@ -111,8 +111,8 @@ func ClaimSQLTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, func(args []any) rowScanner {
-		return tx.QueryRowContext(ctx, defaultQueries.claim, args...)
+	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(query string, args []any) rowScanner {
+		return tx.QueryRowContext(ctx, query, args...)
 	})
 	return res, hintMigrate(err)
 }

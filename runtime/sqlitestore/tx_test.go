@@ -315,9 +315,7 @@ func TestClaimTxConcurrent(t *testing.T) {
 // instead of waiting for a lock that cannot help.
 func TestClaimTxStaleSnapshot(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", sqlitestore.DSN(filepath.Join(t.TempDir(), "app.db")))
-	require.NoError(t, err)
-	defer db.Close()
+	db := openDB(t, filepath.Join(t.TempDir(), "app.db"))
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback() }()
