@@ -88,9 +88,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -131,12 +133,14 @@ var (
 	deleteLua string
 	//go:embed lua/sweep.lua
 	sweepLua string
+	//go:embed lua/epoch.lua
+	epochLua string
 )
 
 // scripts are one store's Lua scripts. go-redis' Script caches its digest,
 // so each store has its own.
 type scripts struct {
-	claim, complete, mark, renew, release, delete, sweep *redis.Script
+	claim, complete, mark, renew, release, delete, sweep, epoch *redis.Script
 }
 
 func newScripts() scripts {
@@ -145,7 +149,7 @@ func newScripts() scripts {
 	s := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + helpersLua + "\n" + src) }
 	return scripts{
 		claim: hot(claimLua), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
-		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua),
+		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua), epoch: redis.NewScript(epochLua),
 	}
 }
 
@@ -163,6 +167,12 @@ type Store struct {
 	sc         scripts
 	closeOnce  sync.Once
 	closeErr   error
+
+	unsafe  bool      // the caller accepts a server configuration that can lose records
+	noEpoch bool      // no loss detection (a Ring)
+	epochs  epochKeys // the epoch keys (see epoch.go)
+	initMu  sync.Mutex
+	epoch   atomic.Pointer[string] // the epoch id, once established ("" for noEpoch)
 }
 
 var (
@@ -178,6 +188,31 @@ type config struct {
 	margin     time.Duration
 	native     bool
 	sweepBatch int
+	unsafe     bool
+}
+
+// The URL parameter of Open that accepts a server configuration that can
+// lose records: unsafe=accept-data-loss (see WithUnsafeAcceptDataLoss).
+const (
+	unsafeParam = "unsafe"
+	unsafeValue = "accept-data-loss"
+)
+
+// WithUnsafeAcceptDataLoss makes the store work with a server whose
+// configuration can lose acknowledged records (no append-only file,
+// appendfsync no, an eviction policy other than noeviction), which it
+// otherwise refuses with ErrUnsafeConfig on its first operation. The URL
+// parameter unsafe=accept-data-loss of Open does the same. Loss detection
+// (see the package doc) stays on: a loss it detects still fails closed
+// with store.ErrRecordsLost; losses it cannot detect (a failover to a
+// replica that missed writes, a restart before any process opened the
+// store) can run a completed call again. It is also required with a
+// redis.Ring client, on which the store cannot detect losses at all.
+func WithUnsafeAcceptDataLoss() Option {
+	return func(c *config) error {
+		c.unsafe = true
+		return nil
+	}
 }
 
 // WithPrefix makes the store keep its records under prefix instead of
@@ -241,7 +276,18 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts()}
+	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts(), unsafe: c.unsafe}
+	switch client.(type) {
+	case *redis.Ring:
+		if !c.unsafe {
+			return nil, errors.New("redisstore: on a redis.Ring the store cannot detect lost records (its epoch key cannot share a server with every record); use a single server, Sentinel or Cluster, or accept the risk with WithUnsafeAcceptDataLoss")
+		}
+		s.noEpoch = true
+	case *redis.ClusterClient:
+		s.epochs = newEpochKeys(c.prefix, true)
+	default:
+		s.epochs = newEpochKeys(c.prefix, false)
+	}
 	if c.native {
 		s.native = true
 		s.marginMS = ceilMillis(c.margin)
@@ -250,13 +296,25 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Open connects to the server named by url (redis://, rediss:// or unix://,
-// as redis.ParseURL accepts) and returns a store that owns the client:
-// Close closes it. It does not contact the server.
-func Open(url string, opts ...Option) (*Store, error) {
-	o, err := redis.ParseURL(url)
+// Open connects to the server named by rawURL (redis://, rediss:// or
+// unix://, as redis.ParseURL accepts) and returns a store that owns the
+// client: Close closes it. It does not contact the server; the first
+// operation checks its configuration and establishes the store's epoch
+// (see the package doc). Besides redis.ParseURL's parameters, the URL may
+// carry unsafe=accept-data-loss (WithUnsafeAcceptDataLoss). The client's
+// timeouts follow the operations' contexts (ContextTimeoutEnabled).
+func Open(rawURL string, opts ...Option) (*Store, error) {
+	rest, unsafe, err := splitParams(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: open: %w", err)
+	}
+	o, err := redis.ParseURL(rest)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: open: %w", err)
+	}
+	o.ContextTimeoutEnabled = true
+	if unsafe {
+		opts = append([]Option{WithUnsafeAcceptDataLoss()}, opts...)
 	}
 	client := redis.NewClient(o)
 	s, err := New(client, opts...)
@@ -266,6 +324,76 @@ func Open(url string, opts ...Option) (*Store, error) {
 	}
 	s.ownsClient = true
 	return s, nil
+}
+
+// splitParams removes this package's own parameters from a Redis URL,
+// which redis.ParseURL would refuse, and reports them.
+func splitParams(rawURL string) (rest string, unsafe bool, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", false, err
+	}
+	q := u.Query()
+	if q.Has(unsafeParam) {
+		if v := q.Get(unsafeParam); v != unsafeValue {
+			return "", false, fmt.Errorf("the URL parameter %s=%q is not understood; the only value is %s=%s, which accepts a server configuration that can lose records", unsafeParam, v, unsafeParam, unsafeValue)
+		}
+		unsafe = true
+		q.Del(unsafeParam)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), unsafe, nil
+}
+
+// init checks the server's configuration (unless the caller accepted the
+// risk) and establishes the store's epoch, once; it returns the epoch id
+// ("" without loss detection). A failure is returned to the operation and
+// init runs again on the next one.
+func (s *Store) init(ctx context.Context) (string, error) {
+	if p := s.epoch.Load(); p != nil {
+		return *p, nil
+	}
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	if p := s.epoch.Load(); p != nil {
+		return *p, nil
+	}
+	if !s.unsafe {
+		if err := s.checkConfig(ctx); err != nil {
+			return "", err
+		}
+	}
+	id := ""
+	if !s.noEpoch {
+		var err error
+		if id, err = s.establish(ctx); err != nil {
+			return "", fmt.Errorf("establish the store epoch: %w", err)
+		}
+	}
+	s.epoch.Store(&id)
+	return id, nil
+}
+
+// run runs script sc on the record key rk with the store's epoch check
+// (see lua/prelude.lua): the epoch key of rk's slot is the second key and
+// the epoch id the first argument. It establishes the epoch first, and
+// turns a detected loss into an error matching store.ErrRecordsLost.
+func (s *Store) run(ctx context.Context, sc *redis.Script, rk string, args ...any) *redis.Cmd {
+	id, err := s.init(ctx)
+	if err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	keys := []string{rk}
+	if !s.noEpoch {
+		keys = append(keys, s.epochs.of(rk))
+	}
+	cmd := sc.Run(ctx, s.client, keys, append([]any{id}, args...)...)
+	if err := cmd.Err(); err != nil {
+		cmd.SetErr(lostError(err))
+	}
+	return cmd
 }
 
 // Prefix returns the key prefix of the store's records.
@@ -292,14 +420,8 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	if err := checkTime("Now", req.Now); err != nil {
-		return store.ClaimResult{}, err
-	}
-	if err := checkTime("LeaseUntil", req.LeaseUntil); err != nil {
-		return store.ClaimResult{}, err
-	}
-	if err := checkTime("RetainUntil", req.RetainUntil); err != nil {
-		return store.ClaimResult{}, err
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
 	takeover := "0"
 	if req.Takeover {
@@ -307,7 +429,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	}
 	var expiry any = ""
 	if s.native {
-		left := req.RetainUntil.Sub(req.Now)
+		// Covering the later of the retention and the lease: a retried
+		// claim that moves the lease raises the retention to it.
+		left := store.RetainCovering(req.RetainUntil, req.LeaseUntil).Sub(req.Now)
 		if left < 0 {
 			left = 0
 		}
@@ -316,7 +440,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
 	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
-	v, err := s.sc.claim.Run(ctx, s.client, []string{s.redisKey(req.Key)}, grant, takeover, expiry).Result()
+	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
@@ -363,7 +487,7 @@ func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key sto
 		args[0], args = b[:len(b)-timeLen], append(args, b[len(b)-timeLen:])
 	}
 	args = append(args, more...)
-	n, err := sc.Run(ctx, s.client, []string{s.redisKey(key)}, args...).Int64()
+	n, err := s.run(ctx, sc, s.redisKey(key), args...).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: %s key %s: %w", op, key, err)
 	}
@@ -376,8 +500,8 @@ func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key sto
 // Complete implements store.Store. A nil and an empty result both read back
 // as they were written.
 func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
-	if err := checkTime("retainUntil", retainUntil); err != nil {
-		return err
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("redisstore: complete key %s: %w", key, err)
 	}
 	if result == nil {
 		return s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin)
@@ -393,18 +517,20 @@ func (s *Store) Release(ctx context.Context, key store.Key, f store.Fence) error
 
 // MarkIndeterminate implements store.Store.
 func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fence, retainUntil time.Time) error {
-	if err := checkTime("retainUntil", retainUntil); err != nil {
-		return err
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("redisstore: mark indeterminate key %s: %w", key, err)
 	}
 	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, &retainUntil, s.margin)
 }
 
-// Renew implements store.Store. The record's native expiry is kept.
+// Renew implements store.Store: it sets the lease, raises the retention to
+// it, and extends (never shortens) the native expiry to cover the
+// retention.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
-	if err := checkTime("leaseUntil", leaseUntil); err != nil {
-		return err
+	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {
+		return fmt.Errorf("redisstore: renew key %s: %w", key, err)
 	}
-	return s.fenced(ctx, "renew", s.sc.renew, key, f, &leaseUntil)
+	return s.fenced(ctx, "renew", s.sc.renew, key, f, &leaseUntil, s.margin)
 }
 
 // Get implements store.Store: one GET.
@@ -435,7 +561,7 @@ func (s *Store) Delete(ctx context.Context, key store.Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.sc.delete.Run(ctx, s.client, []string{s.redisKey(key)}, s.margin).Err(); err != nil {
+	if err := s.run(ctx, s.sc.delete, s.redisKey(key), s.margin).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete key %s: %w", key, err)
 	}
 	return nil
@@ -450,17 +576,20 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := checkTime("now", now); err != nil {
-		return 0, err
+	if err := store.CheckTime("now", now); err != nil {
+		return 0, fmt.Errorf("redisstore: sweep: %w", err)
+	}
+	id, err := s.init(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, err)
 	}
 	at := formatTime(now)
-	var err error
 	var (
 		mu    sync.Mutex
 		total int
 	)
 	each := func(ctx context.Context, node *redis.Client) error {
-		n, err := s.sweepNode(ctx, node, at)
+		n, err := s.sweepNode(ctx, node, id, at)
 		mu.Lock()
 		total += n
 		mu.Unlock()
@@ -473,11 +602,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		err = c.ForEachShard(ctx, each)
 	default:
 		var n int
-		n, err = s.sweepNode(ctx, s.client, at)
+		n, err = s.sweepNode(ctx, s.client, id, at)
 		total = n
 	}
 	if err != nil {
-		return total, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, err)
+		return total, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, lostError(err))
 	}
 	return total, nil
 }
@@ -488,7 +617,7 @@ type node interface {
 	redis.Scripter
 }
 
-func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
+func (s *Store) sweepNode(ctx context.Context, c node, id, at string) (int, error) {
 	if err := s.sc.sweep.Load(ctx, c).Err(); err != nil {
 		return 0, err
 	}
@@ -503,7 +632,7 @@ func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
 		for len(keys) > 0 {
 			batch := keys[:min(len(keys), s.sweepBatch)]
 			keys = keys[len(batch):]
-			n, err := s.sweepKeys(ctx, c, batch, at)
+			n, err := s.sweepKeys(ctx, c, batch, id, at)
 			total += n
 			if err != nil {
 				return total, err
@@ -519,11 +648,15 @@ func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
 // sweepKeys runs the sweep script on each of keys in one pipeline. The
 // script was loaded just before; a server that lost it since (SCRIPT FLUSH)
 // fails the sweep with NOSCRIPT, and the next Sweep loads it again.
-func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, at string) (int, error) {
+func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, id, at string) (int, error) {
 	pipe := c.Pipeline()
 	cmds := make([]*redis.Cmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, []string{k}, at)
+		ks := []string{k}
+		if !s.noEpoch {
+			ks = append(ks, s.epochs.of(k))
+		}
+		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, ks, id, at)
 	}
 	_, err := pipe.Exec(ctx)
 	n := 0
