@@ -215,6 +215,21 @@ func (s *Store) readEpochs(ctx context.Context, id string, create bool) ([]strin
 	return vals, nil
 }
 
+// verifyEpoch checks that every epoch key holds the epoch id, and returns
+// an error matching store.ErrRecordsLost otherwise.
+func (s *Store) verifyEpoch(ctx context.Context, id string) error {
+	vals, err := s.readEpochs(ctx, id, false)
+	if err != nil {
+		return err
+	}
+	for i, v := range vals {
+		if got, err := epochID(s.epochs.all[i], v); err != nil || got != id {
+			return fmt.Errorf("%w: the store epoch key %s holds %q, not epoch %s. %s", store.ErrRecordsLost, s.epochs.all[i], v, id, lostAdvice)
+		}
+	}
+	return nil
+}
+
 // epochID returns the id of the epoch value v read at key k.
 func epochID(k, v string) (string, error) {
 	if len(v) <= epochIDLen+1 || v[epochIDLen] != ' ' {

@@ -580,6 +580,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		return 0, fmt.Errorf("redisstore: sweep: %w", err)
 	}
 	id, err := s.init(ctx)
+	if err == nil && !s.noEpoch {
+		// A server that lost everything has nothing to scan: check the
+		// epoch itself.
+		err = s.verifyEpoch(ctx, id)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, err)
 	}
