@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -351,4 +352,46 @@ func TestContextDeadlineFollowed(t *testing.T) {
 	_, err = s.Get(ctx, keyN(1))
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 2*time.Second, "the call outlived its 200ms deadline")
+}
+
+// With wait=N every write waits for N replicas: with the replica up, calls
+// succeed and their records are on the replica when they return; with it
+// gone, a call fails at the wait timeout instead of acknowledging a write a
+// failover could lose.
+func TestWaitReplicas(t *testing.T) {
+	master := startServer(t, "--appendonly", "yes")
+	replica := startServer(t, "--appendonly", "yes", "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+	rc := replica.client()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		info, err := rc.Info(ctx, "replication").Result()
+		require.NoError(t, err)
+		if strings.Contains(info, "master_link_status:up") {
+			break
+		}
+		require.Less(t, i, 500, "the replica never caught up")
+		time.Sleep(10 * time.Millisecond)
+	}
+	s, err := redisstore.Open(master.url() + "?wait=1&wait-timeout=300ms")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	l := newLedger(t, s)
+	for i := range 20 {
+		require.NoError(t, l.call(keyN(i), 16))
+		v, err := rc.Get(ctx, redisstore.DefaultPrefix+keyN(i).String()).Result()
+		require.NoError(t, err, "key %d is not on the replica when its call returned", i)
+		assert.Contains(t, v, "idem1 2", "key %d is completed on the replica", i)
+	}
+
+	replica.kill()
+	start := time.Now()
+	err = l.call(keyN(100), 16)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "replicas")
+	assert.Less(t, time.Since(start), 3*time.Second)
+
+	_, err = redisstore.Open(master.url() + "?wait=x")
+	require.ErrorContains(t, err, "wait=")
+	_, err = redisstore.Open(master.url() + "?wait=1&wait-timeout=-1s")
+	require.ErrorContains(t, err, "wait-timeout")
 }

@@ -169,6 +169,8 @@ type Store struct {
 	closeErr   error
 
 	unsafe  bool      // the caller accepts a server configuration that can lose records
+	waitN   int       // replicas every script waits for (WithWaitReplicas); 0 for none
+	waitFor time.Duration
 	noEpoch bool      // no loss detection (a Ring)
 	epochs  epochKeys // the epoch keys (see epoch.go)
 	initMu  sync.Mutex
@@ -189,6 +191,30 @@ type config struct {
 	native     bool
 	sweepBatch int
 	unsafe     bool
+	waitN      int
+	waitFor    time.Duration
+}
+
+// DefaultWaitTimeout is how long a write waits for its replicas
+// (WithWaitReplicas) unless the URL's wait-timeout says otherwise.
+const DefaultWaitTimeout = time.Second
+
+// WithWaitReplicas makes every script wait, with Redis' WAIT on the same
+// connection, until n replicas have its writes, for at most timeout; an
+// operation that fewer replicas acknowledged fails (its write stands on
+// the master). With n equal to the number of replicas, a failover can no
+// longer promote a replica that misses an acknowledged claim or result,
+// which the store could not detect. The URL parameters wait=N and
+// wait-timeout=D (a Go duration, default DefaultWaitTimeout) of Open do
+// the same. Not available on a redis.Ring.
+func WithWaitReplicas(n int, timeout time.Duration) Option {
+	return func(c *config) error {
+		if n < 0 || timeout <= 0 {
+			return fmt.Errorf("redisstore: WithWaitReplicas(%d, %v): the count must not be negative and the timeout must be positive", n, timeout)
+		}
+		c.waitN, c.waitFor = n, timeout
+		return nil
+	}
 }
 
 // The URL parameter of Open that accepts a server configuration that can
@@ -276,9 +302,13 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts(), unsafe: c.unsafe}
+	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts(), unsafe: c.unsafe,
+		waitN: c.waitN, waitFor: c.waitFor}
 	switch client.(type) {
 	case *redis.Ring:
+		if c.waitN > 0 {
+			return nil, errors.New("redisstore: WithWaitReplicas needs a single server, Sentinel or Cluster client, not a redis.Ring")
+		}
 		if !c.unsafe {
 			return nil, errors.New("redisstore: on a redis.Ring the store cannot detect lost records (its epoch key cannot share a server with every record); use a single server, Sentinel or Cluster, or accept the risk with WithUnsafeAcceptDataLoss")
 		}
@@ -304,7 +334,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 // carry unsafe=accept-data-loss (WithUnsafeAcceptDataLoss). The client's
 // timeouts follow the operations' contexts (ContextTimeoutEnabled).
 func Open(rawURL string, opts ...Option) (*Store, error) {
-	rest, unsafe, err := splitParams(rawURL)
+	rest, own, err := splitParams(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: open: %w", err)
 	}
@@ -313,9 +343,7 @@ func Open(rawURL string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: open: %w", err)
 	}
 	o.ContextTimeoutEnabled = true
-	if unsafe {
-		opts = append([]Option{WithUnsafeAcceptDataLoss()}, opts...)
-	}
+	opts = append(own, opts...)
 	client := redis.NewClient(o)
 	s, err := New(client, opts...)
 	if err != nil {
@@ -326,23 +354,40 @@ func Open(rawURL string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// splitParams removes this package's own parameters from a Redis URL,
-// which redis.ParseURL would refuse, and reports them.
-func splitParams(rawURL string) (rest string, unsafe bool, err error) {
+// splitParams removes this package's own parameters from a Redis URL
+// (unsafe, wait, wait-timeout), which redis.ParseURL would refuse, and
+// returns them as options.
+func splitParams(rawURL string) (rest string, opts []Option, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", false, err
+		return "", nil, err
 	}
 	q := u.Query()
 	if q.Has(unsafeParam) {
 		if v := q.Get(unsafeParam); v != unsafeValue {
-			return "", false, fmt.Errorf("the URL parameter %s=%q is not understood; the only value is %s=%s, which accepts a server configuration that can lose records", unsafeParam, v, unsafeParam, unsafeValue)
+			return "", nil, fmt.Errorf("the URL parameter %s=%q is not understood; the only value is %s=%s, which accepts a server configuration that can lose records", unsafeParam, v, unsafeParam, unsafeValue)
 		}
-		unsafe = true
-		q.Del(unsafeParam)
-		u.RawQuery = q.Encode()
+		opts = append(opts, WithUnsafeAcceptDataLoss())
 	}
-	return u.String(), unsafe, nil
+	if q.Has("wait") || q.Has("wait-timeout") {
+		n, timeout := 0, DefaultWaitTimeout
+		if q.Has("wait") {
+			if n, err = strconv.Atoi(q.Get("wait")); err != nil || n < 0 {
+				return "", nil, fmt.Errorf("the URL parameter wait=%q is not a count of replicas (wait=1 waits for one replica)", q.Get("wait"))
+			}
+		}
+		if q.Has("wait-timeout") {
+			if timeout, err = time.ParseDuration(q.Get("wait-timeout")); err != nil || timeout <= 0 {
+				return "", nil, fmt.Errorf("the URL parameter wait-timeout=%q is not a positive Go duration (wait-timeout=500ms)", q.Get("wait-timeout"))
+			}
+		}
+		opts = append(opts, WithWaitReplicas(n, timeout))
+	}
+	for _, p := range []string{unsafeParam, "wait", "wait-timeout"} {
+		q.Del(p)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), opts, nil
 }
 
 // init checks the server's configuration (unless the caller accepted the
@@ -389,11 +434,64 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, rk string, args ...an
 	if !s.noEpoch {
 		keys = append(keys, s.epochs.of(rk))
 	}
-	cmd := sc.Run(ctx, s.client, keys, append([]any{id}, args...)...)
+	args = append([]any{id}, args...)
+	var cmd *redis.Cmd
+	if s.waitN > 0 {
+		cmd = s.runWaiting(ctx, sc, keys, args)
+	} else {
+		cmd = sc.Run(ctx, s.client, keys, args...)
+	}
 	if err := cmd.Err(); err != nil {
 		cmd.SetErr(lostError(err))
 	}
 	return cmd
+}
+
+// runWaiting runs sc and then WAIT for s.waitN replicas in one pipeline
+// on the connection of the master of keys[0] (WAIT counts the writes of
+// its own connection), loading the script first when the server lacks it.
+func (s *Store) runWaiting(ctx context.Context, sc *redis.Script, keys []string, args []any) *redis.Cmd {
+	fail := func(err error) *redis.Cmd {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	var node *redis.Client
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		n, err := c.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return fail(err)
+		}
+		node = n
+	case *redis.Client:
+		node = c
+	default:
+		return fail(fmt.Errorf("WithWaitReplicas needs a *redis.Client or *redis.ClusterClient, not a %T", s.client))
+	}
+	for try := 0; ; try++ {
+		pipe := node.Pipeline()
+		cmd := sc.EvalSha(ctx, pipe, keys, args...)
+		wait := pipe.Do(ctx, "WAIT", s.waitN, s.waitFor.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		if err := cmd.Err(); err != nil {
+			if try == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				if err := sc.Load(ctx, node).Err(); err != nil {
+					return fail(err)
+				}
+				continue
+			}
+			return cmd
+		}
+		acked, err := wait.Int64()
+		if err != nil {
+			return fail(fmt.Errorf("WAIT for %d replicas: %w", s.waitN, err))
+		}
+		if acked < int64(s.waitN) {
+			return fail(fmt.Errorf("only %d of the %d replicas the store waits for (wait=%d) acknowledged the write within %v; it stands on the master but a failover now could lose it", acked, s.waitN, s.waitN, s.waitFor))
+		}
+		return cmd
+	}
 }
 
 // Prefix returns the key prefix of the store's records.
