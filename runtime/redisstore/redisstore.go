@@ -5,10 +5,65 @@
 // characters (prefix "idem:" by default), in the layout below. Every write
 // and every claim is one Lua script run atomically by Redis (EVALSHA,
 // falling back to EVAL when the server does not have the script yet), so
-// each is one round trip, and each touches a single key, so the store works
-// on Redis Cluster too. Get is one GET. It needs Redis 4.0 or later. The
-// scripts read no clock and draw no random numbers, so they replicate alike
-// by script or by effects.
+// each is one round trip, and each touches the record's key and the epoch
+// key of its hash slot only, so the store works on Redis Cluster too. Get
+// is one GET. It needs Redis 4.0 or later. The scripts read no clock and
+// draw no random numbers, so they replicate alike by script or by effects.
+//
+// # Safe configuration
+//
+// Redis acknowledges a write before it is durable unless told otherwise,
+// and a lost record lets a call that already ran run again. The store's
+// first operation therefore checks the server (every master of a cluster)
+// with CONFIG GET, or INFO where CONFIG is disabled, and fails with
+// ErrUnsafeConfig unless:
+//
+//   - appendonly yes: without the append-only file a restart loses every
+//     record written since the last snapshot;
+//   - appendfsync everysec (a crash of the machine loses at most about the
+//     last second of writes) or always (loses none, at the cost of an
+//     fsync per write); appendfsync no leaves flushing to the OS (about
+//     30 s). INFO does not show appendfsync, so without CONFIG it is not
+//     checked;
+//   - maxmemory-policy noeviction: every other policy evicts records (the
+//     volatile ones too: records carry a native expiry), and a server that
+//     is full then refuses writes, which the store reports as errors.
+//
+// With replicas, add the URL parameter wait=N (WithWaitReplicas) with N
+// the number of replicas, so that an operation returns only once its write
+// is on every replica and a failover cannot promote one that misses it.
+// The URL parameter unsafe=accept-data-loss (WithUnsafeAcceptDataLoss)
+// skips the check, for tests and caches of effects that may repeat.
+//
+// # Lost records
+//
+// A store that lost records cannot tell a key that never ran from one whose
+// record vanished, so it detects losses and fails closed with an error
+// matching store.ErrRecordsLost, whose message says what happened and what
+// to do; the runtime then runs nothing, like on any store error.
+//
+//   - The epoch: the first operation of a store creates, where missing, an
+//     epoch key (prefix + "epoch"; on a cluster one per hash slot, prefix +
+//     "epoch{tag}", all created together) holding a random id, and every
+//     script checks that it still holds the id the store started with. A
+//     restart without persistence, FLUSHALL, FLUSHDB, or the epoch key
+//     evicted or deleted fails every later operation of the processes that
+//     were running.
+//   - Evictions: the epoch also records Redis' evicted_keys count when it
+//     was created; a script that finds the record it looks for absent
+//     fails when Redis has evicted any key since, so an evicted record
+//     never reads as a new key.
+//   - Not detected: a process that opens the store after the server lost
+//     everything cannot tell it from a new server and starts a new epoch
+//     (the processes that were running still fail); a failover to a
+//     replica that missed writes looks like an older data set (use wait=N
+//     to prevent it); a redis.Ring client gets no detection at all (New
+//     requires WithUnsafeAcceptDataLoss for it).
+//
+// Once the loss is understood (which calls may run again), start a new
+// epoch: (*Store).ResetEpoch, or delete the epoch key(s) with redis-cli,
+// and restart every process that uses the store. Get reads the record
+// alone and does not check the epoch.
 //
 // # The record layout
 //
@@ -65,8 +120,11 @@
 // caller's clock has passed its retention, however far the caller's clock
 // is from Redis' (a fake clock in a test), as long as the caller's clock
 // does not run slower than real time by more than the margin over the
-// record's life. Renew, a regrant and a claim that marks a record
-// indeterminate keep the expiry. WithoutNativeExpiry turns the backstop
+// record's life. A grant's expiry covers the later of its retention and
+// its lease. Renew and a retried claim that moves the lease raise the
+// retention to the new lease and extend the expiry to cover it (counted
+// from UpdatedAt in the same way), never shortening it; a claim that marks
+// a record indeterminate keeps it. WithoutNativeExpiry turns the backstop
 // off, leaving removal to Sweep: a grant, Complete, MarkIndeterminate,
 // Release and Delete then clear any expiry the key had.
 //
@@ -168,8 +226,8 @@ type Store struct {
 	closeOnce  sync.Once
 	closeErr   error
 
-	unsafe  bool      // the caller accepts a server configuration that can lose records
-	waitN   int       // replicas every script waits for (WithWaitReplicas); 0 for none
+	unsafe  bool // the caller accepts a server configuration that can lose records
+	waitN   int  // replicas every script waits for (WithWaitReplicas); 0 for none
 	waitFor time.Duration
 	noEpoch bool      // no loss detection (a Ring)
 	epochs  epochKeys // the epoch keys (see epoch.go)
