@@ -58,7 +58,7 @@ func (s *server) start() {
 		if c.Ping(context.Background()).Err() == nil {
 			return
 		}
-		require.Less(s.t, i, 500, "redis-server on port %d did not answer within 5 s", s.port)
+		require.Less(s.t, i, 3000, "redis-server on port %d did not answer within 30 s", s.port)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -369,7 +369,7 @@ func TestWaitReplicas(t *testing.T) {
 		if strings.Contains(info, "master_link_status:up") {
 			break
 		}
-		require.Less(t, i, 500, "the replica never caught up")
+		require.Less(t, i, 3000, "the replica did not catch up within 30 s")
 		time.Sleep(10 * time.Millisecond)
 	}
 	s, err := redisstore.Open(master.url() + "?wait=1&wait-timeout=300ms")
