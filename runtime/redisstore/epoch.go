@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -132,7 +133,7 @@ func (s *Store) establish(ctx context.Context) (string, error) {
 		}
 		return epochID(s.epochs.all[0], v)
 	}
-	vals, err := s.readEpochs(ctx, fresh, false)
+	vals, err := s.readEpochs(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +159,8 @@ func (s *Store) establish(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: %d of %d hash slots lost the store epoch: a cluster node lost its data. %s", store.ErrRecordsLost, missing, len(vals), lostAdvice)
 	}
 	// A new data set: create the epoch in slot 0 first, so that concurrent
-	// openers agree on the winner's id, then everywhere else.
+	// openers agree on the winner's id, then everywhere else with the
+	// evicted_keys count of the master that holds each slot.
 	v, err := s.sc.epoch.Run(ctx, s.client, s.epochs.all[:1], fresh, "1").Text()
 	if err != nil {
 		return "", err
@@ -166,47 +168,87 @@ func (s *Store) establish(ctx context.Context) (string, error) {
 	if id, err = epochID(s.epochs.all[0], v); err != nil {
 		return "", err
 	}
-	if vals, err = s.readEpochs(ctx, id, true); err != nil {
+	evicted, err := s.evictedBySlot(ctx)
+	if err != nil {
 		return "", err
 	}
-	for i, v := range vals {
-		if got, err := epochID(s.epochs.all[i], v); err != nil || got != id {
-			return "", fmt.Errorf("%w: the epoch key %s holds %q while creating epoch %s. %s", store.ErrRecordsLost, s.epochs.all[i], v, id, lostAdvice)
+	pipe := s.client.Pipeline()
+	set := make([]*redis.BoolCmd, len(s.epochs.all))
+	for slot, k := range s.epochs.all {
+		set[slot] = pipe.SetNX(ctx, k, id+" "+evicted[slot], 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", err
+	}
+	for _, c := range set {
+		if !c.Val() {
+			// A concurrent opener created some: check that all agree.
+			return id, s.verifyEpoch(ctx, id)
 		}
 	}
 	return id, nil
 }
 
-// readEpochs runs the epoch script on every epoch key in one pipeline,
-// creating missing ones with id when create is set, and returns their
-// values ("" for a missing key).
-func (s *Store) readEpochs(ctx context.Context, id string, create bool) ([]string, error) {
-	if err := s.sc.epoch.Load(ctx, s.client).Err(); err != nil {
+// evictedBySlot returns, for each hash slot of the cluster, the
+// evicted_keys count of the master that holds it.
+func (s *Store) evictedBySlot(ctx context.Context) ([]string, error) {
+	c := s.client.(*redis.ClusterClient)
+	var mu sync.Mutex
+	byAddr := map[string]string{}
+	err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		info, err := n.Info(ctx, "stats").Result()
+		if err != nil {
+			return err
+		}
+		count := "0"
+		for _, line := range strings.Split(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "evicted_keys:"); ok {
+				count = v
+			}
+		}
+		mu.Lock()
+		byAddr[n.Options().Addr] = count
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	if c, ok := s.client.(*redis.ClusterClient); ok {
-		// Every master must have the script.
-		if err := c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-			return s.sc.epoch.Load(ctx, n).Err()
-		}); err != nil {
-			return nil, err
+	ranges, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, clusterSlots)
+	for _, r := range ranges {
+		if len(r.Nodes) == 0 {
+			continue
+		}
+		for slot := r.Start; slot <= r.End && slot < clusterSlots; slot++ {
+			out[slot] = byAddr[r.Nodes[0].Addr]
 		}
 	}
-	flag := "0"
-	if create {
-		flag = "1"
+	for slot, v := range out {
+		if v == "" {
+			return nil, fmt.Errorf("hash slot %d has no master the client knows; is the cluster complete?", slot)
+		}
 	}
+	return out, nil
+}
+
+// readEpochs reads every epoch key in one pipeline and returns their
+// values ("" for a missing key).
+func (s *Store) readEpochs(ctx context.Context) ([]string, error) {
 	pipe := s.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(s.epochs.all))
+	cmds := make([]*redis.StringCmd, len(s.epochs.all))
 	for i, k := range s.epochs.all {
-		cmds[i] = s.sc.epoch.EvalSha(ctx, pipe, []string{k}, id, flag)
+		cmds[i] = pipe.Get(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	vals := make([]string, len(cmds))
 	for i, c := range cmds {
-		v, err := c.Text()
+		v, err := c.Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, err
 		}
@@ -218,7 +260,7 @@ func (s *Store) readEpochs(ctx context.Context, id string, create bool) ([]strin
 // verifyEpoch checks that every epoch key holds the epoch id, and returns
 // an error matching store.ErrRecordsLost otherwise.
 func (s *Store) verifyEpoch(ctx context.Context, id string) error {
-	vals, err := s.readEpochs(ctx, id, false)
+	vals, err := s.readEpochs(ctx)
 	if err != nil {
 		return err
 	}
