@@ -16,6 +16,7 @@ import (
 
 	"github.com/idem-go/idem/runtime/redisstore"
 	"github.com/idem-go/idem/runtime/store"
+	"github.com/idem-go/idem/runtime/storetest"
 )
 
 // server is a throwaway redis-server of one test, on a free loopback port:
@@ -135,6 +136,29 @@ func keyN(i int) store.Key {
 	var k store.Key
 	copy(k[:], fmt.Sprintf("loss-%08d", i))
 	return k
+}
+
+// The conformance check of storetest.RecordsLost, for each way the store
+// detects a lost data set.
+func TestRecordsLostConformance(t *testing.T) {
+	for _, how := range []string{"RestartWithoutPersistence", "FLUSHALL", "EpochDeleted"} {
+		t.Run(how, func(t *testing.T) {
+			srv := startServer(t, "--appendonly", "no")
+			s, err := redisstore.Open(srv.url() + "?unsafe=accept-data-loss")
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			storetest.RecordsLost(t, s, func(t *testing.T) {
+				switch how {
+				case "RestartWithoutPersistence":
+					srv.restart()
+				case "FLUSHALL":
+					require.NoError(t, srv.client().FlushAll(context.Background()).Err())
+				case "EpochDeleted":
+					require.NoError(t, srv.client().Del(context.Background(), redisstore.DefaultPrefix+"epoch").Err())
+				}
+			})
+		})
+	}
 }
 
 // A data set lost by a restart without persistence or by FLUSHALL never
