@@ -349,7 +349,10 @@ func WithSweepBatch(n int) Option {
 }
 
 // New returns a store on client, which the caller keeps owning: Close leaves
-// it open. It does not contact the server.
+// it open. It does not contact the server; the store's first operation
+// checks the server's configuration and establishes its epoch (see the
+// package doc). Set ContextTimeoutEnabled in the client's options so that
+// its timeouts follow the operations' contexts, as Open does.
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: New needs a redis.UniversalClient; use Open to connect from a URL")
