@@ -70,6 +70,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, fmt.Errorf("memstore: claim key %s: %w", req.Key, err)
+	}
 
 	// Fast path: the answer is the existing record, unchanged.
 	s.mu.RLock()
@@ -111,6 +114,9 @@ func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, resu
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("memstore: complete key %s: %w", key, err)
+	}
 	kept := append([]byte(nil), result...) // copied outside the lock
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,6 +153,9 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("memstore: mark indeterminate key %s: %w", key, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.held("mark indeterminate", key, f)
@@ -158,10 +167,14 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return nil
 }
 
-// Renew implements store.Store.
+// Renew implements store.Store: it sets the lease and raises the retention
+// to cover it.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {
+		return fmt.Errorf("memstore: renew key %s: %w", key, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -170,6 +183,7 @@ func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUn
 		return err
 	}
 	e.rec.LeaseUntil = leaseUntil
+	e.rec.RetainUntil = store.RetainCovering(e.rec.RetainUntil, leaseUntil)
 	return nil
 }
 
@@ -203,18 +217,22 @@ func (s *Store) Delete(ctx context.Context, key store.Key) error {
 	return nil
 }
 
-// Sweep implements store.Sweeper: it deletes every record, and every
-// tombstone, whose retention is not after now, and returns how many records
-// it deleted (tombstones are not records and are not counted).
+// Sweep implements store.Sweeper: it deletes every completed or
+// indeterminate record, and every tombstone, whose retention is not after
+// now, and returns how many records it deleted (tombstones are not records
+// and are not counted). In-progress records are never swept.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	if err := store.CheckTime("now", now); err != nil {
+		return 0, fmt.Errorf("memstore: sweep: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for k, e := range s.recs {
-		if e.rec.RetainUntil.After(now) {
+		if e.rec.RetainUntil.After(now) || (!e.removed && e.rec.State == store.StateInProgress) {
 			continue
 		}
 		if !e.removed {

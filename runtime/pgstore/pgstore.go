@@ -2,24 +2,28 @@
 // github.com/jackc/pgx/v5.
 //
 // Records live in one table (idem_records by default, see Schema), created
-// with its claim function on first use by New unless WithoutMigrate is
-// given. Every operation is one statement, and so one round trip once pgx
-// has prepared it on a connection:
+// on first use by New unless WithoutMigrate is given. Every operation but
+// a claim that must change an existing row is one statement, and so one
+// round trip once pgx has prepared it on a connection:
 //
-//   - Claim is a single SELECT of the key's row that calls the table's
-//     claim function (a PL/pgSQL function of Schema) only when the claim
-//     must write. Replaying a completed, indeterminate or live-held key is a
-//     plain primary-key read that writes nothing. Only when a concurrent
-//     claim changes the row between the statement's snapshot and the
-//     function's write does Claim run the statement again (see claimSQL).
+//   - Claim is decided by store.Decide, in Go, like every store of this
+//     module. One statement reads the key's row and inserts the fresh
+//     grant when there is none: a first claim and the replay of a
+//     completed, indeterminate or live-held key are one round trip, and a
+//     replay writes nothing. When the row exists and Decide says the claim
+//     changes it (a takeover, a passed lease marked indeterminate, an
+//     expired record replaced, the same owner claiming again with a later
+//     lease), a second statement writes Decide's record, conditional on
+//     the row still being the version read; a concurrent claim that changed
+//     it first makes the claim start over (see claimSQL).
 //   - Complete, Release, MarkIndeterminate and Renew are UPDATE or DELETE
 //     statements conditional on the key, the fence (owner and token) and
 //     the in-progress state; no row affected means store.ErrFenced.
 //
 // Times are the caller's, kept as bigint nanoseconds since the Unix epoch,
 // so they round-trip and compare exactly; the database's clock is never
-// read. Times must lie between the years 1678 and 2262 (the int64
-// nanosecond range) or be the zero time.Time.
+// read. Times outside store.MinTime to store.MaxTime (the int64 nanosecond
+// range) other than the zero time.Time are refused (store.CheckTime).
 //
 // Fencing tokens come from a sequence per table, so a new grant's token is
 // larger than every token granted before, even after the key's row was
@@ -39,7 +43,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -104,11 +107,9 @@ func WithTable(table string) Option {
 	}
 }
 
-// WithoutMigrate makes New skip Migrate: the table, index, sequence and
-// claim function of SchemaSQL must already exist (created by an operator,
-// for a role that may not run DDL). An operator who created the schema by
-// hand for an earlier version of this package runs SchemaSQL again: it adds
-// the claim function and leaves the rest as it is.
+// WithoutMigrate makes New skip Migrate: the table, index and sequence of
+// SchemaSQL must already exist (created by an operator, for a role that may
+// not run DDL).
 func WithoutMigrate() Option {
 	return func(c *config) error {
 		c.migrate = false
@@ -129,8 +130,8 @@ func WithSweepBatch(n int) Option {
 }
 
 // New returns a store on pool, which the caller keeps owning: Close leaves it
-// open. Unless WithoutMigrate is given, New creates the table, index,
-// sequence and claim function if they do not exist (see Migrate).
+// open. Unless WithoutMigrate is given, New creates the table, index and
+// sequence if they do not exist (see Migrate).
 func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("pgstore: New needs a *pgxpool.Pool; use Open to connect from a DSN")
@@ -172,11 +173,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 }
 
 // Migrate creates the store's table, index and sequence (SchemaSQL) if they
-// do not exist, and its claim function unless the function already exists
-// with the same body (so that a role that does not own a function an
-// operator created can still open the store). It is safe to run
-// concurrently from many processes: a transaction-scoped advisory lock
-// serializes it.
+// do not exist. It is safe to run concurrently from many processes: a
+// transaction-scoped advisory lock serializes it.
 func (s *Store) Migrate(ctx context.Context) error {
 	return migratePool(ctx, s.pool, s.table, &s.q)
 }
@@ -189,12 +187,7 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, q *querie
 			func(sql string, args ...any) error {
 				_, err := tx.Exec(ctx, sql, args...)
 				return err
-			},
-			func(sql string, args ...any) (bool, error) {
-				var b bool
-				err := tx.QueryRow(ctx, sql, args...).Scan(&b)
-				return b, err
-			})
+			}, nil)
 	})
 	if err != nil {
 		return migrateError(n, err)
@@ -202,26 +195,15 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, q *querie
 	return nil
 }
 
-// functionCurrentSQL reports whether the function with signature $1 exists
-// with body $2.
-const functionCurrentSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid = to_regprocedure($1) AND prosrc = $2)`
-
 // migrateIn runs the schema statements of table n in a transaction, through
-// exec and queryBool: it takes the table's advisory lock, creates the table,
-// index and sequence if they do not exist, and creates or replaces the
-// claim function unless it exists with the same body already.
-func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error, queryBool func(sql string, args ...any) (bool, error)) error {
+// exec: it takes the table's advisory lock and creates the table, index
+// and sequence if they do not exist. The last parameter is unused (it
+// checked a claim function earlier versions installed).
+func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error, _ func(sql string, args ...any) (bool, error)) error {
 	if err := exec("SELECT pg_advisory_xact_lock($1)", n.lockID()); err != nil {
 		return err
 	}
-	if err := exec(q.migrate); err != nil {
-		return err
-	}
-	current, err := queryBool(functionCurrentSQL, q.functionSignature, q.functionBody)
-	if err != nil || current {
-		return err
-	}
-	return exec(q.function)
+	return exec(q.migrate)
 }
 
 func migrateError(n tableName, err error) error {
@@ -231,19 +213,14 @@ func migrateError(n tableName, err error) error {
 // Table returns the (possibly schema-qualified) name of the store's table.
 func (s *Store) Table() string { return s.table.String() }
 
-// Claim implements store.Store in one statement; see the package doc.
+// Claim implements store.Store; see the package doc.
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, "", false, func(args []any) rowScanner {
-		return s.pool.QueryRow(ctx, s.q.claim, args...)
+	return claim(ctx, req, "", false, &s.q, func(sql string, args []any) rowScanner {
+		return s.pool.QueryRow(ctx, sql, args...)
 	})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42883" { // undefined_function
-		err = fmt.Errorf("%w (the table's claim function is missing, as in a schema created by hand for an earlier version of pgstore: run SchemaSQL(%q) again, or open the store without WithoutMigrate)", err, s.table.String())
-	}
-	return res, err
 }
 
 // rowScanner is the one row a statement returns: a pgx.Row or a *sql.Row.
@@ -251,170 +228,91 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
-// claim runs the claim statement (claimSQL), through run, until it
+// claim decides req with store.Decide on the key's row and writes the
+// decision, running q's claimSQL and writeSQL through run, until it
 // answers. where is "" for the store's own autocommitted statements and
 // " in a transaction" for a caller's transaction.
 //
-// A statement whose write found the row changed after its snapshot (by a
-// concurrent claim) runs again, and the next run (a new statement, and so
-// under READ COMMITTED a new snapshot) sees the change. Under REPEATABLE
+// A claim whose insert or conditional write found the row changed by a
+// concurrent claim after its snapshot starts over, and the next statement
+// (under READ COMMITTED a new snapshot) sees the change. Under REPEATABLE
 // READ or SERIALIZABLE the server reports that race as a serialization
 // failure instead: the store's own statement, alone in its transaction,
 // runs again; inTx returns it, since it has aborted the caller's
 // transaction and only running the whole transaction again can succeed.
-func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool, run func(args []any) rowScanner) (store.ClaimResult, error) {
-	t, err := claimTimes(req)
-	if err != nil {
-		return store.ClaimResult{}, err
+func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool, q *queries, run func(sql string, args []any) rowScanner) (store.ClaimResult, error) {
+	fail := func(err error) (store.ClaimResult, error) {
+		return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
 	}
-	args := t.args(req)
+	if err := store.CheckClaimTimes(req); err != nil {
+		return fail(err)
+	}
+	// The grant of a key that has no record; its token is drawn from the
+	// sequence.
+	fresh, _ := store.Decide(store.Record{}, false, false, req)
+	insertArgs := append([]any{req.Key[:]}, recordArgs(&fresh.Record)...)
+	again := func(err error) bool {
+		return errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) || (!inTx && isSerializationFailure(err))
+	}
 	for range maxClaimTries {
 		var (
-			r              row
-			fresh, changed bool
+			r        row
+			inserted pgtype.Int8
 		)
-		err := run(args).Scan(append(r.dest(), &fresh, &changed)...)
-		if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) || (!inTx && isSerializationFailure(err)) {
+		err := run(q.claim, insertArgs).Scan(append(r.dest(), &inserted)...)
+		if err == nil && inserted.Valid {
+			res := fresh
+			res.Record.Token = inserted.Int64
+			return res, nil
+		}
+		if err == nil && !r.found() {
+			err = pgx.ErrNoRows // a concurrent claim inserted the key after the snapshot
+		}
+		if again(err) {
 			if err := ctx.Err(); err != nil {
 				return store.ClaimResult{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
+			return fail(err)
 		}
-		res, again, err := r.claimResult(req, t, fresh, changed)
+		cur, err := r.record(req.Key)
 		if err != nil {
-			return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
+			return fail(err)
 		}
-		if again {
+		res, change := store.Decide(cur, true, cur.RetainUntil.After(req.Now), req)
+		if change == store.NoChange {
+			return res, nil
+		}
+		w := recordArgs(&res.Record)
+		args := append([]any{req.Key[:], w[0], w[1], w[2], w[3], change == store.Grant}, w[4:]...)
+		args = append(args, r.token.Int64, r.owner, r.state.Int16, r.leaseUntil.Int64, r.retainUntil.Int64)
+		var token int64
+		err = run(q.write, args).Scan(&token)
+		if again(err) {
 			if err := ctx.Err(); err != nil {
 				return store.ClaimResult{}, err
 			}
 			continue
 		}
+		if err != nil {
+			return fail(err)
+		}
+		res.Record.Token = token
 		return res, nil
 	}
-	return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: the row changed under %d consecutive attempts; too many concurrent claims of one key", req.Key, where, maxClaimTries)
+	return fail(fmt.Errorf("the row changed under %d consecutive attempts; too many concurrent claims of one key", maxClaimTries))
 }
 
-// claimNanos are a request's times as the table keeps them.
-type claimNanos struct{ now, lease, retain int64 }
-
-// claimTimes converts req's times, failing for times the table cannot keep.
-func claimTimes(req store.ClaimRequest) (claimNanos, error) {
-	var t claimNanos
-	var err error
-	if t.now, err = toNanos("Now", req.Now); err != nil {
-		return t, err
-	}
-	if t.lease, err = toNanos("LeaseUntil", req.LeaseUntil); err != nil {
-		return t, err
-	}
-	if t.retain, err = toNanos("RetainUntil", req.RetainUntil); err != nil {
-		return t, err
-	}
-	return t, nil
-}
-
-// args returns the parameters of claimSQL for req.
-func (t claimNanos) args(req store.ClaimRequest) []any {
-	return []any{req.Key[:], req.Namespace, req.Fingerprint[:], req.Owner[:], t.now, t.lease, t.retain, req.Takeover}
-}
-
-// claimArgs returns the parameters of claimSQL for req.
-func claimArgs(req store.ClaimRequest) ([]any, error) {
-	t, err := claimTimes(req)
-	if err != nil {
-		return nil, err
-	}
-	return t.args(req), nil
-}
-
-// decide is the claim protocol of package store, as claimSQL decides it: the
-// write a claim needs, given the key's row r (r.found() false when the key
-// has none) and the request. It must agree with the CASE expressions of
-// claimSQL.
-func decide(r *row, req *store.ClaimRequest, t claimNanos) decision {
-	switch {
-	case !r.found():
-		return insertNew
-	case r.retainUntil.Int64 <= t.now:
-		return replace
-	case r.state.Int16 != int16(store.StateInProgress):
-		return settled
-	case bytes.Equal(r.owner, req.Owner[:]):
-		return regrant
-	case r.leaseUntil.Int64 > t.now || (req.Takeover && !bytes.Equal(r.fingerprint, req.Fingerprint[:])):
-		return settled
-	case req.Takeover:
-		return takeOver
-	}
-	return markIndet
-}
-
-// claimResult is the answer to req, given what claimSQL returned: the row
-// it read (r, with the written token in place of the row's when changed),
-// fresh and changed. again reports that the claim function found the row
-// changed by a concurrent claim and wrote nothing: the statement must run
-// again.
-func (r *row) claimResult(req store.ClaimRequest, t claimNanos, fresh, changed bool) (res store.ClaimResult, again bool, err error) {
-	d := decide(r, &req, t)
-	if d == settled {
-		if changed {
-			return res, false, errors.New("the claim function wrote a row the store took as settled; the function does not match this version of pgstore: run Migrate or SchemaSQL again")
-		}
-		rec, err := r.record(req.Key)
-		return store.ClaimResult{Record: rec}, false, err
-	}
-	if !changed {
-		return res, true, nil
-	}
-	if wantFresh := d == insertNew || d == replace || d == takeOver; fresh != wantFresh || !r.token.Valid {
-		return res, false, fmt.Errorf("the claim function answered decision %d with fresh=%t and token %v; it does not match this version of pgstore: run Migrate or SchemaSQL again", d, fresh, r.token)
-	}
-	switch d {
-	case insertNew, replace:
-		rec := store.Record{
-			Key:         req.Key,
-			Namespace:   req.Namespace,
-			Fingerprint: req.Fingerprint,
-			State:       store.StateInProgress,
-			Owner:       req.Owner,
-			Token:       r.token.Int64,
-			LeaseUntil:  fromNanos(t.lease),
-			RetainUntil: fromNanos(t.retain),
-			Attempts:    1,
-			CreatedAt:   fromNanos(t.now),
-			UpdatedAt:   fromNanos(t.now),
-		}
-		return store.ClaimResult{Granted: true, Record: rec}, false, nil
-	case regrant:
-		if t.lease > r.leaseUntil.Int64 {
-			r.leaseUntil.Int64 = t.lease
-			r.updatedAt.Int64 = t.now
-		}
-		rec, err := r.record(req.Key)
-		return store.ClaimResult{Granted: true, Record: rec}, false, err
-	case takeOver:
-		rec, err := r.record(req.Key)
-		if err != nil {
-			return res, false, err
-		}
-		rec.Namespace = req.Namespace
-		rec.Owner = req.Owner
-		rec.LeaseUntil = fromNanos(t.lease)
-		rec.RetainUntil = fromNanos(t.retain)
-		rec.Result = nil
-		rec.Attempts++
-		rec.UpdatedAt = fromNanos(t.now)
-		return store.ClaimResult{Granted: true, TookOver: true, Record: rec}, false, nil
-	default: // markIndet
-		r.state.Int16 = int16(store.StateIndeterminate)
-		r.updatedAt.Int64 = t.now
-		rec, err := r.record(req.Key)
-		return store.ClaimResult{Record: rec}, false, err
-	}
+// recordArgs returns the columns of rec that claimSQL inserts ($2 to $10)
+// and writeSQL writes (the same, with whether to draw a new token after
+// the owner): namespace, fingerprint, state, owner, lease_until,
+// retain_until, attempts, created_at, updated_at. rec's times are the
+// request's (checked by store.CheckClaimTimes) or the row's.
+func recordArgs(rec *store.Record) []any {
+	return []any{rec.Namespace, rec.Fingerprint[:], int16(rec.State), rec.Owner[:],
+		nanos(rec.LeaseUntil), nanos(rec.RetainUntil), int32(rec.Attempts), nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}
 }
 
 // fenced runs a write conditional on the fence and maps "no row" to
@@ -599,20 +497,22 @@ func (r *row) record(key store.Key) (store.Record, error) {
 // zeroNanos stands for the zero time.Time, which has no UnixNano.
 const zeroNanos = math.MinInt64
 
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// toNanos converts a caller's time to what the table keeps.
+// toNanos converts a caller's time to what the table keeps, refusing the
+// times store.CheckTime refuses.
 func toNanos(field string, t time.Time) (int64, error) {
+	if err := store.CheckTime(field, t); err != nil {
+		return 0, fmt.Errorf("pgstore: %w", err)
+	}
+	return nanos(t), nil
+}
+
+// nanos converts a time that passed store.CheckTime to what the table
+// keeps.
+func nanos(t time.Time) int64 {
 	if t.IsZero() {
-		return zeroNanos, nil
+		return zeroNanos
 	}
-	if t.Before(minTime) || t.After(maxTime) {
-		return 0, fmt.Errorf("pgstore: %s %v is outside the range the store keeps exactly (%v to %v): pass a time in that range", field, t, minTime.UTC(), maxTime.UTC())
-	}
-	return t.UnixNano(), nil
+	return t.UnixNano()
 }
 
 // fromNanos is the inverse of toNanos. Times come back in UTC.

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -355,8 +357,10 @@ func TestSweepBatches(t *testing.T) {
 			req.RetainUntil = base.Add(10 * time.Hour)
 			kept = append(kept, req.Key)
 		}
-		_, err := s.Claim(ctx, req)
+		res, err := s.Claim(ctx, req)
 		require.NoError(t, err)
+		// Completed: Sweep never deletes an in-progress record.
+		require.NoError(t, s.Complete(ctx, req.Key, store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}, nil, req.RetainUntil))
 	}
 	n, err := s.Sweep(ctx, base.Add(2*time.Hour))
 	require.NoError(t, err)
@@ -445,4 +449,60 @@ func TestOpenOwnsPool(t *testing.T) {
 func BenchmarkStore(b *testing.B) {
 	pool := newPool(b)
 	storetest.Benchmark(b, func(b *testing.B) store.Store { return newStore(b, pool) })
+}
+
+// queryCounter is a pgx tracer that counts the statements a pool sends.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// The hot paths stay one statement (one round trip once prepared): a first
+// claim, a replay of a completed key and a claim of a live-held key; the
+// claims that change an existing row (a takeover, a passed lease marked
+// indeterminate, a same-owner retry with a later lease) take two.
+func TestClaimStatements(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(testenv.PostgresDSN(t))
+	require.NoError(t, err)
+	counter := &queryCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s := newStore(t, pool)
+	statements := func(f func()) int64 {
+		t.Helper()
+		before := counter.n.Load()
+		f()
+		return counter.n.Load() - before
+	}
+	claim := func(req store.ClaimRequest) store.ClaimResult {
+		t.Helper()
+		res, err := s.Claim(ctx, req)
+		require.NoError(t, err)
+		return res
+	}
+
+	req := request(t, newKey(t), base)
+	var first store.ClaimResult
+	assert.EqualValues(t, 1, statements(func() { first = claim(req) }), "first claim")
+	require.True(t, first.Granted)
+	other := request(t, req.Key, base.Add(time.Second))
+	assert.EqualValues(t, 1, statements(func() { assert.False(t, claim(other).Granted) }), "claim of a live-held key")
+	retry := req
+	retry.LeaseUntil = req.LeaseUntil.Add(time.Minute)
+	assert.EqualValues(t, 2, statements(func() { assert.True(t, claim(retry).Granted) }), "same-owner retry with a later lease")
+	require.NoError(t, s.Complete(ctx, req.Key, store.Fence{Owner: first.Record.Owner, Token: first.Record.Token}, []byte("r"), base.Add(time.Hour)))
+	assert.EqualValues(t, 1, statements(func() { assert.False(t, claim(other).Granted) }), "replay")
+
+	held := request(t, newKey(t), base)
+	claim(held)
+	over := request(t, held.Key, held.LeaseUntil)
+	over.Fingerprint = held.Fingerprint
+	over.Takeover = true
+	assert.EqualValues(t, 2, statements(func() { assert.True(t, claim(over).TookOver) }), "takeover")
 }

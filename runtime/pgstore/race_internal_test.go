@@ -12,8 +12,8 @@ import (
 	"github.com/idem-go/idem/runtime/store"
 )
 
-// TestClaimSnapshotRace drives, deterministically, the race that claimSQL
-// handles by running again: a claim whose snapshot predates a concurrent
+// TestClaimSnapshotRace drives, deterministically, the race that claim
+// handles by starting over: a claim whose snapshot predates a concurrent
 // claim's commit. The concurrent claim runs the same statement inside an
 // open transaction; the claim under test starts, blocks on that
 // transaction's row (its unique-index entry or its row lock), and is
@@ -40,13 +40,11 @@ func TestClaimSnapshotRace(t *testing.T) {
 		defer func() { _ = tx.Rollback(ctx) }()
 		var pid int32
 		require.NoError(t, tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
-		var r row
-		var fresh, changed bool
-		args, err := claimArgs(winner)
+		won, err := claim(ctx, winner, inTx, true, &s.q, func(sql string, args []any) rowScanner {
+			return tx.QueryRow(ctx, sql, args...)
+		})
 		require.NoError(t, err)
-		err = tx.QueryRow(ctx, s.q.claim, args...).Scan(append(r.dest(), &fresh, &changed)...)
-		require.NoError(t, err)
-		require.True(t, changed, "the winner's claim must write")
+		require.True(t, won.Granted, "the winner's claim must be granted")
 
 		type answer struct {
 			res store.ClaimResult

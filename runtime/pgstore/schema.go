@@ -18,11 +18,11 @@ const maxTableLen = 63 - len("_retain_until_idx")
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // Schema is the SQL that creates the default table (idem_records), its
-// retention index, its token sequence and its claim function. New runs the
-// same statements (see Migrate); an operator whose application may not run
-// DDL can run this by hand instead and open the store with WithoutMigrate.
-// SchemaSQL returns the statements for another table name. Running it again
-// is harmless: every statement is IF NOT EXISTS or OR REPLACE.
+// retention index and its token sequence. New runs the same statements (see
+// Migrate); an operator whose application may not run DDL can run this by
+// hand instead and open the store with WithoutMigrate. SchemaSQL returns
+// the statements for another table name. Running it again is harmless:
+// every statement is IF NOT EXISTS.
 //
 // Columns:
 //
@@ -42,32 +42,16 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 //   - attempts: how many times the key was granted (first claim and
 //     takeovers).
 //
-// The function idem_records_claim (PL/pgSQL, named after the table) is the
-// write half of a claim. The claim statement reads the key's row and calls
-// it only when the claim must write, so that a claim answered by the
-// existing record (the replay of a completed key) is a plain read that
-// never sets up the machinery of an insert or update. It performs the one
-// write the statement decided on (decision 1: insert a fresh grant; 2:
-// replace an expired row; 3: extend the claimer's own lease; 4: take over
-// another owner's passed lease; 5: mark it indeterminate), conditional on
-// the row still being the version the statement read (cur_token,
-// cur_lease_until), and returns the token of the written row, or NULL when
-// a concurrent claim changed the row first (the store then runs the claim
-// again). It is not meant to be called by hand. It runs with the caller's
-// privileges (SECURITY INVOKER): the role that claims needs EXECUTE on it,
-// which PostgreSQL grants to PUBLIC unless default privileges say
-// otherwise, besides its rights on the table and sequence. A later version
-// of this package that needs a different function will add one under
-// another name rather than change this one, so that processes of both
-// versions can share a table during a rolling upgrade.
+// Earlier development versions of this package also created a PL/pgSQL
+// function idem_records_claim; it is no longer used (claims are decided by
+// store.Decide in Go) and can be dropped: DROP FUNCTION IF EXISTS
+// idem_records_claim.
 //
-// Dropping the table leaves the sequence and the function: to remove the
-// store, run DROP TABLE idem_records; DROP SEQUENCE idem_records_token_seq;
-// DROP FUNCTION idem_records_claim.
-const Schema = schemaTable + schemaFunction
+// Dropping the table leaves the sequence: to remove the store, run DROP
+// TABLE idem_records; DROP SEQUENCE idem_records_token_seq.
+const Schema = schemaTable
 
-// schemaTable is the part of Schema that creates the table, index and
-// sequence.
+// schemaTable creates the table, index and sequence.
 const schemaTable = `CREATE TABLE IF NOT EXISTS "idem_records" (
     key          bytea    NOT NULL PRIMARY KEY CHECK (octet_length(key) = 32),
     namespace    text     NOT NULL,
@@ -84,57 +68,6 @@ const schemaTable = `CREATE TABLE IF NOT EXISTS "idem_records" (
 );
 CREATE INDEX IF NOT EXISTS "idem_records_retain_until_idx" ON "idem_records" (retain_until);
 CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
-`
-
-// schemaFunction is the part of Schema that creates the claim function.
-// Its decision numbers are the constants of decision (see claimSQL).
-const schemaFunction = `CREATE OR REPLACE FUNCTION "idem_records_claim"(
-    decision integer, req_key bytea, req_namespace text, req_fingerprint bytea, req_owner bytea,
-    req_now bigint, req_lease_until bigint, req_retain_until bigint,
-    cur_token bigint, cur_lease_until bigint)
-RETURNS bigint LANGUAGE plpgsql AS ` + "$claim$" + functionBody + "$claim$;\n"
-
-// functionBody is the body of the claim function, kept apart so that
-// Migrate can tell whether the installed function already has it.
-const functionBody = `
-DECLARE
-    written bigint;
-BEGIN
-    CASE decision
-    WHEN 1 THEN -- no row: insert a fresh grant
-        INSERT INTO "idem_records" (key, namespace, fingerprint, state, owner, token,
-            lease_until, retain_until, result, attempts, created_at, updated_at)
-        VALUES (req_key, req_namespace, req_fingerprint, 1, req_owner, nextval('"idem_records_token_seq"'),
-            req_lease_until, req_retain_until, NULL, 1, req_now, req_now)
-        ON CONFLICT (key) DO NOTHING
-        RETURNING token INTO written;
-    WHEN 2 THEN -- the row has expired: replace it with a fresh grant
-        UPDATE "idem_records" SET namespace = req_namespace, fingerprint = req_fingerprint, state = 1,
-            owner = req_owner, token = nextval('"idem_records_token_seq"'),
-            lease_until = req_lease_until, retain_until = req_retain_until, result = NULL,
-            attempts = 1, created_at = req_now, updated_at = req_now
-        WHERE key = req_key AND token = cur_token AND retain_until <= req_now
-        RETURNING token INTO written;
-    WHEN 3 THEN -- in progress under the claimer (its first answer was lost): extend the lease
-        UPDATE "idem_records" SET lease_until = GREATEST(lease_until, req_lease_until),
-            updated_at = CASE WHEN req_lease_until > lease_until THEN req_now ELSE updated_at END
-        WHERE key = req_key AND token = cur_token AND state = 1 AND owner = req_owner
-          AND lease_until = cur_lease_until
-        RETURNING token INTO written;
-    WHEN 4 THEN -- another owner's lease has passed: take it over with a new token
-        UPDATE "idem_records" SET namespace = req_namespace, owner = req_owner,
-            token = nextval('"idem_records_token_seq"'), lease_until = req_lease_until,
-            retain_until = req_retain_until, result = NULL, attempts = attempts + 1, updated_at = req_now
-        WHERE key = req_key AND token = cur_token AND state = 1 AND lease_until <= req_now
-          AND fingerprint = req_fingerprint
-        RETURNING token INTO written;
-    WHEN 5 THEN -- another owner's lease has passed, no takeover: mark it indeterminate
-        UPDATE "idem_records" SET state = 3, updated_at = req_now
-        WHERE key = req_key AND token = cur_token AND state = 1 AND lease_until = cur_lease_until
-        RETURNING token INTO written;
-    END CASE;
-    RETURN written;
-END
 `
 
 // SchemaSQL returns Schema for table, which is a lowercase SQL identifier
@@ -192,20 +125,12 @@ func (n tableName) String() string {
 
 func (n tableName) quoted() string   { return n.qualify(n.table) }
 func (n tableName) sequence() string { return n.qualify(n.table + "_token_seq") }
-func (n tableName) function() string { return n.qualify(n.table + "_claim") }
-
-// functionSignature names the claim function with its argument types, as
-// to_regprocedure reads it.
-func (n tableName) functionSignature() string {
-	return n.function() + "(integer, bytea, text, bytea, bytea, bigint, bigint, bigint, bigint, bigint)"
-}
 
 // rename replaces the default names in s (a part of Schema) with n's.
 func (n tableName) rename(s string) string {
 	return strings.NewReplacer(
 		`"idem_records_retain_until_idx"`, `"`+n.table+`_retain_until_idx"`, // an index lives in its table's schema
 		`"idem_records_token_seq"`, n.sequence(),
-		`"idem_records_claim"`, n.function(),
 		`"idem_records"`, n.quoted(),
 	).Replace(s)
 }

@@ -1,78 +1,69 @@
 package pgstore
 
 import (
-	"strconv"
 	"strings"
 )
 
 // queries holds the statements of one table, built once by New.
 type queries struct {
-	migrate                                    string // the table, index and sequence
-	function, functionBody, functionSignature  string // the claim function
-	claim, complete, release, mark, renew, get string
-	delete, sweep                              string
+	migrate                                      string // the table, index and sequence
+	claim, write, complete, release, mark, renew string
+	get, delete, sweep                           string
 }
 
 // columns is the order in which Claim and Get return a record (the key is
 // the caller's already).
 const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
 
-// decision is the write a claim needs, as the claim statement and the claim
-// function (see Schema) number it; decide computes the same from the row
-// the statement read.
-type decision int
-
-const (
-	settled   decision = 0 // the record answers the claim unchanged: no write
-	insertNew decision = 1 // no row: insert a fresh grant
-	replace   decision = 2 // the row has expired: replace it with a fresh grant
-	regrant   decision = 3 // in progress under the claimer: extend its lease
-	takeOver  decision = 4 // another owner's lease has passed, takeover allowed
-	markIndet decision = 5 // another owner's lease has passed, no takeover
+// The claim is decided in Go by store.Decide, the one statement of the
+// protocol's rules; the SQL only reads and writes what Decide says. Two
+// statements, each one round trip:
+//
+//   - claimSQL reads the key's row and, only when there is none, inserts
+//     the fresh grant the store computed with Decide for "no record" ($2 to
+//     $10, the token drawn from the table's sequence). A replay (completed,
+//     indeterminate, or live-held key) and a first claim are each this one
+//     statement; a replay writes nothing (the INSERT's SELECT yields no
+//     row).
+//   - When the row exists and Decide says the claim writes (a lease passed,
+//     an expired record, the same owner again with a later lease), writeSQL
+//     writes Decide's record over the row, conditional on the row still
+//     being the version claimSQL read (token, owner, state, lease_until,
+//     retain_until: under one grant nothing else changes), drawing a new
+//     token when Decide made a new grant. No row written means a concurrent
+//     claim changed the row first: the claim starts over, and the next
+//     statement (under READ COMMITTED a new snapshot) sees the change.
+//     Under REPEATABLE READ and SERIALIZABLE the server reports that race
+//     as a serialization failure instead.
+//
+// An insert that finds the key taken by a concurrent claim after the
+// statement's snapshot inserts nothing and reads nothing: the claim starts
+// over too.
+const claimSQL = `WITH cur AS (
+    SELECT ` + columns + ` FROM {{table}} WHERE key = $1::bytea
+), ins AS (
+    INSERT INTO {{table}} (key, ` + columns + `)
+    SELECT $1::bytea, $2::text, $3::bytea, $4::smallint, $5::bytea, nextval('{{sequence}}'),
+           $6::bigint, $7::bigint, NULL, $8::integer, $9::bigint, $10::bigint
+    WHERE NOT EXISTS (SELECT FROM cur)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING token
 )
+SELECT cur.namespace, cur.fingerprint, cur.state, cur.owner, cur.token, cur.lease_until, cur.retain_until,
+       cur.result, cur.attempts, cur.created_at, cur.updated_at, ins.token
+FROM (SELECT) AS req LEFT JOIN cur ON true LEFT JOIN ins ON true`
 
-// claimSQL is the claim, in one statement (one round trip). $1 to $8 are
-// the request (key, namespace, fingerprint, owner, now, lease_until,
-// retain_until, takeover; see claimArgs).
-//
-//   - r is the key's row as of the statement's snapshot, if any.
-//   - When r answers the claim unchanged (settled: retained, and completed,
-//     indeterminate, or in progress under another owner whose lease is live
-//     or whose record has another fingerprint than a takeover request, which
-//     must never hide a key reused with other arguments), the lateral
-//     subquery w yields no row and the statement is a plain read: this is
-//     the replay path, and it never sets up an insert or update.
-//   - Otherwise w calls the claim function (see Schema) with the decision
-//     and the version of r it rests on. The function writes only if the
-//     row is still that version (under its row lock, or its unique-index
-//     entry for a new key), and returns the written row's token, or NULL
-//     when a concurrent claim changed the row after the snapshot.
-//
-// The statement returns r's columns with the written token in place of
-// r's, then fresh (the token is newly drawn) and changed (the function
-// wrote). Claim rebuilds the written record from r and the request; when
-// the function returned NULL it runs the statement again, and the new
-// snapshot (READ COMMITTED) sees the winner's row. Under REPEATABLE READ
-// and SERIALIZABLE the server reports that race as a serialization failure
-// instead.
-//
-// w is a subquery with a volatile function in its target list, which the
-// planner never pulls up into the outer query (OFFSET 0 says so too), so
-// the function runs at most once however often its result is referenced.
-const claimSQL = `SELECT r.namespace, r.fingerprint, r.state, r.owner, COALESCE(w.token, r.token), r.lease_until,
-       r.retain_until, r.result, r.attempts, r.created_at, r.updated_at,
-       w.token IS DISTINCT FROM r.token AS fresh, w.token IS NOT NULL AS changed
-FROM (SELECT) AS req
-LEFT JOIN {{table}} r ON r.key = $1::bytea
-LEFT JOIN LATERAL (
-    SELECT {{function}}(
-        CASE WHEN r.key IS NULL THEN {{insertNew}} WHEN r.retain_until <= $5::bigint THEN {{replace}}
-             WHEN r.owner = $4::bytea THEN {{regrant}} WHEN $8::boolean THEN {{takeOver}} ELSE {{markIndet}} END,
-        $1::bytea, $2::text, $3::bytea, $4::bytea, $5::bigint, $6::bigint, $7::bigint, r.token, r.lease_until) AS token
-    WHERE NOT COALESCE(r.retain_until > $5::bigint AND (r.state <> 1 OR (r.owner <> $4::bytea
-          AND (r.lease_until > $5::bigint OR ($8::boolean AND r.fingerprint <> $3::bytea)))), false)
-    OFFSET 0
-) w ON true`
+// writeSQL writes the record Decide returned ($2 to $11; $6 true draws a
+// new token and clears the result, for a new grant or a takeover) over the
+// row of key $1 if it is still the version $12 to $16 (token, owner,
+// state, lease_until, retain_until), and returns the written token.
+const writeSQL = `UPDATE {{table}} SET namespace = $2::text, fingerprint = $3::bytea, state = $4::smallint,
+    owner = $5::bytea, token = CASE WHEN $6::boolean THEN nextval('{{sequence}}') ELSE token END,
+    lease_until = $7::bigint, retain_until = $8::bigint, result = CASE WHEN $6::boolean THEN NULL ELSE result END,
+    attempts = $9::integer, created_at = $10::bigint, updated_at = $11::bigint
+WHERE key = $1::bytea AND token = $12::bigint AND owner = $13::bytea AND state = $14::smallint
+  AND lease_until = $15::bigint AND retain_until = $16::bigint
+RETURNING token`
 
 const (
 	completeSQL = `UPDATE {{table}} SET state = 2, result = $4, retain_until = $5
@@ -80,39 +71,36 @@ WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	releaseSQL = `DELETE FROM {{table}} WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	markSQL    = `UPDATE {{table}} SET state = 3, retain_until = $4
 WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
-	renewSQL = `UPDATE {{table}} SET lease_until = $4
+	// renewSQL sets the lease and raises the retention to cover it.
+	renewSQL = `UPDATE {{table}} SET lease_until = $4, retain_until = GREATEST(retain_until, $4)
 WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	getSQL    = `SELECT ` + columns + ` FROM {{table}} WHERE key = $1`
 	deleteSQL = `DELETE FROM {{table}} WHERE key = $1`
-	// sweepSQL deletes one batch of expired rows. FOR UPDATE re-checks
-	// retain_until against the latest version of each row, so a row that a
-	// concurrent claim has just replaced with a fresh retention is kept;
-	// SKIP LOCKED leaves rows being claimed right now to a later sweep.
+	// sweepSQL deletes one batch of expired completed and indeterminate
+	// rows (never an in-progress one). FOR UPDATE re-checks the conditions
+	// against the latest version of each row, so a row that a concurrent
+	// claim has just replaced with a fresh grant is kept; SKIP LOCKED
+	// leaves rows being claimed right now to a later sweep.
 	sweepSQL = `WITH due AS (
-    SELECT key FROM {{table}} WHERE retain_until <= $1
+    SELECT key FROM {{table}} WHERE retain_until <= $1 AND state <> 1
     ORDER BY retain_until LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-DELETE FROM {{table}} r USING due WHERE r.key = due.key AND r.retain_until <= $1`
+DELETE FROM {{table}} r USING due WHERE r.key = due.key AND r.retain_until <= $1 AND r.state <> 1`
 )
 
 func buildQueries(n tableName) queries {
-	r := strings.NewReplacer("{{table}}", n.quoted(), "{{function}}", n.function(),
-		"{{insertNew}}", strconv.Itoa(int(insertNew)), "{{replace}}", strconv.Itoa(int(replace)),
-		"{{regrant}}", strconv.Itoa(int(regrant)), "{{takeOver}}", strconv.Itoa(int(takeOver)),
-		"{{markIndet}}", strconv.Itoa(int(markIndet)))
+	r := strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence())
 	return queries{
-		migrate:           n.rename(schemaTable),
-		function:          n.rename(schemaFunction),
-		functionBody:      n.rename(functionBody),
-		functionSignature: n.functionSignature(),
-		claim:             r.Replace(claimSQL),
-		complete:          r.Replace(completeSQL),
-		release:           r.Replace(releaseSQL),
-		mark:              r.Replace(markSQL),
-		renew:             r.Replace(renewSQL),
-		get:               r.Replace(getSQL),
-		delete:            r.Replace(deleteSQL),
-		sweep:             r.Replace(sweepSQL),
+		migrate:  n.rename(schemaTable),
+		claim:    r.Replace(claimSQL),
+		write:    r.Replace(writeSQL),
+		complete: r.Replace(completeSQL),
+		release:  r.Replace(releaseSQL),
+		mark:     r.Replace(markSQL),
+		renew:    r.Replace(renewSQL),
+		get:      r.Replace(getSQL),
+		delete:   r.Replace(deleteSQL),
+		sweep:    r.Replace(sweepSQL),
 	}
 }

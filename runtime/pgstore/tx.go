@@ -24,8 +24,8 @@ var (
 // inTx is the claim's error context for a caller's transaction.
 const inTx = " in a transaction"
 
-// MigratePool creates the default table (Schema: idem_records, its index,
-// its token sequence and its claim function) through pool if they do not
+// MigratePool creates the default table (Schema: idem_records, its index
+// and its token sequence) through pool if they do not
 // exist, so that
 // ClaimTx and CompleteTx can keep records in the caller's own database.
 // Like those functions it names them unqualified, so they live in the first
@@ -96,8 +96,8 @@ func ClaimTx(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (store.Clai
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, func(args []any) rowScanner {
-		return tx.QueryRow(ctx, defaultQueries.claim, args...)
+	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(sql string, args []any) rowScanner {
+		return tx.QueryRow(ctx, sql, args...)
 	})
 	return res, hintMigrate(err)
 }
@@ -111,8 +111,8 @@ func ClaimSQLTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, func(args []any) rowScanner {
-		return tx.QueryRowContext(ctx, defaultQueries.claim, args...)
+	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(query string, args []any) rowScanner {
+		return tx.QueryRowContext(ctx, query, args...)
 	})
 	return res, hintMigrate(err)
 }
@@ -167,13 +167,12 @@ func completeIn(ctx context.Context, key store.Key, f store.Fence, result []byte
 	return nil
 }
 
-// hintMigrate adds the fix to an error that says the table or the claim
-// function does not exist (SQLSTATE 42P01, undefined_table, or 42883,
-// undefined_function: a schema created for an earlier version).
+// hintMigrate adds the fix to an error that says the table or its
+// sequence does not exist (SQLSTATE 42P01, undefined_table).
 func hintMigrate(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42883") {
-		return fmt.Errorf("%w (create the table and its claim function with pgstore.MigratePool or pgstore.MigrateSQL first)", err)
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return fmt.Errorf("%w (create the table and its sequence with pgstore.MigratePool or pgstore.MigrateSQL first)", err)
 	}
 	return err
 }

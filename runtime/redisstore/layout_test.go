@@ -179,10 +179,10 @@ func TestNativeExpiryKept(t *testing.T) {
 		require.NoError(t, err)
 		return d
 	}
-	near := func(want, got time.Duration) {
+	near := func(want, got time.Duration, msg ...any) {
 		t.Helper()
-		assert.LessOrEqual(t, got, want)
-		assert.Greater(t, got, want-time.Minute, "want about %v, got %v", want, got)
+		assert.LessOrEqual(t, got, want, msg...)
+		assert.Greater(t, got, want-time.Minute, "want about %v, got %v %v", want, got, msg)
 	}
 	const margin = time.Hour // DefaultExpiryMargin
 
@@ -192,21 +192,36 @@ func TestNativeExpiryKept(t *testing.T) {
 	r, err := s.Claim(ctx, req)
 	require.NoError(t, err)
 	near(5*time.Hour+margin, pttl(key))
-	// Shorten the TTL by hand: the writes that keep it must not reset it.
-	require.NoError(t, c.PExpire(ctx, s.Prefix()+key.String(), 10*time.Minute).Err())
+	// Shorten the TTL by hand: Renew and a retried claim that moves the
+	// lease extend it again to cover the retention (counted from the
+	// grant), never shorten it; a claim that marks the record keeps it.
+	shorten := func() {
+		t.Helper()
+		require.NoError(t, c.PExpire(ctx, s.Prefix()+key.String(), 10*time.Minute).Err())
+	}
+	shorten()
 	require.NoError(t, s.Renew(ctx, key, fenceOf(r.Record), base.Add(time.Hour)))
-	near(10*time.Minute, pttl(key))
+	near(5*time.Hour+margin, pttl(key))
+	require.NoError(t, s.Renew(ctx, key, fenceOf(r.Record), base.Add(7*time.Hour)))
+	near(7*time.Hour+margin, pttl(key), "a lease past the retention raises the retention and the expiry")
+	shorten()
 	again := req
-	again.LeaseUntil = base.Add(2 * time.Hour)
+	again.LeaseUntil = base.Add(8 * time.Hour)
 	_, err = s.Claim(ctx, again)
 	require.NoError(t, err)
-	near(10*time.Minute, pttl(key))
-	_, err = s.Claim(ctx, request(t, key, base.Add(3*time.Hour)))
+	near(8*time.Hour+margin, pttl(key))
+	marked := newKey(t)
+	q := request(t, marked, base)
+	q.RetainUntil = base.Add(5 * time.Hour)
+	_, err = s.Claim(ctx, q)
 	require.NoError(t, err)
-	got, err := s.Get(ctx, key)
+	require.NoError(t, c.PExpire(ctx, s.Prefix()+marked.String(), 10*time.Minute).Err())
+	_, err = s.Claim(ctx, request(t, marked, base.Add(2*time.Hour)))
+	require.NoError(t, err)
+	got, err := s.Get(ctx, marked)
 	require.NoError(t, err)
 	require.Equal(t, store.StateIndeterminate, got.State)
-	near(10*time.Minute, pttl(key))
+	near(10*time.Minute, pttl(marked))
 
 	// Release and Delete: the tombstone expires as the record would have,
 	// counted from its last grant.

@@ -55,17 +55,8 @@ var labels = [...]struct {
 	{offNSLen, " ns="}, {offNS, ":"},
 }
 
-// checkTime refuses a time the layout cannot hold or the scripts cannot
-// compare exactly.
-func checkTime(field string, t time.Time) error {
-	if sec := t.Unix(); sec > maxExactSeconds || sec < -maxExactSeconds {
-		return fmt.Errorf("redisstore: %s %v is too far from 1970 for the store to compare exactly (at most 2^53 seconds either way): pass a nearer time", field, t)
-	}
-	return nil
-}
-
 // appendTime appends t in the layout's 27 characters. t must have passed
-// checkTime.
+// store.CheckTime, whose range lies well within maxExactSeconds.
 func appendTime(b []byte, t time.Time) []byte {
 	sec := t.Unix()
 	if sec < 0 {
@@ -135,7 +126,7 @@ func appendFence(b []byte, f store.Fence) []byte {
 
 // appendGrant appends the record a fresh grant of req writes: in progress,
 // token 1, one attempt, created and updated at req.Now, no result. The
-// times must have passed checkTime.
+// times must have passed store.CheckTime.
 func appendGrant(b []byte, req *store.ClaimRequest) []byte {
 	b = append(b, magic...)
 	b = append(b, '0'+byte(store.StateInProgress))

@@ -36,7 +36,6 @@ func TestTimeRoundTrip(t *testing.T) {
 		times = append(times, time.Unix(rng.Int64N(2*maxExactSeconds+1)-maxExactSeconds, rng.Int64N(1e9)))
 	}
 	for _, tm := range times {
-		require.NoError(t, checkTime("t", tm))
 		s := formatTime(tm)
 		require.Len(t, s, timeLen, "%v", tm)
 		p := parser{v: s}
@@ -45,8 +44,9 @@ func TestTimeRoundTrip(t *testing.T) {
 		require.True(t, got.Equal(tm), "%v read back as %v", tm, got)
 		assert.Equal(t, time.UTC, got.Location())
 	}
-	assert.Error(t, checkTime("t", time.Unix(maxExactSeconds+1, 0)))
-	assert.Error(t, checkTime("t", time.Unix(-maxExactSeconds-1, 0)))
+	// Every time a store accepts is within what the scripts compare exactly.
+	assert.LessOrEqual(t, store.MaxTime.Unix(), int64(maxExactSeconds))
+	assert.GreaterOrEqual(t, store.MinTime.Unix(), int64(-maxExactSeconds))
 }
 
 // The record a fresh grant writes reads back as grantRecord says, at the

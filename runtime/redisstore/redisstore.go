@@ -5,10 +5,65 @@
 // characters (prefix "idem:" by default), in the layout below. Every write
 // and every claim is one Lua script run atomically by Redis (EVALSHA,
 // falling back to EVAL when the server does not have the script yet), so
-// each is one round trip, and each touches a single key, so the store works
-// on Redis Cluster too. Get is one GET. It needs Redis 4.0 or later. The
-// scripts read no clock and draw no random numbers, so they replicate alike
-// by script or by effects.
+// each is one round trip, and each touches the record's key and the epoch
+// key of its hash slot only, so the store works on Redis Cluster too. Get
+// is one GET. It needs Redis 4.0 or later. The scripts read no clock and
+// draw no random numbers, so they replicate alike by script or by effects.
+//
+// # Safe configuration
+//
+// Redis acknowledges a write before it is durable unless told otherwise,
+// and a lost record lets a call that already ran run again. The store's
+// first operation therefore checks the server (every master of a cluster)
+// with CONFIG GET, or INFO where CONFIG is disabled, and fails with
+// ErrUnsafeConfig unless:
+//
+//   - appendonly yes: without the append-only file a restart loses every
+//     record written since the last snapshot;
+//   - appendfsync everysec (a crash of the machine loses at most about the
+//     last second of writes) or always (loses none, at the cost of an
+//     fsync per write); appendfsync no leaves flushing to the OS (about
+//     30 s). INFO does not show appendfsync, so without CONFIG it is not
+//     checked;
+//   - maxmemory-policy noeviction: every other policy evicts records (the
+//     volatile ones too: records carry a native expiry), and a server that
+//     is full then refuses writes, which the store reports as errors.
+//
+// With replicas, add the URL parameter wait=N (WithWaitReplicas) with N
+// the number of replicas, so that an operation returns only once its write
+// is on every replica and a failover cannot promote one that misses it.
+// The URL parameter unsafe=accept-data-loss (WithUnsafeAcceptDataLoss)
+// skips the check, for tests and caches of effects that may repeat.
+//
+// # Lost records
+//
+// A store that lost records cannot tell a key that never ran from one whose
+// record vanished, so it detects losses and fails closed with an error
+// matching store.ErrRecordsLost, whose message says what happened and what
+// to do; the runtime then runs nothing, like on any store error.
+//
+//   - The epoch: the first operation of a store creates, where missing, an
+//     epoch key (prefix + "epoch"; on a cluster one per hash slot, prefix +
+//     "epoch{tag}", all created together) holding a random id, and every
+//     script checks that it still holds the id the store started with. A
+//     restart without persistence, FLUSHALL, FLUSHDB, or the epoch key
+//     evicted or deleted fails every later operation of the processes that
+//     were running.
+//   - Evictions: the epoch also records Redis' evicted_keys count when it
+//     was created; a script that finds the record it looks for absent
+//     fails when Redis has evicted any key since, so an evicted record
+//     never reads as a new key.
+//   - Not detected: a process that opens the store after the server lost
+//     everything cannot tell it from a new server and starts a new epoch
+//     (the processes that were running still fail); a failover to a
+//     replica that missed writes looks like an older data set (use wait=N
+//     to prevent it); a redis.Ring client gets no detection at all (New
+//     requires WithUnsafeAcceptDataLoss for it).
+//
+// Once the loss is understood (which calls may run again), start a new
+// epoch: (*Store).ResetEpoch, or delete the epoch key(s) with redis-cli,
+// and restart every process that uses the store. Get reads the record
+// alone and does not check the epoch.
 //
 // # The record layout
 //
@@ -65,8 +120,11 @@
 // caller's clock has passed its retention, however far the caller's clock
 // is from Redis' (a fake clock in a test), as long as the caller's clock
 // does not run slower than real time by more than the margin over the
-// record's life. Renew, a regrant and a claim that marks a record
-// indeterminate keep the expiry. WithoutNativeExpiry turns the backstop
+// record's life. A grant's expiry covers the later of its retention and
+// its lease. Renew and a retried claim that moves the lease raise the
+// retention to the new lease and extend the expiry to cover it (counted
+// from UpdatedAt in the same way), never shortening it; a claim that marks
+// a record indeterminate keeps it. WithoutNativeExpiry turns the backstop
 // off, leaving removal to Sweep: a grant, Complete, MarkIndeterminate,
 // Release and Delete then clear any expiry the key had.
 //
@@ -88,9 +146,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -131,12 +191,14 @@ var (
 	deleteLua string
 	//go:embed lua/sweep.lua
 	sweepLua string
+	//go:embed lua/epoch.lua
+	epochLua string
 )
 
 // scripts are one store's Lua scripts. go-redis' Script caches its digest,
 // so each store has its own.
 type scripts struct {
-	claim, complete, mark, renew, release, delete, sweep *redis.Script
+	claim, complete, mark, renew, release, delete, sweep, epoch *redis.Script
 }
 
 func newScripts() scripts {
@@ -145,7 +207,7 @@ func newScripts() scripts {
 	s := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + helpersLua + "\n" + src) }
 	return scripts{
 		claim: hot(claimLua), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
-		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua),
+		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua), epoch: redis.NewScript(epochLua),
 	}
 }
 
@@ -163,6 +225,14 @@ type Store struct {
 	sc         scripts
 	closeOnce  sync.Once
 	closeErr   error
+
+	unsafe  bool // the caller accepts a server configuration that can lose records
+	waitN   int  // replicas every script waits for (WithWaitReplicas); 0 for none
+	waitFor time.Duration
+	noEpoch bool      // no loss detection (a Ring)
+	epochs  epochKeys // the epoch keys (see epoch.go)
+	initMu  sync.Mutex
+	epoch   atomic.Pointer[string] // the epoch id, once established ("" for noEpoch)
 }
 
 var (
@@ -178,6 +248,55 @@ type config struct {
 	margin     time.Duration
 	native     bool
 	sweepBatch int
+	unsafe     bool
+	waitN      int
+	waitFor    time.Duration
+}
+
+// DefaultWaitTimeout is how long a write waits for its replicas
+// (WithWaitReplicas) unless the URL's wait-timeout says otherwise.
+const DefaultWaitTimeout = time.Second
+
+// WithWaitReplicas makes every script wait, with Redis' WAIT on the same
+// connection, until n replicas have its writes, for at most timeout; an
+// operation that fewer replicas acknowledged fails (its write stands on
+// the master). With n equal to the number of replicas, a failover can no
+// longer promote a replica that misses an acknowledged claim or result,
+// which the store could not detect. The URL parameters wait=N and
+// wait-timeout=D (a Go duration, default DefaultWaitTimeout) of Open do
+// the same. Not available on a redis.Ring.
+func WithWaitReplicas(n int, timeout time.Duration) Option {
+	return func(c *config) error {
+		if n < 0 || timeout <= 0 {
+			return fmt.Errorf("redisstore: WithWaitReplicas(%d, %v): the count must not be negative and the timeout must be positive", n, timeout)
+		}
+		c.waitN, c.waitFor = n, timeout
+		return nil
+	}
+}
+
+// The URL parameter of Open that accepts a server configuration that can
+// lose records: unsafe=accept-data-loss (see WithUnsafeAcceptDataLoss).
+const (
+	unsafeParam = "unsafe"
+	unsafeValue = "accept-data-loss"
+)
+
+// WithUnsafeAcceptDataLoss makes the store work with a server whose
+// configuration can lose acknowledged records (no append-only file,
+// appendfsync no, an eviction policy other than noeviction), which it
+// otherwise refuses with ErrUnsafeConfig on its first operation. The URL
+// parameter unsafe=accept-data-loss of Open does the same. Loss detection
+// (see the package doc) stays on: a loss it detects still fails closed
+// with store.ErrRecordsLost; losses it cannot detect (a failover to a
+// replica that missed writes, a restart before any process opened the
+// store) can run a completed call again. It is also required with a
+// redis.Ring client, on which the store cannot detect losses at all.
+func WithUnsafeAcceptDataLoss() Option {
+	return func(c *config) error {
+		c.unsafe = true
+		return nil
+	}
 }
 
 // WithPrefix makes the store keep its records under prefix instead of
@@ -230,7 +349,10 @@ func WithSweepBatch(n int) Option {
 }
 
 // New returns a store on client, which the caller keeps owning: Close leaves
-// it open. It does not contact the server.
+// it open. It does not contact the server; the store's first operation
+// checks the server's configuration and establishes its epoch (see the
+// package doc). Set ContextTimeoutEnabled in the client's options so that
+// its timeouts follow the operations' contexts, as Open does.
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("redisstore: New needs a redis.UniversalClient; use Open to connect from a URL")
@@ -241,7 +363,22 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts()}
+	s := &Store{client: client, prefix: c.prefix, margin: "", sweepBatch: c.sweepBatch, sc: newScripts(), unsafe: c.unsafe,
+		waitN: c.waitN, waitFor: c.waitFor}
+	switch client.(type) {
+	case *redis.Ring:
+		if c.waitN > 0 {
+			return nil, errors.New("redisstore: WithWaitReplicas needs a single server, Sentinel or Cluster client, not a redis.Ring")
+		}
+		if !c.unsafe {
+			return nil, errors.New("redisstore: on a redis.Ring the store cannot detect lost records (its epoch key cannot share a server with every record); use a single server, Sentinel or Cluster, or accept the risk with WithUnsafeAcceptDataLoss")
+		}
+		s.noEpoch = true
+	case *redis.ClusterClient:
+		s.epochs = newEpochKeys(c.prefix, true)
+	default:
+		s.epochs = newEpochKeys(c.prefix, false)
+	}
 	if c.native {
 		s.native = true
 		s.marginMS = ceilMillis(c.margin)
@@ -250,14 +387,24 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Open connects to the server named by url (redis://, rediss:// or unix://,
-// as redis.ParseURL accepts) and returns a store that owns the client:
-// Close closes it. It does not contact the server.
-func Open(url string, opts ...Option) (*Store, error) {
-	o, err := redis.ParseURL(url)
+// Open connects to the server named by rawURL (redis://, rediss:// or
+// unix://, as redis.ParseURL accepts) and returns a store that owns the
+// client: Close closes it. It does not contact the server; the first
+// operation checks its configuration and establishes the store's epoch
+// (see the package doc). Besides redis.ParseURL's parameters, the URL may
+// carry unsafe=accept-data-loss (WithUnsafeAcceptDataLoss). The client's
+// timeouts follow the operations' contexts (ContextTimeoutEnabled).
+func Open(rawURL string, opts ...Option) (*Store, error) {
+	rest, own, err := splitParams(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: open: %w", err)
 	}
+	o, err := redis.ParseURL(rest)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: open: %w", err)
+	}
+	o.ContextTimeoutEnabled = true
+	opts = append(own, opts...)
 	client := redis.NewClient(o)
 	s, err := New(client, opts...)
 	if err != nil {
@@ -266,6 +413,146 @@ func Open(url string, opts ...Option) (*Store, error) {
 	}
 	s.ownsClient = true
 	return s, nil
+}
+
+// splitParams removes this package's own parameters from a Redis URL
+// (unsafe, wait, wait-timeout), which redis.ParseURL would refuse, and
+// returns them as options.
+func splitParams(rawURL string) (rest string, opts []Option, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	if q.Has(unsafeParam) {
+		if v := q.Get(unsafeParam); v != unsafeValue {
+			return "", nil, fmt.Errorf("the URL parameter %s=%q is not understood; the only value is %s=%s, which accepts a server configuration that can lose records", unsafeParam, v, unsafeParam, unsafeValue)
+		}
+		opts = append(opts, WithUnsafeAcceptDataLoss())
+	}
+	if q.Has("wait") || q.Has("wait-timeout") {
+		n, timeout := 0, DefaultWaitTimeout
+		if q.Has("wait") {
+			if n, err = strconv.Atoi(q.Get("wait")); err != nil || n < 0 {
+				return "", nil, fmt.Errorf("the URL parameter wait=%q is not a count of replicas (wait=1 waits for one replica)", q.Get("wait"))
+			}
+		}
+		if q.Has("wait-timeout") {
+			if timeout, err = time.ParseDuration(q.Get("wait-timeout")); err != nil || timeout <= 0 {
+				return "", nil, fmt.Errorf("the URL parameter wait-timeout=%q is not a positive Go duration (wait-timeout=500ms)", q.Get("wait-timeout"))
+			}
+		}
+		opts = append(opts, WithWaitReplicas(n, timeout))
+	}
+	for _, p := range []string{unsafeParam, "wait", "wait-timeout"} {
+		q.Del(p)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), opts, nil
+}
+
+// init checks the server's configuration (unless the caller accepted the
+// risk) and establishes the store's epoch, once; it returns the epoch id
+// ("" without loss detection). A failure is returned to the operation and
+// init runs again on the next one.
+func (s *Store) init(ctx context.Context) (string, error) {
+	if p := s.epoch.Load(); p != nil {
+		return *p, nil
+	}
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	if p := s.epoch.Load(); p != nil {
+		return *p, nil
+	}
+	if !s.unsafe {
+		if err := s.checkConfig(ctx); err != nil {
+			return "", err
+		}
+	}
+	id := ""
+	if !s.noEpoch {
+		var err error
+		if id, err = s.establish(ctx); err != nil {
+			return "", fmt.Errorf("establish the store epoch: %w", err)
+		}
+	}
+	s.epoch.Store(&id)
+	return id, nil
+}
+
+// run runs script sc on the record key rk with the store's epoch check
+// (see lua/prelude.lua): the epoch key of rk's slot is the second key and
+// the epoch id the first argument. It establishes the epoch first, and
+// turns a detected loss into an error matching store.ErrRecordsLost.
+func (s *Store) run(ctx context.Context, sc *redis.Script, rk string, args ...any) *redis.Cmd {
+	id, err := s.init(ctx)
+	if err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	keys := []string{rk}
+	if !s.noEpoch {
+		keys = append(keys, s.epochs.of(rk))
+	}
+	args = append([]any{id}, args...)
+	var cmd *redis.Cmd
+	if s.waitN > 0 {
+		cmd = s.runWaiting(ctx, sc, keys, args)
+	} else {
+		cmd = sc.Run(ctx, s.client, keys, args...)
+	}
+	if err := cmd.Err(); err != nil {
+		cmd.SetErr(lostError(err))
+	}
+	return cmd
+}
+
+// runWaiting runs sc and then WAIT for s.waitN replicas in one pipeline
+// on the connection of the master of keys[0] (WAIT counts the writes of
+// its own connection), loading the script first when the server lacks it.
+func (s *Store) runWaiting(ctx context.Context, sc *redis.Script, keys []string, args []any) *redis.Cmd {
+	fail := func(err error) *redis.Cmd {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	var node *redis.Client
+	switch c := s.client.(type) {
+	case *redis.ClusterClient:
+		n, err := c.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return fail(err)
+		}
+		node = n
+	case *redis.Client:
+		node = c
+	default:
+		return fail(fmt.Errorf("WithWaitReplicas needs a *redis.Client or *redis.ClusterClient, not a %T", s.client))
+	}
+	for try := 0; ; try++ {
+		pipe := node.Pipeline()
+		cmd := sc.EvalSha(ctx, pipe, keys, args...)
+		wait := pipe.Do(ctx, "WAIT", s.waitN, s.waitFor.Milliseconds())
+		_, _ = pipe.Exec(ctx)
+		if err := cmd.Err(); err != nil {
+			if try == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				if err := sc.Load(ctx, node).Err(); err != nil {
+					return fail(err)
+				}
+				continue
+			}
+			return cmd
+		}
+		acked, err := wait.Int64()
+		if err != nil {
+			return fail(fmt.Errorf("WAIT for %d replicas: %w", s.waitN, err))
+		}
+		if acked < int64(s.waitN) {
+			return fail(fmt.Errorf("only %d of the %d replicas the store waits for (wait=%d) acknowledged the write within %v; it stands on the master but a failover now could lose it", acked, s.waitN, s.waitN, s.waitFor))
+		}
+		return cmd
+	}
 }
 
 // Prefix returns the key prefix of the store's records.
@@ -292,14 +579,8 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	if err := checkTime("Now", req.Now); err != nil {
-		return store.ClaimResult{}, err
-	}
-	if err := checkTime("LeaseUntil", req.LeaseUntil); err != nil {
-		return store.ClaimResult{}, err
-	}
-	if err := checkTime("RetainUntil", req.RetainUntil); err != nil {
-		return store.ClaimResult{}, err
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
 	takeover := "0"
 	if req.Takeover {
@@ -307,7 +588,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	}
 	var expiry any = ""
 	if s.native {
-		left := req.RetainUntil.Sub(req.Now)
+		// Covering the later of the retention and the lease: a retried
+		// claim that moves the lease raises the retention to it.
+		left := store.RetainCovering(req.RetainUntil, req.LeaseUntil).Sub(req.Now)
 		if left < 0 {
 			left = 0
 		}
@@ -316,7 +599,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
 	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
-	v, err := s.sc.claim.Run(ctx, s.client, []string{s.redisKey(req.Key)}, grant, takeover, expiry).Result()
+	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
@@ -363,7 +646,7 @@ func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key sto
 		args[0], args = b[:len(b)-timeLen], append(args, b[len(b)-timeLen:])
 	}
 	args = append(args, more...)
-	n, err := sc.Run(ctx, s.client, []string{s.redisKey(key)}, args...).Int64()
+	n, err := s.run(ctx, sc, s.redisKey(key), args...).Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: %s key %s: %w", op, key, err)
 	}
@@ -376,8 +659,8 @@ func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key sto
 // Complete implements store.Store. A nil and an empty result both read back
 // as they were written.
 func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
-	if err := checkTime("retainUntil", retainUntil); err != nil {
-		return err
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("redisstore: complete key %s: %w", key, err)
 	}
 	if result == nil {
 		return s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin)
@@ -393,18 +676,20 @@ func (s *Store) Release(ctx context.Context, key store.Key, f store.Fence) error
 
 // MarkIndeterminate implements store.Store.
 func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fence, retainUntil time.Time) error {
-	if err := checkTime("retainUntil", retainUntil); err != nil {
-		return err
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("redisstore: mark indeterminate key %s: %w", key, err)
 	}
 	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, &retainUntil, s.margin)
 }
 
-// Renew implements store.Store. The record's native expiry is kept.
+// Renew implements store.Store: it sets the lease, raises the retention to
+// it, and extends (never shortens) the native expiry to cover the
+// retention.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
-	if err := checkTime("leaseUntil", leaseUntil); err != nil {
-		return err
+	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {
+		return fmt.Errorf("redisstore: renew key %s: %w", key, err)
 	}
-	return s.fenced(ctx, "renew", s.sc.renew, key, f, &leaseUntil)
+	return s.fenced(ctx, "renew", s.sc.renew, key, f, &leaseUntil, s.margin)
 }
 
 // Get implements store.Store: one GET.
@@ -435,7 +720,7 @@ func (s *Store) Delete(ctx context.Context, key store.Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.sc.delete.Run(ctx, s.client, []string{s.redisKey(key)}, s.margin).Err(); err != nil {
+	if err := s.run(ctx, s.sc.delete, s.redisKey(key), s.margin).Err(); err != nil {
 		return fmt.Errorf("redisstore: delete key %s: %w", key, err)
 	}
 	return nil
@@ -450,17 +735,25 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := checkTime("now", now); err != nil {
-		return 0, err
+	if err := store.CheckTime("now", now); err != nil {
+		return 0, fmt.Errorf("redisstore: sweep: %w", err)
+	}
+	id, err := s.init(ctx)
+	if err == nil && !s.noEpoch {
+		// A server that lost everything has nothing to scan: check the
+		// epoch itself.
+		err = s.verifyEpoch(ctx, id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, err)
 	}
 	at := formatTime(now)
-	var err error
 	var (
 		mu    sync.Mutex
 		total int
 	)
 	each := func(ctx context.Context, node *redis.Client) error {
-		n, err := s.sweepNode(ctx, node, at)
+		n, err := s.sweepNode(ctx, node, id, at)
 		mu.Lock()
 		total += n
 		mu.Unlock()
@@ -473,11 +766,11 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		err = c.ForEachShard(ctx, each)
 	default:
 		var n int
-		n, err = s.sweepNode(ctx, s.client, at)
+		n, err = s.sweepNode(ctx, s.client, id, at)
 		total = n
 	}
 	if err != nil {
-		return total, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, err)
+		return total, fmt.Errorf("redisstore: sweep %q: %w", s.prefix, lostError(err))
 	}
 	return total, nil
 }
@@ -488,7 +781,7 @@ type node interface {
 	redis.Scripter
 }
 
-func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
+func (s *Store) sweepNode(ctx context.Context, c node, id, at string) (int, error) {
 	if err := s.sc.sweep.Load(ctx, c).Err(); err != nil {
 		return 0, err
 	}
@@ -503,7 +796,7 @@ func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
 		for len(keys) > 0 {
 			batch := keys[:min(len(keys), s.sweepBatch)]
 			keys = keys[len(batch):]
-			n, err := s.sweepKeys(ctx, c, batch, at)
+			n, err := s.sweepKeys(ctx, c, batch, id, at)
 			total += n
 			if err != nil {
 				return total, err
@@ -519,11 +812,15 @@ func (s *Store) sweepNode(ctx context.Context, c node, at string) (int, error) {
 // sweepKeys runs the sweep script on each of keys in one pipeline. The
 // script was loaded just before; a server that lost it since (SCRIPT FLUSH)
 // fails the sweep with NOSCRIPT, and the next Sweep loads it again.
-func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, at string) (int, error) {
+func (s *Store) sweepKeys(ctx context.Context, c node, keys []string, id, at string) (int, error) {
 	pipe := c.Pipeline()
 	cmds := make([]*redis.Cmd, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, []string{k}, at)
+		ks := []string{k}
+		if !s.noEpoch {
+			ks = append(ks, s.epochs.of(k))
+		}
+		cmds[i] = s.sc.sweep.EvalSha(ctx, pipe, ks, id, at)
 	}
 	_, err := pipe.Exec(ctx)
 	n := 0

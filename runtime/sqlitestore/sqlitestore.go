@@ -151,7 +151,7 @@ ON CONFLICT (key) DO UPDATE SET
 	lease_until = excluded.lease_until, retain_until = excluded.retain_until,
 	result = NULL, attempts = excluded.attempts,
 	created_at = excluded.created_at, updated_at = excluded.updated_at`
-	sqlClaimLease = `UPDATE idem_records SET lease_until = ?, updated_at = ? WHERE key = ?`
+	sqlClaimLease = `UPDATE idem_records SET lease_until = ?, retain_until = ?, updated_at = ? WHERE key = ?`
 	sqlClaimMark  = `UPDATE idem_records SET state = 3, updated_at = ? WHERE key = ?`
 	// unchanged makes a claim's write conditional on the row being the
 	// version the claim read: under one grant (token and owner), only state,
@@ -163,16 +163,17 @@ ON CONFLICT (key) DO UPDATE SET
 	// sqlGrantOver writes a fresh grant or a takeover over the row read.
 	sqlGrantOver = `UPDATE idem_records SET namespace = ?, fingerprint = ?, state = 1, owner = ?, token = ?,
 	lease_until = ?, retain_until = ?, result = NULL, attempts = ?, created_at = ?, updated_at = ?` + unchanged
-	sqlExtendOver    = `UPDATE idem_records SET lease_until = ?, updated_at = ?` + unchanged
+	sqlExtendOver    = `UPDATE idem_records SET lease_until = ?, retain_until = ?, updated_at = ?` + unchanged
 	sqlMarkOver      = `UPDATE idem_records SET state = 3, updated_at = ?` + unchanged
 	fenced           = ` WHERE key = ? AND owner = ? AND token = ? AND state = 1`
 	sqlComplete      = `UPDATE idem_records SET state = 2, result = ?, retain_until = ?` + fenced
 	sqlRelease       = `UPDATE idem_records SET state = 0, result = NULL` + fenced
 	sqlIndeterminate = `UPDATE idem_records SET state = 3, retain_until = ?` + fenced
-	sqlRenew         = `UPDATE idem_records SET lease_until = ?` + fenced
-	sqlDelete        = `UPDATE idem_records SET state = 0, result = NULL WHERE key = ? AND state <> 0`
-	sqlSweep         = `DELETE FROM idem_records WHERE rowid IN
-	(SELECT rowid FROM idem_records WHERE retain_until <= ? LIMIT ?) RETURNING state`
+	// sqlRenew sets the lease and raises the retention to cover it.
+	sqlRenew  = `UPDATE idem_records SET lease_until = ?1, retain_until = MAX(retain_until, ?1)` + fenced
+	sqlDelete = `UPDATE idem_records SET state = 0, result = NULL WHERE key = ? AND state <> 0`
+	sqlSweep  = `DELETE FROM idem_records WHERE rowid IN
+	(SELECT rowid FROM idem_records WHERE retain_until <= ? AND state <> 1 LIMIT ?) RETURNING state`
 )
 
 // Store is a store.Store and store.Sweeper on one SQLite database. Create it
@@ -280,11 +281,38 @@ func (s *Store) init(ctx context.Context) error {
 	return nil
 }
 
+// primaryCodeMask selects the primary result code of an extended one:
+// SQLite defines every extended result code as its primary code plus a
+// multiple of 256 (https://sqlite.org/rescode.html).
+const primaryCodeMask = 0xff
+
+// primaryCode returns the primary SQLite result code of the *sqlite.Error
+// in err's chain (sqlite3.SQLITE_BUSY for SQLITE_BUSY_SNAPSHOT, say), and
+// false when err holds none. Errors are classified by these codes only,
+// never by message text.
+func primaryCode(err error) (int, bool) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return 0, false
+	}
+	return e.Code() & primaryCodeMask, true
+}
+
+// extendedCode returns the extended SQLite result code of the
+// *sqlite.Error in err's chain, and false when err holds none.
+func extendedCode(err error) (int, bool) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return 0, false
+	}
+	return e.Code(), true
+}
+
 // isBusy reports whether err is SQLite's SQLITE_BUSY, in any of its
 // extended forms: another connection holds a lock this one needs.
 func isBusy(err error) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+	c, ok := primaryCode(err)
+	return ok && c == sqlite3.SQLITE_BUSY
 }
 
 // retryBusy runs f until it returns anything but SQLITE_BUSY, polling with
@@ -336,24 +364,14 @@ func (s *Store) lockWriter(ctx context.Context) (unlock func(), err error) {
 }
 
 // nanos encodes t as Unix nanoseconds. The zero time maps to MinInt64 and
-// back; times outside the int64 range (years before 1678 or after 2261) are
-// clamped to it.
+// back. t must have passed store.CheckTime, which every operation applies
+// first: the table keeps exactly the range store.MinTime to store.MaxTime.
 func nanos(t time.Time) int64 {
-	switch {
-	case t.IsZero():
+	if t.IsZero() {
 		return math.MinInt64
-	case t.Before(minTime):
-		return math.MinInt64 + 1
-	case t.After(maxTime):
-		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
-
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
 
 func fromNanos(n int64) time.Time {
 	if n == math.MinInt64 {
@@ -448,6 +466,9 @@ func decide(r row, found bool, req store.ClaimRequest) (store.ClaimResult, actio
 // indeterminate is then written by one statement conditional on the row
 // read (see claimWrite).
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
+	}
 	if err := s.init(ctx); err != nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
 	}
@@ -515,7 +536,7 @@ func (s *Store) claimWrite(ctx context.Context, req store.ClaimRequest, r row, f
 				nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
 		case act == extend:
 			q = sqlExtendOver
-			args = append([]any{nanos(rec.LeaseUntil), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
+			args = append([]any{nanos(rec.LeaseUntil), nanos(rec.RetainUntil), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
 		default: // markIndet
 			q = sqlMarkOver
 			args = append([]any{nanos(rec.UpdatedAt)}, r.version(req.Key)...)
@@ -566,6 +587,9 @@ type querier interface {
 // decision. q must hold the database's write lock already, so that nothing
 // changes between the read and the write.
 func claimLocked(ctx context.Context, q querier, req store.ClaimRequest) (store.ClaimResult, error) {
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, err
+	}
 	rs, err := q.QueryContext(ctx, sqlSelect, req.Key[:])
 	if err != nil {
 		return store.ClaimResult{}, err
@@ -580,7 +604,7 @@ func claimLocked(ctx context.Context, q querier, req store.ClaimRequest) (store.
 	case grantNew:
 		_, err = q.ExecContext(ctx, sqlUpsert, grantArgs(rec)...)
 	case extend:
-		_, err = q.ExecContext(ctx, sqlClaimLease, nanos(rec.LeaseUntil), nanos(rec.UpdatedAt), req.Key[:])
+		_, err = q.ExecContext(ctx, sqlClaimLease, nanos(rec.LeaseUntil), nanos(rec.RetainUntil), nanos(rec.UpdatedAt), req.Key[:])
 	case markIndet:
 		_, err = q.ExecContext(ctx, sqlClaimMark, nanos(rec.UpdatedAt), req.Key[:])
 	}
@@ -599,6 +623,9 @@ func grantArgs(rec store.Record) []any {
 
 // fencedWrite runs one conditional UPDATE and maps "no row" to ErrFenced.
 func (s *Store) fencedWrite(ctx context.Context, op string, key store.Key, f store.Fence, q string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := s.init(ctx); err != nil {
 		return fmt.Errorf("sqlitestore: %s key %s: %w", op, key, err)
 	}
@@ -620,6 +647,9 @@ func (s *Store) fencedWrite(ctx context.Context, op string, key store.Key, f sto
 
 // Complete implements store.Store.
 func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("sqlitestore: complete key %s: %w", key, err)
+	}
 	if result == nil {
 		result = []byte{}
 	}
@@ -634,11 +664,18 @@ func (s *Store) Release(ctx context.Context, key store.Key, f store.Fence) error
 
 // MarkIndeterminate implements store.Store.
 func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fence, retainUntil time.Time) error {
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("sqlitestore: mark indeterminate key %s: %w", key, err)
+	}
 	return s.fencedWrite(ctx, "mark indeterminate", key, f, sqlIndeterminate, nanos(retainUntil))
 }
 
-// Renew implements store.Store.
+// Renew implements store.Store: it sets the lease and raises the retention
+// to cover it.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
+	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {
+		return fmt.Errorf("sqlitestore: renew key %s: %w", key, err)
+	}
 	return s.fencedWrite(ctx, "renew", key, f, sqlRenew, nanos(leaseUntil))
 }
 
@@ -678,10 +715,16 @@ func (s *Store) Delete(ctx context.Context, key store.Key) error {
 }
 
 // Sweep implements store.Sweeper. It deletes rows whose retention is not
-// after now in batches of a thousand, each its own transaction, and counts
+// after now, except in-progress records, in batches of a thousand, each its own transaction, and counts
 // the records among them (tombstones are deleted but not counted). If it
 // fails partway, the batches already deleted stay deleted.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := store.CheckTime("now", now); err != nil {
+		return 0, fmt.Errorf("sqlitestore: sweep: %w", err)
+	}
 	if err := s.init(ctx); err != nil {
 		return 0, fmt.Errorf("sqlitestore: sweep: %w", err)
 	}
@@ -751,4 +794,20 @@ func (s *Store) Close() error {
 		errs = append(errs, s.db.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// missingTable reports whether err, returned by a statement on q, is due to
+// a missing idem_records table: SQLite reports that only as the generic
+// SQLITE_ERROR, so the table's absence is checked in the schema rather than
+// read from the message.
+func missingTable(ctx context.Context, q querier, err error) bool {
+	if c, ok := primaryCode(err); !ok || c != sqlite3.SQLITE_ERROR {
+		return false
+	}
+	rs, qerr := q.QueryContext(ctx, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idem_records'`)
+	if qerr != nil {
+		return false
+	}
+	defer rs.Close()
+	return !rs.Next() && rs.Err() == nil
 }

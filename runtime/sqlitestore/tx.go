@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/idem-go/idem/runtime/store"
@@ -64,6 +63,9 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 	if tx == nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s in a transaction: the *sql.Tx is nil", req.Key)
 	}
+	if err := store.CheckClaimTimes(req); err != nil {
+		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s in a transaction: %w", req.Key, err)
+	}
 	fresh, _ := decide(row{}, false, req)
 	var n int64
 	err := retryWhile(ctx, canWaitInTx, func() error {
@@ -75,7 +77,7 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 		return err
 	})
 	if err != nil {
-		return store.ClaimResult{}, txError("claim", req.Key, err)
+		return store.ClaimResult{}, txError(ctx, tx, "claim", req.Key, err)
 	}
 	if n == 1 {
 		return fresh, nil
@@ -84,7 +86,7 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 	// write as Store.Claim does.
 	res, err := claimLocked(ctx, tx, req)
 	if err != nil {
-		return store.ClaimResult{}, txError("claim", req.Key, err)
+		return store.ClaimResult{}, txError(ctx, tx, "claim", req.Key, err)
 	}
 	return res, nil
 }
@@ -97,6 +99,9 @@ func ClaimTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.Cla
 func CompleteTx(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
 	if tx == nil {
 		return fmt.Errorf("sqlitestore: complete key %s in a transaction: the *sql.Tx is nil", key)
+	}
+	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
+		return fmt.Errorf("sqlitestore: complete key %s in a transaction: %w", key, err)
 	}
 	if result == nil {
 		result = []byte{}
@@ -111,7 +116,7 @@ func CompleteTx(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, r
 		return err
 	})
 	if err != nil {
-		return txError("complete", key, err)
+		return txError(ctx, tx, "complete", key, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlitestore: complete key %s in a transaction (owner %s, token %d): %w", key, f.Owner, f.Token, store.ErrFenced)
@@ -123,16 +128,14 @@ func CompleteTx(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, r
 // transaction: SQLITE_BUSY, but not SQLITE_BUSY_SNAPSHOT, which means the
 // transaction's read snapshot is stale for good.
 func canWaitInTx(err error) bool {
-	var e *sqlite.Error
-	return isBusy(err) && !(errors.As(err, &e) && e.Code() == sqlite3.SQLITE_BUSY_SNAPSHOT)
+	c, _ := extendedCode(err)
+	return isBusy(err) && c != sqlite3.SQLITE_BUSY_SNAPSHOT
 }
 
-// txError names the operation and, for SQLite's generic error (the code
-// of a missing table, among others), the fix for a missing table.
-func txError(op string, key store.Key, err error) error {
-	var e *sqlite.Error
-	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_ERROR {
-		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (if the table is missing, create it with sqlitestore.Migrate first)", op, key, err)
+// txError names the operation and, when the table is missing, the fix.
+func txError(ctx context.Context, q querier, op string, key store.Key, err error) error {
+	if missingTable(ctx, q, err) {
+		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (create the table with sqlitestore.Migrate first)", op, key, err)
 	}
 	return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w", op, key, err)
 }

@@ -332,3 +332,36 @@ func TestClaimTxStaleSnapshot(t *testing.T) {
 	assert.Equal(t, sqlite3.SQLITE_BUSY_SNAPSHOT, e.Code())
 	assert.Less(t, time.Since(start), sqlitestore.BusyTimeout/2, "ClaimTx waited for a stale snapshot")
 }
+
+// A claim in a database without the table fails with the driver's
+// SQLITE_ERROR and the fix (found by looking in the schema, not by reading
+// the message); another SQLITE_ERROR on a database that has the table gets
+// no such hint.
+func TestClaimTxMissingTable(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", sqlitestore.DSN(filepath.Join(t.TempDir(), "app.db")))
+	require.NoError(t, err)
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	_, err = sqlitestore.ClaimTx(ctx, tx, store.ClaimRequest{Key: store.Key{1}, Owner: store.Owner{1},
+		Now: time.Unix(1, 0), LeaseUntil: time.Unix(2, 0), RetainUntil: time.Unix(3, 0)})
+	var e *sqlite.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, sqlite3.SQLITE_ERROR, e.Code())
+	assert.ErrorContains(t, err, "sqlitestore.Migrate first")
+	require.NoError(t, tx.Rollback())
+
+	require.NoError(t, sqlitestore.Migrate(ctx, db))
+	_, err = db.ExecContext(ctx, `DROP INDEX idem_records_retain_until`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TRIGGER refuse BEFORE INSERT ON idem_records BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+	require.NoError(t, err)
+	tx, err = db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = sqlitestore.ClaimTx(ctx, tx, store.ClaimRequest{Key: store.Key{1}, Owner: store.Owner{1},
+		Now: time.Unix(1, 0), LeaseUntil: time.Unix(2, 0), RetainUntil: time.Unix(3, 0)})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "Migrate first")
+}

@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // Change is what a claim writes to the store, as decided by Decide.
 type Change uint8
 
@@ -10,7 +12,8 @@ const (
 	// replaces whatever the store holds for the key.
 	Grant
 	// ExtendLease: the same owner claimed again (its first answer was
-	// lost); write the result's LeaseUntil and UpdatedAt.
+	// lost) with a later lease; write the result's LeaseUntil, RetainUntil
+	// and UpdatedAt.
 	ExtendLease
 	// MarkIndeterminate: another owner's lease had passed and the claim
 	// may not take over; write the result's State and UpdatedAt.
@@ -53,12 +56,14 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 	}
 	if cur.Owner == req.Owner {
 		// The same owner again: its first answer was lost. Same grant,
-		// same token; the lease runs at least as long as this request
-		// asks.
+		// same token; the lease is never shortened (see
+		// ClaimResult.Granted), and the retention covers it as after
+		// Renew.
 		if !req.LeaseUntil.After(cur.LeaseUntil) {
 			return ClaimResult{Granted: true, Record: cur}, NoChange
 		}
 		cur.LeaseUntil = req.LeaseUntil
+		cur.RetainUntil = RetainCovering(cur.RetainUntil, req.LeaseUntil)
 		cur.UpdatedAt = req.Now
 		return ClaimResult{Granted: true, Record: cur}, ExtendLease
 	}
@@ -76,6 +81,7 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 		// mismatch.
 		return ClaimResult{Record: cur}, NoChange
 	}
+	// A takeover keeps the record's CreatedAt.
 	return ClaimResult{Granted: true, TookOver: true, Record: Record{
 		Key:         req.Key,
 		Namespace:   req.Namespace,
@@ -89,4 +95,15 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 		CreatedAt:   cur.CreatedAt,
 		UpdatedAt:   req.Now,
 	}}, Grant
+}
+
+// RetainCovering returns the retention of a record whose lease moves to
+// leaseUntil: retain, raised to leaseUntil if that is later. Renew and a
+// same-owner retried claim apply it, so that a record is never expired
+// while its holder's lease runs.
+func RetainCovering(retain, leaseUntil time.Time) time.Time {
+	if leaseUntil.After(retain) {
+		return leaseUntil
+	}
+	return retain
 }

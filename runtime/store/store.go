@@ -24,12 +24,32 @@
 // Times are the caller's: stores compare the Now, LeaseUntil and RetainUntil
 // values they are given and never read their own clock, so a fake clock in a
 // test drives every store alike.
+//
+// # Rules every store keeps
+//
+//   - A live holder never loses its key: [Store.Renew] sets LeaseUntil and
+//     raises RetainUntil to at least the new lease, and [Sweeper.Sweep]
+//     never deletes an in-progress record, whatever its times (its holder
+//     may be alive under another clock). An in-progress record past its
+//     retention is replaced by the next claim or removed by Delete.
+//   - A same-owner retried claim never shortens the lease (see
+//     [ClaimResult.Granted]); [Decide] applies the rule.
+//   - A takeover keeps the record's CreatedAt.
+//   - Times: every time a store is given is the zero time.Time or lies
+//     between [MinTime] and [MaxTime]; any other is refused with an error
+//     matching [ErrTimeRange] before anything is written ([CheckTime]).
+//   - A store that detects that it lost records (a Redis restart without
+//     persistence, an eviction, a FLUSHALL, a failover to a replica that
+//     missed writes) fails every operation it can no longer answer safely
+//     with an error matching [ErrRecordsLost], never with a fresh grant.
 package store
 
 import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -158,7 +178,10 @@ type ClaimResult struct {
 	// in-progress record, and Record.Owner and Record.Token form its fence.
 	// A retried claim by the same owner whose first answer was lost is
 	// granted again with the same token, whether or not its lease has
-	// passed, and the lease moves to the retry's LeaseUntil.
+	// passed, as long as the record is retained. Such a claim never
+	// shortens the lease: LeaseUntil becomes the later of the record's and
+	// the retry's (and UpdatedAt the retry's Now only when it moved), and
+	// RetainUntil is raised to at least the new LeaseUntil, as by Renew.
 	Granted bool
 	// TookOver reports a grant that replaced another owner's expired lease.
 	TookOver bool
@@ -188,8 +211,10 @@ type Store interface {
 	// StateIndeterminate, retained until retainUntil. It fails with
 	// ErrFenced otherwise.
 	MarkIndeterminate(ctx context.Context, key Key, f Fence, retainUntil time.Time) error
-	// Renew extends the lease of an in-progress record held under this
-	// fence. It fails with ErrFenced otherwise.
+	// Renew sets the lease of an in-progress record held under this fence
+	// to leaseUntil and raises its RetainUntil to at least leaseUntil, so
+	// that a live, renewing holder's record never expires whatever the
+	// retention it was granted with. It fails with ErrFenced otherwise.
 	Renew(ctx context.Context, key Key, f Fence, leaseUntil time.Time) error
 	// Get returns the record of key whatever its state or retention, or an
 	// error matching ErrNotFound.
@@ -204,9 +229,12 @@ type Store interface {
 }
 
 // Sweeper is implemented by stores that can delete expired records in bulk.
-// Sweep deletes the records whose RetainUntil is not after now and returns
-// how many it deleted. It never deletes a record before its retention, in any
-// state.
+// Sweep deletes the completed and indeterminate records whose RetainUntil
+// is not after now and returns how many it deleted. It never deletes a
+// record before its retention, and never deletes an in-progress record,
+// whatever its times: its holder may be alive under a clock that runs
+// behind now. (The next claim of such a key replaces it once the
+// claimer's clock passes its retention, and Delete removes it.)
 type Sweeper interface {
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }
@@ -218,4 +246,48 @@ var (
 	ErrFenced = errors.New("idem: fenced: the record is no longer held under this owner and token")
 	// ErrNotFound is returned by Get for a key that has no record.
 	ErrNotFound = errors.New("idem: no record for this key")
+	// ErrRecordsLost is returned by a store that detected that its backend
+	// lost records it had acknowledged (a restart without persistence, an
+	// eviction, a FLUSHALL, a failover to a replica that missed writes).
+	// The store cannot tell a key that never ran from one whose record was
+	// lost, so it refuses to answer instead of granting the key again: the
+	// runtime fails closed on it like on any store error. The error's
+	// message says what happened and how to configure the backend.
+	ErrRecordsLost = errors.New("idem: the store lost records it had acknowledged")
+	// ErrTimeRange is returned, before anything is written, for a time
+	// outside [MinTime, MaxTime] that is not the zero time.Time.
+	ErrTimeRange = errors.New("idem: time outside the range every store keeps")
 )
+
+// MinTime and MaxTime bound the times a store accepts (the zero time.Time
+// aside, which every store keeps as itself): the range of int64 Unix
+// nanoseconds, from 1677-09-21 to 2262-04-11 UTC, which every store of this
+// module keeps exactly. The rule is one for every store, so that a request
+// one store accepts is never refused or altered by another.
+var (
+	MinTime = time.Unix(0, math.MinInt64+1).UTC()
+	MaxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// CheckTime returns nil when t is the zero time.Time or lies between
+// MinTime and MaxTime, and otherwise an error matching ErrTimeRange that
+// names field. Stores call it on every time they are given, before they
+// write anything; they never clamp.
+func CheckTime(field string, t time.Time) error {
+	if t.IsZero() || (!t.Before(MinTime) && !t.After(MaxTime)) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s %v is outside %v to %v; pass a time in that range (a TTL or lease that long is not meaningful)",
+		ErrTimeRange, field, t, MinTime, MaxTime)
+}
+
+// CheckClaimTimes applies CheckTime to the times of req.
+func CheckClaimTimes(req ClaimRequest) error {
+	if err := CheckTime("Now", req.Now); err != nil {
+		return err
+	}
+	if err := CheckTime("LeaseUntil", req.LeaseUntil); err != nil {
+		return err
+	}
+	return CheckTime("RetainUntil", req.RetainUntil)
+}

@@ -40,8 +40,10 @@ import (
 // itself; it may register cleanups for what it created (files, schemas),
 // which run after the suite's Close.
 //
-// The Sweep subtest runs when the store implements store.Sweeper and is
-// skipped otherwise.
+// The Sweep and SweepKeepsInProgress subtests run when the store implements
+// store.Sweeper and are skipped otherwise. Stores whose backend can lose
+// records behind their back also run RecordsLost for each way they detect
+// a loss.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	for _, tc := range subtests {

@@ -27,6 +27,9 @@ var subtests = []struct {
 	{"Fencing", testFencing},
 	{"LeaseExpiryWithoutTakeover", testLeaseExpiryWithoutTakeover},
 	{"RenewExtendsLease", testRenewExtendsLease},
+	{"RenewRaisesRetention", testRenewRaisesRetention},
+	{"RetriedClaimNeverShortensLease", testRetriedClaimNeverShortensLease},
+	{"TakeoverKeepsCreatedAt", testTakeoverKeepsCreatedAt},
 	{"CompleteThenClaim", testCompleteThenClaim},
 	{"Release", testRelease},
 	{"MarkIndeterminate", testMarkIndeterminate},
@@ -35,6 +38,8 @@ var subtests = []struct {
 	{"Fingerprint", testFingerprint},
 	{"GetAndDelete", testGetAndDelete},
 	{"Sweep", testSweep},
+	{"SweepKeepsInProgress", testSweepKeepsInProgress},
+	{"TimeRange", testTimeRange},
 	{"CanceledContext", testCanceledContext},
 }
 
@@ -780,8 +785,9 @@ func testGetAndDelete(t *testing.T, s store.Store) {
 	requireAbsent(t, s, key)
 }
 
-// Sweep deletes exactly the records whose retention is not after now, in
-// every state, and reports how many it deleted.
+// Sweep deletes exactly the completed and indeterminate records whose
+// retention is not after now, never an in-progress one, and reports how
+// many it deleted.
 func testSweep(t *testing.T, s store.Store) {
 	sw, ok := s.(store.Sweeper)
 	if !ok {
@@ -809,13 +815,13 @@ func testSweep(t *testing.T, s store.Store) {
 		return &entry{key: key, retain: retain, rec: get(t, s, key)}
 	}
 	due := []*entry{
-		make1(store.StateInProgress, sweepBase.Add(time.Hour)),
+		make1(store.StateCompleted, sweepBase.Add(time.Hour)),
 		make1(store.StateCompleted, sweepBase.Add(2*time.Hour)),
 		make1(store.StateIndeterminate, now), // not after now: due
 	}
 	kept := []*entry{
 		make1(store.StateCompleted, now.Add(time.Second)),
-		make1(store.StateInProgress, sweepBase.Add(10*time.Hour)),
+		make1(store.StateInProgress, sweepBase.Add(time.Hour)), // never swept: its holder may be alive
 		make1(store.StateIndeterminate, sweepBase.Add(4*time.Hour)),
 	}
 	// A released key is no record: Sweep must not count it.
@@ -876,4 +882,188 @@ func testCanceledContext(t *testing.T, s store.Store) {
 		require.ErrorIs(t, err, context.Canceled, "Sweep with a canceled context")
 		sameRecord(t, a, get(t, s, key))
 	}
+}
+
+// Renew raises the retention to at least the new lease, so a holder that
+// keeps renewing never sees its record expire, be replaced or be swept,
+// whatever retention it was granted with; a renewal within the retention
+// leaves the retention alone.
+func testRenewRaisesRetention(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key := newKey(t)
+	req := request(t, key, newOwner(t), base)
+	req.RetainUntil = base.Add(time.Minute) // shorter than the holder will run
+	a := grant(t, s, req).Record
+
+	within := base.Add(45 * time.Second)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), within))
+	r := get(t, s, key)
+	sameTime(t, "RetainUntil after a renewal within it", req.RetainUntil, r.RetainUntil)
+
+	renewed := base.Add(10 * time.Minute)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed))
+	r = get(t, s, key)
+	sameTime(t, "LeaseUntil after Renew", renewed, r.LeaseUntil)
+	assert.False(t, r.RetainUntil.Before(renewed), "Renew to %v left RetainUntil at %v: the live holder's record would expire", renewed, r.RetainUntil)
+
+	// Past the granted retention, inside the renewed lease: the record is
+	// the holder's, for every claimer.
+	for _, takeover := range []bool{false, true} {
+		other := request(t, key, newOwner(t), base.Add(5*time.Minute))
+		other.Fingerprint = a.Fingerprint
+		other.Takeover = takeover
+		res := claim(t, s, other)
+		assert.False(t, res.Granted, "a renewing holder's record was granted to another owner after its first retention (takeover %v)", takeover)
+		assert.Equal(t, a.Owner, res.Record.Owner)
+		assert.Equal(t, store.StateInProgress, res.Record.State)
+	}
+	if sw, ok := s.(store.Sweeper); ok {
+		_, err := sw.Sweep(ctx, base.Add(5*time.Minute))
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Complete(ctx, key, fenceOf(a), []byte("ran once"), base.Add(time.Hour)),
+		"the renewing holder lost its record")
+}
+
+// A same-owner retried claim (its first answer was lost) never shortens
+// the lease: a retry asking for an earlier lease than the record has gets
+// the record unchanged; one asking for a later lease moves it, and raises
+// the retention to cover it as Renew does.
+func testRetriedClaimNeverShortensLease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	key, owner := newKey(t), newOwner(t)
+	req := request(t, key, owner, base)
+	req.RetainUntil = base.Add(20 * time.Minute)
+	a := grant(t, s, req).Record
+	renewed := base.Add(10 * time.Minute)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed))
+	held := get(t, s, key)
+
+	retry := req
+	retry.Now = base.Add(time.Second)
+	retry.LeaseUntil = retry.Now.Add(lease) // before the renewed lease
+	res := grant(t, s, retry)
+	assert.Equal(t, a.Token, res.Record.Token)
+	sameTime(t, "LeaseUntil of a retried claim asking for less", renewed, res.Record.LeaseUntil)
+	sameRecord(t, held, res.Record)
+	sameRecord(t, held, get(t, s, key))
+
+	// Another owner is still kept out until the renewed lease ends.
+	other := takeoverRequest(t, a, newOwner(t), renewed.Add(-time.Second))
+	assert.False(t, claim(t, s, other).Granted, "the lease was shortened by a retried claim")
+
+	later := req
+	later.Now = base.Add(2 * time.Minute)
+	later.LeaseUntil = base.Add(30 * time.Minute) // past the retention
+	res = grant(t, s, later)
+	assert.Equal(t, a.Token, res.Record.Token)
+	sameTime(t, "LeaseUntil of a retried claim asking for more", later.LeaseUntil, res.Record.LeaseUntil)
+	sameTime(t, "UpdatedAt of a retried claim that moved the lease", later.Now, res.Record.UpdatedAt)
+	assert.False(t, res.Record.RetainUntil.Before(later.LeaseUntil), "RetainUntil %v does not cover the lease %v", res.Record.RetainUntil, later.LeaseUntil)
+	sameRecord(t, res.Record, get(t, s, key))
+}
+
+// A takeover keeps the record's CreatedAt, through several takeovers, and
+// sets UpdatedAt to its own Now.
+func testTakeoverKeepsCreatedAt(t *testing.T, s store.Store) {
+	key := newKey(t)
+	a := grant(t, s, request(t, key, newOwner(t), base)).Record
+	r := a
+	for i := range 3 {
+		now := r.LeaseUntil.Add(time.Duration(i+1) * time.Second)
+		res := grant(t, s, takeoverRequest(t, r, newOwner(t), now))
+		require.True(t, res.TookOver)
+		sameTime(t, "CreatedAt after a takeover (the first claim's Now)", a.CreatedAt, res.Record.CreatedAt)
+		sameTime(t, "UpdatedAt after a takeover (its Now)", now, res.Record.UpdatedAt)
+		sameRecord(t, res.Record, get(t, s, key))
+		r = res.Record
+	}
+}
+
+// Sweep never deletes an in-progress record, whatever its times: its
+// holder may be alive under a clock behind the sweeper's. The holder can
+// still complete it; Delete removes it; once the claimer's clock passes its
+// retention the next claim replaces it.
+func testSweepKeepsInProgress(t *testing.T, s store.Store) {
+	sw, ok := s.(store.Sweeper)
+	if !ok {
+		t.Skipf("%T does not implement store.Sweeper", s)
+	}
+	ctx := context.Background()
+	// At sweepBase, like testSweep, so that in a backend shared between
+	// subtests the sweep reaches no other subtest's records.
+	held := make([]store.Record, 3)
+	for i := range held {
+		req := request(t, newKey(t), newOwner(t), sweepBase)
+		req.RetainUntil = sweepBase.Add(time.Minute)
+		held[i] = grant(t, s, req).Record
+	}
+	n, err := sw.Sweep(ctx, sweepBase.Add(4*time.Hour))
+	require.NoError(t, err)
+	assert.Equal(t, 0, n, "Sweep deleted in-progress records")
+	for _, r := range held {
+		sameRecord(t, r, get(t, s, r.Key))
+	}
+	require.NoError(t, s.Complete(ctx, held[0].Key, fenceOf(held[0]), []byte("done"), base.Add(time.Hour)))
+	require.NoError(t, s.Delete(ctx, held[1].Key))
+	requireAbsent(t, s, held[1].Key)
+	res := grant(t, s, request(t, held[2].Key, newOwner(t), held[2].RetainUntil))
+	assert.NotEqual(t, held[2].Owner, res.Record.Owner)
+	requireFenced(t, s, held[2].Key, fenceOf(held[2]), &res.Record)
+}
+
+// Every store applies one rule to times (store.CheckTime): the zero time
+// and times from store.MinTime to store.MaxTime are kept exactly; any other
+// is refused with store.ErrTimeRange before anything is written.
+func testTimeRange(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	outside := []time.Time{
+		store.MaxTime.Add(time.Nanosecond),
+		store.MinTime.Add(-time.Nanosecond),
+		time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, bad := range outside {
+		for field, set := range map[string]func(*store.ClaimRequest){
+			"Now":         func(r *store.ClaimRequest) { r.Now = bad },
+			"LeaseUntil":  func(r *store.ClaimRequest) { r.LeaseUntil = bad },
+			"RetainUntil": func(r *store.ClaimRequest) { r.RetainUntil = bad },
+		} {
+			key := newKey(t)
+			req := request(t, key, newOwner(t), base)
+			set(&req)
+			_, err := s.Claim(ctx, req)
+			require.ErrorIs(t, err, store.ErrTimeRange, "Claim with %s %v", field, bad)
+			requireAbsent(t, s, key)
+		}
+		key := newKey(t)
+		a := grant(t, s, request(t, key, newOwner(t), base)).Record
+		require.ErrorIs(t, s.Complete(ctx, key, fenceOf(a), []byte("x"), bad), store.ErrTimeRange, "Complete until %v", bad)
+		require.ErrorIs(t, s.MarkIndeterminate(ctx, key, fenceOf(a), bad), store.ErrTimeRange, "MarkIndeterminate until %v", bad)
+		require.ErrorIs(t, s.Renew(ctx, key, fenceOf(a), bad), store.ErrTimeRange, "Renew until %v", bad)
+		sameRecord(t, a, get(t, s, key))
+		if sw, ok := s.(store.Sweeper); ok {
+			_, err := sw.Sweep(ctx, bad)
+			require.ErrorIs(t, err, store.ErrTimeRange, "Sweep at %v", bad)
+			sameRecord(t, a, get(t, s, key))
+		}
+	}
+
+	// The ends of the range are kept exactly.
+	key := newKey(t)
+	req := request(t, key, newOwner(t), base)
+	req.RetainUntil = store.MaxTime
+	a := grant(t, s, req).Record
+	sameTime(t, "RetainUntil at MaxTime", store.MaxTime, a.RetainUntil)
+	sameRecord(t, a, get(t, s, key))
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), store.MaxTime))
+	sameTime(t, "LeaseUntil at MaxTime", store.MaxTime, get(t, s, key).LeaseUntil)
+	require.NoError(t, s.Complete(ctx, key, fenceOf(a), []byte("x"), store.MaxTime))
+	sameTime(t, "RetainUntil at MaxTime", store.MaxTime, get(t, s, key).RetainUntil)
+
+	key = newKey(t)
+	req = request(t, key, newOwner(t), store.MinTime)
+	res := grant(t, s, req)
+	sameTime(t, "Now at MinTime", store.MinTime, res.Record.CreatedAt)
+	sameRecord(t, res.Record, get(t, s, key))
 }

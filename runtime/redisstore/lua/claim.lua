@@ -1,7 +1,8 @@
 -- claim: KEYS[1] the record. ARGV: 1 the record a fresh grant writes (in
 -- progress, token 1, attempts 1, created and updated at the request's Now,
 -- which the script reads from it), 2 takeover ("1" or "0"), 3 native expiry
--- of a grant in milliseconds ("" for none).
+-- of a grant in milliseconds, covering the later of its lease and its
+-- retention ("" for none).
 --
 -- Returns, by outcome:
 --   a fresh grant (absent, tombstone, or past its retention): its token, an
@@ -16,6 +17,8 @@
 local k, R = KEYS[1], ARGV[1]
 local v = redis.call('GET', k)
 if not v then
+  local e = evicted()
+  if e then return e end
   if ARGV[3] == '' then
     redis.call('SET', k, R)
   else
@@ -59,11 +62,19 @@ if st ~= '1' then
   error('redisstore: the record at ' .. k .. ' has state ' .. st .. '; delete it')
 end
 if sub(v, 63, 94) == sub(R, 63, 94) then
-  -- The same owner again (its first answer was lost): same grant, the
-  -- lease runs at least as long as this request asks.
+  -- The same owner again (its first answer was lost): same grant; the
+  -- lease is never shortened, and the retention and native expiry cover
+  -- a lease it moves (as Renew does).
   if after(R, 99, v, 99) then
     v = sub(v, 1, 98) .. sub(R, 99, 125) .. sub(v, 126, 160) .. sub(R, 161, 187) .. sub(v, 188)
-    redis.call('SETRANGE', k, 98, sub(v, 99, 187))
+    if after(v, 99, v, 12) then
+      v = sub(v, 1, 11) .. sub(v, 99, 125) .. sub(v, 39)
+    end
+    redis.call('SETRANGE', k, 11, sub(v, 12, 187))
+    if ARGV[3] ~= '' then
+      local ttl = redis.call('PTTL', k)
+      if ttl >= 0 and ttl < tonumber(ARGV[3]) then redis.call('PEXPIRE', k, ARGV[3]) end
+    end
   end
   return 'G' .. v
 end

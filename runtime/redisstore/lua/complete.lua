@@ -5,7 +5,7 @@
 -- no helper (see prelude.lua).
 local k, A = KEYS[1], ARGV
 local v = redis.call('GET', k)
-if not v then return 0 end
+if not v then return evicted() or 0 end
 if sub(v, 1, 6) ~= 'idem1 ' then
   error('redisstore: the value at ' .. k .. ' is not an idem record (layout idem1); delete it or use another prefix')
 end

@@ -45,10 +45,13 @@ local function put(k, r, ms)
 end
 
 -- held returns the record at k when it is in progress under fence f (the
--- token and owner as in positions 43-94), else nil.
+-- token and owner as in positions 43-94), else nil; and, when there is no
+-- record at k and Redis evicted keys since the epoch began, the IDEMLOST
+-- error reply to return instead (see evicted).
 local function held(k, f)
   local v = rec(k)
-  if v and sub(v, 7, 7) == '1' and sub(v, 43, 94) == f then return v end
+  if not v then return nil, evicted() end
+  if sub(v, 7, 7) == '1' and sub(v, 43, 94) == f then return v end
   return nil
 end
 

@@ -18,5 +18,41 @@
 -- compared as Lua numbers (doubles), exact below 2^53, which the Go side
 -- checks. The owner and the token are adjacent (43-94: the token, ' ow=',
 -- the owner): that substring is the fence the writes compare.
+--
+-- The store's epoch (see "Lost records" in the package doc): KEYS[2] is the
+-- epoch key of KEYS[1]'s hash slot, holding the epoch id (32 hex digits), a
+-- space, and Redis' evicted_keys count when the epoch was created; ARGV[1]
+-- is the id the store opened with, or '' when loss detection is off (then
+-- KEYS[2] is absent). Every script fails with an IDEMLOST error reply,
+-- before it reads or writes anything else, when the epoch key is missing or
+-- holds another id: Redis lost the data set (a restart without
+-- persistence, FLUSHALL, the epoch evicted, another data set after a
+-- failover). The check removes ARGV[1], so each script's own arguments
+-- start at ARGV[1].
 
 local sub = string.sub
+local EP = false
+if ARGV[1] ~= '' then
+  EP = redis.call('GET', KEYS[2])
+  if not EP then
+    return redis.error_reply('IDEMLOST the store epoch key ' .. KEYS[2] .. ' is missing')
+  end
+  if sub(EP, 1, 32) ~= ARGV[1] then
+    return redis.error_reply('IDEMLOST the store epoch at ' .. KEYS[2] .. ' is ' .. sub(EP, 1, 32) .. ', not ' .. ARGV[1])
+  end
+end
+table.remove(ARGV, 1)
+
+-- evicted returns an IDEMLOST error reply when Redis has evicted keys since
+-- the epoch was created, so that a record found absent may be one that was
+-- lost, and nil otherwise. Scripts call it only when a record they look for
+-- is absent.
+local function evicted()
+  if not EP then return nil end
+  local n = tonumber(string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)'))
+  local was = tonumber(sub(EP, 34))
+  if n and was and n > was then
+    return redis.error_reply('IDEMLOST Redis evicted ' .. (n - was) .. ' keys since the store epoch at ' .. KEYS[2] .. ' was created')
+  end
+  return nil
+end

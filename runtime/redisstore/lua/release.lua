@@ -2,7 +2,7 @@
 -- milliseconds ("" for none). Returns 1, or 0 when fenced. The record
 -- becomes a tombstone (see prelude) that expires as the record would have.
 local k, A = KEYS[1], ARGV
-local v = held(k, A[1])
-if not v then return 0 end
+local v, lost = held(k, A[1])
+if not v then return lost or 0 end
 put(k, tombstone(v), expiry(v, A[2]))
 return 1
