@@ -115,6 +115,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		lastErr  error
 		final    error  // an outcome that ends the call without running fn
 		recorded []byte // results replayed from an earlier call
+		ownsRec  bool   // the replayed record was committed by this call
 		ran      bool
 	)
 	once := func() error {
@@ -141,6 +142,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 			final = c.settled(&res.Record)
 			if final == nil {
 				recorded = res.Record.Result
+				ownsRec = res.Record.Owner == c.owner
 			}
 			return nil
 		}
@@ -171,7 +173,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		return nil
 	}
 	err := retry.Do(once, c.retryOptions(ctx, spec.attempts(), func(err error) bool {
-		return ctx.Err() == nil && (classify(err) == classNotApplied || transientDBError(err))
+		return ctx.Err() == nil && (classify(err) == classNotApplied || transientDBError(err) || safeToRetry(err))
 	})...)
 	switch {
 	case final != nil:
@@ -179,9 +181,9 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	case recorded != nil || (err == nil && !ran):
 		var replay R
 		if derr := unmarshalResult(recorded, &replay); derr != nil {
-			return replay, fmt.Errorf("idem: %s: the recorded results cannot be decoded (did the result types change? bump //idem:version to start a fresh key space): %w", spec.Namespace, derr)
+			return replay, c.undecodable(derr)
 		}
-		if attempt > 1 {
+		if ownsRec {
 			// A retry found the record its own lost commit wrote.
 			c.emit(EventExecuted, attempt, nil)
 		} else {
@@ -207,9 +209,7 @@ func doTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		err := fmt.Errorf("%w: %s: key %s was recorded for a call with other arguments; derive the key from the arguments that identify the operation, or bump //idem:version if their meaning changed", ErrKeyReused, c.spec.Namespace, c.key)
-		c.emit(EventKeyReused, 0, err)
-		return err
+		return c.keyReused()
 	}
 	if rec.State == store.StateCompleted {
 		return nil
