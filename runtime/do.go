@@ -177,10 +177,12 @@ func (c *call) undecodable(err error) error {
 		"calls fail until the record's retention passes or an operator deletes the record: %w", c.spec.Namespace, c.key, err)
 }
 
-// bounded returns ctx, or, when it has no deadline, ctx bounded by
-// DefaultStoreTimeout.
+// bounded returns ctx, or, for the context.Background of a wrapper whose
+// function has no context parameter, a context bounded by
+// DefaultStoreTimeout. (Comparing with context.Background never panics:
+// a context of another type is simply unequal.)
 func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
+	if ctx != context.Background() {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, DefaultStoreTimeout)
@@ -548,9 +550,9 @@ const postRunGrace = 500 * time.Millisecond
 
 // settle performs a write after the function ran (op names it), retrying
 // store failures with backoff until the lease ends (the heartbeat, stopped,
-// no longer extends it). The caller waits for it until
-// ctx ends (plus postRunGrace; DefaultStoreTimeout when ctx has no
-// deadline); after that it returns pending, the write continues in the
+// no longer extends it). The caller waits for it until ctx ends (plus
+// postRunGrace; DefaultStoreTimeout for a function without a context),
+// and at most until the write ends; after that it returns pending, the write continues in the
 // background, and its outcome is reported to the observer: EventExecuted
 // for a completion, EventRecordFailed for a write that failed for good.
 // A write that failed for good returns an error matching ErrNotRecorded or
@@ -653,11 +655,11 @@ const (
 
 // persist performs w until it succeeds, fails with ErrLeaseLost, or until
 // passes, with exponential backoff and full jitter; each try is bounded by
-// DefaultStoreTimeout and by until.
+// DefaultStoreTimeout and by until. It returns w's last error.
 func (c *call) persist(until func() time.Time, w func(context.Context) error) error {
 	base := context.WithoutCancel(c.ctx)
 	var lastErr error
-	err := retry.Do(func() error {
+	try := func() error {
 		left := until().Sub(c.clock.Now())
 		if left <= 0 {
 			if lastErr == nil {
@@ -669,21 +671,23 @@ func (c *call) persist(until func() time.Time, w func(context.Context) error) er
 		defer cancel()
 		lastErr = w(tctx)
 		return lastErr
-	},
+	}
+	retryable := func(err error) bool {
+		return retry.IsRecoverable(err) && !errors.Is(err, ErrLeaseLost) && c.clock.Now().Before(until())
+	}
+	if err := try(); err == nil || !retryable(err) {
+		return lastErr
+	}
+	_ = retry.Do(try,
 		retry.Attempts(0), // until the lease ends
 		retry.Delay(persistDelay),
 		retry.MaxDelay(persistMaxDelay),
 		retry.DelayType(retry.FullJitterBackoffDelay),
 		retry.LastErrorOnly(true),
 		retry.WithTimer(c.clock),
-		retry.RetryIf(func(err error) bool {
-			return retry.IsRecoverable(err) && !errors.Is(err, ErrLeaseLost) && c.clock.Now().Before(until())
-		}),
+		retry.RetryIf(retryable),
 	)
-	if err != nil {
-		return lastErr
-	}
-	return nil
+	return lastErr
 }
 
 // heartbeat renews the lease every Lease/3 from the grant until stop is

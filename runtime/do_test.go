@@ -288,8 +288,9 @@ func TestLeaseLostCancelsTheFunctionAndIsReported(t *testing.T) {
 		done <- err
 	}()
 	<-started
-	// Another process, whose clock is past the lease, takes the key over.
-	later := clock.Now().Add(31 * time.Second)
+	// Another process, whose clock is past the lease (and its clock-skew
+	// tolerance), takes the key over.
+	later := clock.Now().Add(spec.Lease + runtime.ClockSkew + time.Second)
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
 		Key: keyOf(t, spec, "k"), Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{2}, Now: later,
 		LeaseUntil: later.Add(time.Minute), RetainUntil: later.Add(time.Hour), Takeover: true,

@@ -279,7 +279,7 @@ func TestADialErrorOfTheFunctionIsNotGuessedNotApplied(t *testing.T) {
 
 // 15.4: a claim on a store that does not answer ends with the caller's
 // deadline (plus at most a second), and matches the context's error, not
-// ErrStore; a context without deadline bounds each store call by
+// ErrStore; a function without a context has each store call bounded by
 // DefaultStoreTimeout.
 func TestAHangingClaimEndsWithTheCallersDeadline(t *testing.T) {
 	fs := newFaultStore(memstore.New())
@@ -297,10 +297,12 @@ func TestAHangingClaimEndsWithTheCallersDeadline(t *testing.T) {
 	require.Less(t, time.Since(deadline), time.Second, "returned past its deadline + 1s")
 	require.EqualValues(t, 0, runs.Load())
 
+	// A function without a context: its wrapper passes context.Background.
 	seen := make(chan time.Time, 1)
-	probe := &deadlineProbe{Store: memstore.New(), seen: seen}
+	runtime.SetDefaultStore(&deadlineProbe{Store: memstore.New(), seen: seen})
+	t.Cleanup(func() { runtime.SetDefaultStore(nil) })
 	start := time.Now()
-	_, err = do(runtime.WithStore(context.Background(), probe), spec, "k2", "fp", func(context.Context) (int, error) { return 1, nil })
+	_, err = do(context.Background(), spec, "k2", "fp", func(context.Context) (int, error) { return 1, nil })
 	require.NoError(t, err)
 	d := <-seen
 	require.False(t, d.IsZero(), "a store call without a deadline")

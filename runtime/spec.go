@@ -74,11 +74,10 @@ const (
 const ClockSkew = 5 * time.Second
 
 // DefaultStoreTimeout bounds, in wall-clock time, each store call of a
-// wrapped call whose context has no deadline (a function without a context
-// parameter is wrapped with context.Background), and how long such a call
-// waits for the writes after its function ran before it returns and leaves
-// them to finish in the background. Calls whose context has a deadline are
-// bounded by it instead.
+// wrapped function that has no context parameter (its wrapper passes
+// context.Background), and how long such a call waits for the writes after
+// its function ran before it returns and leaves them to finish in the
+// background. Other calls are bounded by their context: give it a deadline.
 const DefaultStoreTimeout = 10 * time.Second
 
 // DefaultMaxResultSize is the default limit, in bytes, on the encoded

@@ -42,8 +42,12 @@ var (
 // sweepKey is the key of s in sweeps. Using a non-comparable value as a
 // map key panics.
 func sweepKey(s Store) any {
-	if v := reflect.ValueOf(s); !v.Comparable() {
-		return v.Type()
+	t := reflect.TypeOf(s)
+	if t.Kind() == reflect.Pointer { // the common case, checked without allocating
+		return s
+	}
+	if !reflect.ValueOf(s).Comparable() {
+		return t
 	}
 	return s
 }
