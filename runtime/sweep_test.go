@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -72,6 +73,10 @@ func (s valueStore) Sweep(_ context.Context, now time.Time) (int, error) {
 
 func TestMaybeSweepAcceptsStoresThatAreNotComparable(t *testing.T) {
 	base := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Stores of a non-comparable type share one schedule per type: start
+	// afresh on every run.
+	sweeps.Delete(reflect.TypeOf(valueStore{}))
+	sweeps.Delete(sweepKey(sweepHolder{Store: valueStore{}}))
 	s := valueStore{Store: memstore.New(), tags: []string{"a"}, swept: make(chan time.Time, 4)}
 	require.NotPanics(t, func() { maybeSweep(s, base) })
 	require.Equal(t, base, <-s.swept)
