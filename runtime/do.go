@@ -300,8 +300,17 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 // EffectNone, leave a key indeterminate whose function never ran. So it is
 // looked up and released, in the background, until its lease would end.
 func (c *call) forgetClaim() {
+	select {
+	case forgetters <- struct{}{}:
+	default:
+		// An outage fails many claims at once; past maxForgetters the
+		// lookups would only load the store as it recovers. A lost grant
+		// left behind is handled like a holder that died (row 9).
+		return
+	}
 	until := c.leaseFrom(c.clock.Now())
 	go func() {
+		defer func() { <-forgetters }()
 		err := c.persist(func() time.Time { return until }, func(ctx context.Context) error {
 			rec, err := c.store.Get(ctx, c.key)
 			if errors.Is(err, store.ErrNotFound) {
@@ -324,6 +333,12 @@ func (c *call) forgetClaim() {
 		}
 	}()
 }
+
+// forgetters bounds the background lookups of claims whose answer was
+// lost that run at once in a process.
+var forgetters = make(chan struct{}, maxForgetters)
+
+const maxForgetters = 64
 
 // storeError is the error of a failed store operation before the function
 // ran: it matches ErrStore, unless the caller's context ended, which is
@@ -546,7 +561,7 @@ func (c *call) release(ctx context.Context) error {
 // postRunGrace is how long past its context's end a caller still waits
 // for the writes after its function ran before it leaves them to the
 // background; it keeps a call within its deadline plus one second.
-const postRunGrace = 500 * time.Millisecond
+const postRunGrace = 200 * time.Millisecond
 
 // settle performs a write after the function ran (op names it), retrying
 // store failures with backoff until the lease ends (the heartbeat, stopped,
@@ -678,6 +693,7 @@ func (c *call) persist(until func() time.Time, w func(context.Context) error) er
 	if err := try(); err == nil || !retryable(err) {
 		return lastErr
 	}
+	<-c.clock.After(persistDelay) // retry.Do tries at once
 	_ = retry.Do(try,
 		retry.Attempts(0), // until the lease ends
 		retry.Delay(persistDelay),
