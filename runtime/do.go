@@ -564,7 +564,7 @@ func (c *call) release(ctx context.Context) error {
 const postRunGrace = 200 * time.Millisecond
 
 // settle performs a write after the function ran (op names it), retrying
-// store failures with backoff until the lease ends (the heartbeat, stopped,
+// store failures in the background with backoff until the lease ends (the heartbeat, stopped,
 // no longer extends it). The caller waits for it until ctx ends (plus
 // postRunGrace; DefaultStoreTimeout for a function without a context),
 // and at most until the write ends; after that it returns pending, the write continues in the
@@ -573,6 +573,23 @@ const postRunGrace = 200 * time.Millisecond
 // A write that failed for good returns an error matching ErrNotRecorded or
 // ErrLeaseLost.
 func (c *call) settle(ctx context.Context, hb *heartbeat, op string, w func(context.Context) error) (err error, pending bool) {
+	w = c.recognizeLostAnswer(op, w)
+	// The first try runs on the caller's goroutine, bounded by its context
+	// (a try cut short is harmless: the writes are fenced, and a lost
+	// answer is recognised): most writes succeed at once.
+	if left := hb.holdUntil().Sub(c.clock.Now()); left > 0 && ctx.Err() == nil {
+		bctx, cancel := bounded(ctx)
+		tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
+		err := w(tctx)
+		tcancel()
+		cancel()
+		if err == nil {
+			return nil, false
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return c.notRecorded(op, err), false
+		}
+	}
 	var (
 		mu   sync.Mutex
 		gone bool // the caller returned before the write finished
@@ -580,7 +597,7 @@ func (c *call) settle(ctx context.Context, hb *heartbeat, op string, w func(cont
 	)
 	done := make(chan struct{})
 	go func() {
-		e := c.persist(hb.holdUntil, c.recognizeLostAnswer(op, w))
+		e := c.persist(hb.holdUntil, w)
 		if e != nil {
 			e = c.notRecorded(op, e)
 		}

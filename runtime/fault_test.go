@@ -330,7 +330,9 @@ func (p *deadlineProbe) Claim(ctx context.Context, req store.ClaimRequest) (stor
 func TestRecordingContinuesInTheBackgroundPastTheCallersDeadline(t *testing.T) {
 	fs := newFaultStore(memstore.New())
 	unblock := make(chan struct{})
-	fs.fail(opComplete, fault{n: 1, block: unblock})
+	// The first try is cut short by the caller's deadline; the second,
+	// in the background, waits for the store to answer again.
+	fs.fail(opComplete, fault{n: 2, block: unblock})
 	obs := &events{ch: make(chan runtime.Event, 16)}
 	spec := newSpec(t, runtime.EffectNone, 0)
 	ctx, cancel := context.WithTimeout(runtime.WithObserver(runtime.WithStore(context.Background(), fs), obs), 100*time.Millisecond)
