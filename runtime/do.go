@@ -25,15 +25,18 @@ import (
 //     retention, return the recorded results without running fn.
 //  3. A call whose fingerprint differs from the record's returns an error
 //     matching ErrKeyReused without running fn.
-//  4. Calls that find the key held by a live caller wait (bounded by ctx)
-//     for it to finish and return its recorded results. The holder's lease
-//     is renewed every Lease/3 while fn runs.
+//  4. Calls that find the key held by a live caller report EventWaiting
+//     and wait (bounded by ctx) for it to finish and return its recorded
+//     results. The holder's lease is renewed every Lease/3 while fn runs;
+//     a holder that cannot renew for a whole Lease is stopped: fn's context
+//     is canceled with cause ErrLeaseLost (see ClockSkew).
 //  5. fn's context carries the key: see KeyFrom.
 //  6. Errors marked NotApplied are retried under every effect; others that
 //     are not marked Permanent and are not context errors are
 //     indeterminate, and are retried only under EffectAPI and EffectQueue,
-//     whose callee deduplicates on the key. Without a retry policy there is
-//     one attempt.
+//     whose callee deduplicates on the key. Errors of a wrapped call inside
+//     fn that ran but could not record (ErrNotRecorded, ErrLeaseLost) are
+//     never retried. Without a retry policy there is one attempt.
 //  7. When the last attempt fails, not-applied and permanent errors release
 //     the claim. An indeterminate (or context) error under EffectNone marks
 //     the record indeterminate and returns an error matching
@@ -44,8 +47,19 @@ import (
 //  8. A holder that died is taken over after its lease under EffectAPI and
 //     EffectQueue; under EffectNone its record becomes indeterminate.
 //  9. A panic in fn is handled as an indeterminate error, then re-panics.
-//  10. Store failures fail closed: fn never runs without a successful
-//     claim; such errors match ErrStore.
+//  10. Store failures before fn runs fail closed: fn never runs without a
+//     successful claim; such errors match ErrStore (or the caller's context
+//     error, when that ended first). A claim whose answer was lost is
+//     released in the background, so it never blocks the key.
+//  11. The writes after fn ran (results, release, indeterminate mark) are
+//     retried with backoff until the lease ends. The caller waits for them
+//     until its context ends (DefaultStoreTimeout without a deadline); then
+//     they continue in the background (EventRecordPending) and a successful
+//     fn's results are returned. A write that fails for good returns an
+//     error matching ErrNotRecorded (EventRecordFailed).
+//  12. Results whose encoding exceeds the limit (SetMaxResultSize) are not
+//     recorded: the call returns an error matching ErrResultTooLarge and
+//     ErrIndeterminate, and the key is marked indeterminate.
 func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn func(context.Context) (R, error)) (R, error) {
 	var c call
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
@@ -73,6 +87,9 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 			if err != nil {
 				return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", spec.Namespace, err)}
 			}
+			if limit := maxResultSize(); len(data) > limit {
+				return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d (runtime.SetMaxResultSize); return a reference to large data instead", ErrResultTooLarge, spec.Namespace, len(data), limit)}
+			}
 			return data, nil
 		})
 		return out, err
@@ -82,29 +99,32 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 		return out, err
 	}
 	if err := unmarshalResult(recorded, &out); err != nil {
-		return out, fmt.Errorf("idem: %s: the recorded results cannot be decoded (did the result types change? bump //idem:version to start a fresh key space): %w", spec.Namespace, err)
+		return out, c.undecodable(err)
 	}
 	return out, nil
 }
 
 // call is the state of one wrapped call.
 type call struct {
-	spec    *Spec
-	store   Store
-	clock   Clock
-	obs     Observer
-	ctrs    *counters
-	key     Key
-	fp      Fingerprint
-	owner   store.Owner
-	start   time.Time
-	granted bool
-	waited  bool
-	fence   store.Fence
+	spec      *Spec
+	ctx       context.Context // the caller's
+	store     Store
+	clock     Clock
+	obs       Observer
+	ctrs      *counters
+	key       Key
+	fp        Fingerprint
+	owner     store.Owner
+	start     time.Time
+	granted   bool
+	waited    bool
+	fence     store.Fence
+	claimedAt time.Time // the Now of the claim that granted the key
 }
 
 func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder) error {
 	c.spec = spec
+	c.ctx = ctx
 	c.clock = clockFrom(ctx)
 	c.obs = observerFrom(ctx)
 	if c.obs != nil {
@@ -139,13 +159,47 @@ func (c *call) emit(kind EventKind, attempt int, err error) {
 	}
 }
 
+// keyReused reports a record whose fingerprint differs from the call's and
+// returns the error the caller sees.
+func (c *call) keyReused() error {
+	err := fmt.Errorf("%w: %s: key %s was recorded for a call whose fingerprinted arguments differ; the function is not run. "+
+		"If another request derived the same key, add the arguments that tell requests apart to //idem:key. "+
+		"If the fingerprint changed for the same request (a deploy changed a fingerprinted parameter), "+
+		"pin the fingerprint to the arguments that identify the request with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key)
+	c.emit(EventKeyReused, 0, err)
+	return err
+}
+
+// undecodable is the error of recorded results that cannot be decoded.
+func (c *call) undecodable(err error) error {
+	return fmt.Errorf("idem: %s: key %s: the recorded results cannot be decoded into the current result types "+
+		"(they changed incompatibly since the record was written); the function ran once for this key and is not run again: "+
+		"calls fail until the record's retention passes or an operator deletes the record: %w", c.spec.Namespace, c.key, err)
+}
+
+// bounded returns ctx, or, for the context.Background of a wrapper whose
+// function has no context parameter, a context bounded by
+// DefaultStoreTimeout. (Comparing with context.Background never panics:
+// a context of another type is simply unequal.)
+func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx != context.Background() {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultStoreTimeout)
+}
+
 // acquire claims the key. It returns with c.granted set, or with the
 // recorded results of a completed call, or with an error.
 func (c *call) acquire(ctx context.Context) ([]byte, error) {
 	for {
 		res, err := c.claim(ctx)
 		if err != nil {
-			c.emit(EventStoreError, 0, err)
+			c.forgetClaim()
+			if errors.Is(err, ErrStore) {
+				c.emit(EventStoreError, 0, err)
+			} else {
+				c.emit(EventFailed, 0, err)
+			}
 			return nil, err
 		}
 		if res.Granted {
@@ -158,9 +212,7 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 		}
 		rec := &res.Record
 		if rec.Fingerprint != c.fp {
-			err := fmt.Errorf("%w: %s: key %s was recorded for a call with other arguments; derive the key from the arguments that identify the operation, or bump //idem:version if their meaning changed", ErrKeyReused, c.spec.Namespace, c.key)
-			c.emit(EventKeyReused, 0, err)
-			return nil, err
+			return nil, c.keyReused()
 		}
 		switch rec.State {
 		case store.StateCompleted:
@@ -182,6 +234,7 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 			}
 			c.waited = true
 			if err := c.wait(ctx, *rec); err != nil {
+				c.emit(EventFailed, 0, err)
 				return nil, err
 			}
 		default:
@@ -190,6 +243,12 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// leaseFrom is the lease a claim or renewal made at now writes: the
+// holder's own deadline plus ClockSkew.
+func (c *call) leaseFrom(now time.Time) time.Time {
+	return now.Add(c.spec.lease() + ClockSkew)
 }
 
 // claim asks the store for the key, retrying store failures (which are
@@ -204,10 +263,22 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 	}
 	try := func() (store.ClaimResult, error) {
 		now := c.clock.Now()
-		req.Now, req.LeaseUntil, req.RetainUntil = now, now.Add(c.spec.lease()), now.Add(c.spec.ttl())
-		res, err := c.store.Claim(ctx, req)
+		req.Now, req.LeaseUntil = now, c.leaseFrom(now)
+		// A live holder's record is never expired: it is retained at
+		// least as long as its lease, which renewals extend (and the
+		// store raises the retention with it).
+		req.RetainUntil = now.Add(c.spec.ttl())
+		if req.RetainUntil.Before(req.LeaseUntil) {
+			req.RetainUntil = req.LeaseUntil
+		}
+		sctx, cancel := bounded(ctx)
+		res, err := c.store.Claim(sctx, req)
+		cancel()
 		if err != nil {
 			return res, c.storeError("claim", err)
+		}
+		if res.Granted {
+			c.claimedAt = now
 		}
 		return res, nil
 	}
@@ -228,11 +299,81 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 	}, c.retryOptions(ctx, c.spec.attempts()-1, func(error) bool { return ctx.Err() == nil })...)
 }
 
+// forgetClaim runs after a claim that failed: its request may have reached
+// the store and granted the key while the answer was lost. Left alone, such
+// a grant would block the key until its lease passed and then, under
+// EffectNone, leave a key indeterminate whose function never ran. So it is
+// looked up and released, in the background, until its lease would end.
+func (c *call) forgetClaim() {
+	select {
+	case forgetters <- struct{}{}:
+	default:
+		// An outage fails many claims at once; past maxForgetters the
+		// lookups would only load the store as it recovers. A lost grant
+		// left behind is handled like a holder that died (row 9).
+		return
+	}
+	until := c.leaseFrom(c.clock.Now())
+	go func() {
+		defer func() { <-forgetters }()
+		err := c.persist(func() time.Time { return until }, func(ctx context.Context) error {
+			rec, err := c.store.Get(ctx, c.key)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if rec.State != store.StateInProgress || rec.Owner != c.owner {
+				return nil // never granted to this call, or released
+			}
+			err = c.store.Release(ctx, c.key, store.Fence{Owner: rec.Owner, Token: rec.Token})
+			if errors.Is(err, store.ErrFenced) {
+				return nil // no longer this call's
+			}
+			return err
+		})
+		if err != nil {
+			c.emit(EventRecordFailed, 0, c.notRecorded("release the claim whose answer was lost", err))
+		}
+	}()
+}
+
+// forgetters bounds the background lookups of claims whose answer was
+// lost that run at once in a process.
+var forgetters = make(chan struct{}, maxForgetters)
+
+const maxForgetters = 64
+
+// storeError is the error of a failed store operation before the function
+// ran: it matches ErrStore, unless the caller's context ended, which is
+// then the reason.
 func (c *call) storeError(op string, err error) error {
+	if c.ctx != nil && c.ctx.Err() != nil {
+		return fmt.Errorf("idem: %s: %s: %w (store: %v)", c.spec.Namespace, op, ctxError(c.ctx), err)
+	}
 	if errors.Is(err, ErrStore) {
 		return err
 	}
 	return fmt.Errorf("%w: %s: %s: %w", ErrStore, c.spec.Namespace, op, err)
+}
+
+// ctxError is the error of an ended context: it matches ctx.Err() and the
+// context's cause.
+func ctxError(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return fmt.Errorf("%w: %w", ctx.Err(), cause)
+	}
+	return ctx.Err()
+}
+
+// notRecorded is the error of a write after the function ran that failed
+// for good.
+func (c *call) notRecorded(op string, err error) error {
+	if errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrNotRecorded) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: key %s: %s: %w", ErrNotRecorded, c.spec.Namespace, c.key, op, err)
 }
 
 func (c *call) retryOptions(ctx context.Context, attempts uint, retryIf func(error) bool) []retry.Option {
@@ -262,6 +403,10 @@ const (
 // progress under that holder or the holder's lease has passed; then the
 // caller claims again.
 func (c *call) wait(ctx context.Context, held store.Record) error {
+	c.ctrs[EventWaiting].Add(1)
+	if c.obs != nil {
+		c.obs.Observe(Event{Kind: EventWaiting, Namespace: c.spec.Namespace, Key: c.key, Duration: c.clock.Now().Sub(c.start), LeaseUntil: held.LeaseUntil})
+	}
 	delay := waitPollMin
 	for {
 		untilLease := held.LeaseUntil.Sub(c.clock.Now())
@@ -271,12 +416,13 @@ func (c *call) wait(ctx context.Context, held store.Record) error {
 		d := min(delay, untilLease)
 		select {
 		case <-ctx.Done():
-			err := fmt.Errorf("idem: %s: key %s: gave up waiting for the caller that holds the key: %w", c.spec.Namespace, c.key, context.Cause(ctx))
-			return err
+			return fmt.Errorf("idem: %s: key %s: gave up waiting for the caller that holds the key (its lease ends at %s): %w", c.spec.Namespace, c.key, held.LeaseUntil.UTC().Format(time.RFC3339), ctxError(ctx))
 		case <-c.clock.After(d):
 		}
 		delay = min(2*delay, waitPollMax)
-		rec, err := c.store.Get(ctx, c.key)
+		sctx, cancel := bounded(ctx)
+		rec, err := c.store.Get(sctx, c.key)
+		cancel()
 		if err != nil || rec.State != store.StateInProgress || rec.Owner != held.Owner || rec.Token != held.Token {
 			return nil
 		}
@@ -290,8 +436,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 	inner, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	inner = context.WithValue(inner, callCtxKey, &callInfo{key: c.key.String(), namespace: c.spec.Namespace})
-	stop := c.heartbeat(inner, cancel)
-	defer stop()
+	hb := c.heartbeat(inner, cancel)
 
 	attempt := 0
 	var data []byte
@@ -303,8 +448,8 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 		}
 		defer func() {
 			if p := recover(); p != nil {
-				stop()
-				c.finish(ctx, inner, attempt, nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: panic: %v", c.spec.Namespace, p)})
+				hb.stop()
+				c.finish(ctx, inner, hb, attempt, nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: panic: %v", c.spec.Namespace, p)})
 				panic(p)
 			}
 		}()
@@ -321,14 +466,20 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 	default:
 		err = retry.Do(once, c.retryOptions(inner, c.spec.attempts(), func(err error) bool { return c.retryable(inner, err) })...)
 	}
-	stop()
+	// The writes that follow are tried until the lease that holds now
+	// ends; renewing it further could hold the key forever for a write
+	// the store keeps refusing.
+	hb.stop()
 	if lastErr == nil && err != nil {
 		// No attempt ran: the context ended before the first one.
-		c.release(ctx)
+		err = ctxError(inner)
+		if werr, _ := c.settle(ctx, hb, "release", c.release); werr != nil {
+			err = fmt.Errorf("%w; the function did not run, but its claim could not be released: %w", err, werr)
+		}
 		c.emit(EventFailed, 0, err)
 		return err
 	}
-	return c.finish(ctx, inner, attempt, data, lastErr)
+	return c.finish(ctx, inner, hb, attempt, data, lastErr)
 }
 
 // retryable says whether err, returned by an attempt, may be followed by
@@ -348,45 +499,58 @@ func (c *call) retryable(inner context.Context, err error) bool {
 
 // finish records the outcome of the last attempt and returns the error the
 // caller sees.
-func (c *call) finish(ctx, inner context.Context, attempt int, data []byte, err error) error {
+func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, data []byte, err error) error {
 	if errors.Is(context.Cause(inner), ErrLeaseLost) {
 		err = fmt.Errorf("%w: %s: key %s: %w", ErrLeaseLost, c.spec.Namespace, c.key, errOrDone(err))
 		c.emit(EventFailed, attempt, err)
 		return err
 	}
-	wctx, cancel := c.writeContext(ctx)
-	defer cancel()
 	if err == nil {
-		werr := c.write(wctx, "complete", func(ctx context.Context) error {
+		werr, pending := c.settle(ctx, hb, "complete", func(ctx context.Context) error {
 			return c.store.Complete(ctx, c.key, c.fence, data, c.clock.Now().Add(c.spec.ttl()))
 		})
-		if werr != nil {
-			c.emit(EventStoreError, attempt, werr)
+		switch {
+		case pending:
+			c.emit(EventRecordPending, attempt, nil)
+		case werr != nil:
+			c.emit(EventRecordFailed, attempt, werr)
 			return werr
+		default:
+			c.emit(EventExecuted, attempt, nil)
 		}
-		c.emit(EventExecuted, attempt, nil)
 		return nil
 	}
-	switch classifyIn(ctx, err) {
-	case classNotApplied, classPermanent:
-		c.release(ctx)
+	cls := classifyIn(ctx, err)
+	if cls == classNotApplied || cls == classPermanent ||
+		(c.spec.Effect.dedupesDownstream() && !errors.Is(err, ErrResultTooLarge)) {
+		werr, pending := c.settle(ctx, hb, "release", c.release)
 		c.emit(EventFailed, attempt, err)
+		c.reportWrite(attempt, werr, pending)
+		if werr != nil && (cls == classNotApplied || cls == classPermanent) {
+			// The function's effect did not happen, but the key stays
+			// held until the lease passes, then (EffectNone) becomes
+			// indeterminate: the caller must not take the error as
+			// "not applied" any more.
+			return fmt.Errorf("%w (the function's error: %w)", werr, err)
+		}
 		return err
 	}
-	if c.spec.Effect.dedupesDownstream() {
-		c.release(ctx)
-		c.emit(EventFailed, attempt, err)
-		return err
-	}
-	werr := c.write(wctx, "mark indeterminate", func(ctx context.Context) error {
+	werr, pending := c.settle(ctx, hb, "mark indeterminate", func(ctx context.Context) error {
 		return c.store.MarkIndeterminate(ctx, c.key, c.fence, c.clock.Now().Add(c.spec.ttl()))
 	})
-	if werr != nil {
-		c.emit(EventStoreError, attempt, werr)
-	}
 	err = fmt.Errorf("%w: %s: key %s: %w", ErrIndeterminate, c.spec.Namespace, c.key, err)
 	c.emit(EventIndeterminate, attempt, err)
+	c.reportWrite(attempt, werr, pending)
 	return err
+}
+
+func (c *call) reportWrite(attempt int, werr error, pending bool) {
+	switch {
+	case pending:
+		c.emit(EventRecordPending, attempt, nil)
+	case werr != nil:
+		c.emit(EventRecordFailed, attempt, werr)
+	}
 }
 
 func errOrDone(err error) error {
@@ -397,92 +561,272 @@ func errOrDone(err error) error {
 }
 
 // release gives up the claim so that a later call may run again.
-func (c *call) release(ctx context.Context) {
-	wctx, cancel := c.writeContext(ctx)
+func (c *call) release(ctx context.Context) error {
+	return c.store.Release(ctx, c.key, c.fence)
+}
+
+// postRunGrace is how long past its context's end a caller still waits
+// for the writes after its function ran before it leaves them to the
+// background; it keeps a call within its deadline plus one second.
+const postRunGrace = 200 * time.Millisecond
+
+// settle performs a write after the function ran (op names it), retrying
+// store failures in the background with backoff until the lease ends (the heartbeat, stopped,
+// no longer extends it). The caller waits for it until ctx ends (plus
+// postRunGrace; DefaultStoreTimeout for a function without a context),
+// and at most until the write ends; after that it returns pending, the write continues in the
+// background, and its outcome is reported to the observer: EventExecuted
+// for a completion, EventRecordFailed for a write that failed for good.
+// A write that failed for good returns an error matching ErrNotRecorded or
+// ErrLeaseLost.
+func (c *call) settle(ctx context.Context, hb *heartbeat, op string, w func(context.Context) error) (err error, pending bool) {
+	w = c.recognizeLostAnswer(op, w)
+	// The first try runs on the caller's goroutine, bounded by its context
+	// (a try cut short is harmless: the writes are fenced, and a lost
+	// answer is recognised): most writes succeed at once.
+	if left := hb.holdUntil().Sub(c.clock.Now()); left > 0 && ctx.Err() == nil {
+		bctx, cancel := bounded(ctx)
+		tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
+		err := w(tctx)
+		tcancel()
+		cancel()
+		if err == nil {
+			return nil, false
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return c.notRecorded(op, err), false
+		}
+	}
+	var (
+		mu   sync.Mutex
+		gone bool // the caller returned before the write finished
+		werr error
+	)
+	done := make(chan struct{})
+	go func() {
+		e := c.persist(hb.holdUntil, w)
+		if e != nil {
+			e = c.notRecorded(op, e)
+		}
+		mu.Lock()
+		werr = e
+		g := gone
+		mu.Unlock()
+		close(done)
+		if g {
+			switch {
+			case e != nil:
+				c.emit(EventRecordFailed, 0, e)
+			case op == "complete":
+				c.emit(EventExecuted, 0, nil)
+			}
+		}
+	}()
+	bctx, cancel := bounded(ctx)
 	defer cancel()
-	if err := c.write(wctx, "release", func(ctx context.Context) error {
-		return c.store.Release(ctx, c.key, c.fence)
-	}); err != nil {
-		c.emit(EventStoreError, 0, err)
+	select {
+	case <-done:
+		return werr, false
+	case <-bctx.Done():
+	}
+	grace := time.NewTimer(postRunGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		return werr, false
+	case <-grace.C:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if werr != nil || isClosed(done) {
+		return werr, false
+	}
+	gone = true
+	return nil, true
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
-// writeContext bounds the post-claim writes. They must happen even when
-// the caller's context has ended, or a finished call would hold its key
-// until the lease passes.
-func (c *call) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), c.spec.lease())
-}
-
-// postClaimWriteAttempts bounds the retries of one post-claim write; the
-// writes are conditional on the fence, so repeating them is harmless.
-const postClaimWriteAttempts = 3
-
-// write performs a fenced write, retrying store failures. A fenced write
-// is not retried: the key belongs to another caller now.
-func (c *call) write(ctx context.Context, op string, w func(context.Context) error) error {
-	var err error
-	for i := 0; i < postClaimWriteAttempts; i++ {
-		if err = w(ctx); err == nil {
-			return nil
+// recognizeLostAnswer wraps a fenced write so that a retry of a write
+// whose first answer was lost succeeds: when a retried write is fenced,
+// the record is looked up, and if it is in the state the write sets, under
+// this call's owner and token, the earlier attempt applied.
+func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) func(context.Context) error {
+	want := store.State(0)
+	switch op {
+	case "complete":
+		want = store.StateCompleted
+	case "mark indeterminate":
+		want = store.StateIndeterminate
+	}
+	failed := false
+	return func(ctx context.Context) error {
+		err := w(ctx)
+		if errors.Is(err, store.ErrFenced) && failed && want != 0 {
+			rec, gerr := c.store.Get(ctx, c.key)
+			if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
+				return gerr // retried: the lookup decides
+			}
+			if gerr == nil && rec.State == want && rec.Owner == c.fence.Owner && rec.Token == c.fence.Token {
+				return nil
+			}
 		}
 		if errors.Is(err, store.ErrFenced) {
 			return fmt.Errorf("%w: %s: key %s: %s: %w", ErrLeaseLost, c.spec.Namespace, c.key, op, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
+		failed = failed || err != nil
+		return err
 	}
-	return c.storeError(op, err)
 }
 
-// heartbeat renews the lease every Lease/3 until stop is called; stop
-// waits for a renewal in flight. If a renewal is fenced, the claim was taken
-// over: the function's context is canceled with ErrLeaseLost. No goroutine
+// Backoff of the writes after the function ran.
+const (
+	persistDelay    = 10 * time.Millisecond
+	persistMaxDelay = time.Second
+)
+
+// persist performs w until it succeeds, fails with ErrLeaseLost, or until
+// passes, with exponential backoff and full jitter; each try is bounded by
+// DefaultStoreTimeout and by until. It returns w's last error.
+func (c *call) persist(until func() time.Time, w func(context.Context) error) error {
+	base := context.WithoutCancel(c.ctx)
+	var lastErr error
+	try := func() error {
+		left := until().Sub(c.clock.Now())
+		if left <= 0 {
+			if lastErr == nil {
+				lastErr = errors.New("the lease ended before the write could be tried")
+			}
+			return retry.Unrecoverable(lastErr)
+		}
+		tctx, cancel := context.WithTimeout(base, min(left, DefaultStoreTimeout))
+		defer cancel()
+		lastErr = w(tctx)
+		return lastErr
+	}
+	retryable := func(err error) bool {
+		return retry.IsRecoverable(err) && !errors.Is(err, ErrLeaseLost) && c.clock.Now().Before(until())
+	}
+	if err := try(); err == nil || !retryable(err) {
+		return lastErr
+	}
+	<-c.clock.After(persistDelay) // retry.Do tries at once
+	_ = retry.Do(try,
+		retry.Attempts(0), // until the lease ends
+		retry.Delay(persistDelay),
+		retry.MaxDelay(persistMaxDelay),
+		retry.DelayType(retry.FullJitterBackoffDelay),
+		retry.LastErrorOnly(true),
+		retry.WithTimer(c.clock),
+		retry.RetryIf(retryable),
+	)
+	return lastErr
+}
+
+// heartbeat renews the lease every Lease/3 from the grant until stop is
+// called; stop waits for a renewal in flight. If a renewal is fenced, the
+// claim was taken over; if no renewal succeeded for a whole Lease (by this
+// process's clock), the lease may be about to pass for other hosts: either
+// way the function's context is canceled with ErrLeaseLost. No goroutine
 // waits between renewals.
-func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) (stop func()) {
-	hb := &heartbeat{c: c, inner: inner, cancel: cancel}
+func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
+	lease := c.spec.lease()
+	hb := &heartbeat{c: c, base: context.WithoutCancel(inner), cancel: cancel, hold: c.claimedAt.Add(lease)}
 	hb.mu.Lock()
-	hb.stopTimer = afterFunc(c.clock, c.spec.lease()/3, hb.beat)
+	hb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)
+	hb.stopExpiry = afterFunc(c.clock, hb.hold.Sub(c.clock.Now()), hb.expire)
 	hb.mu.Unlock()
-	return hb.stop
+	return hb
 }
 
 type heartbeat struct {
-	c         *call
-	inner     context.Context
-	cancel    context.CancelCauseFunc
-	mu        sync.Mutex // held by a renewal in flight
-	stopped   bool
-	stopTimer func() bool
+	c        *call
+	base     context.Context
+	cancel   context.CancelCauseFunc
+	inflight sync.Mutex // held by a renewal in flight
+
+	mu         sync.Mutex // guards the fields below
+	stopped    bool
+	lost       bool
+	hold       time.Time // the holder's own deadline: last renewal's start + Lease
+	stopBeat   func() bool
+	stopExpiry func() bool
 }
 
 func (hb *heartbeat) beat() {
+	hb.inflight.Lock()
+	defer hb.inflight.Unlock()
 	hb.mu.Lock()
-	defer hb.mu.Unlock()
-	if hb.stopped {
+	done := hb.stopped || hb.lost
+	hb.mu.Unlock()
+	if done {
 		return
 	}
 	c, lease := hb.c, hb.c.spec.lease()
-	rctx, rcancel := context.WithTimeout(context.WithoutCancel(hb.inner), lease/3)
-	err := c.store.Renew(rctx, c.key, c.fence, c.clock.Now().Add(lease))
+	now := c.clock.Now()
+	rctx, rcancel := context.WithTimeout(hb.base, lease/3)
+	err := c.store.Renew(rctx, c.key, c.fence, c.leaseFrom(now))
 	rcancel()
-	if errors.Is(err, store.ErrFenced) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if hb.stopped || hb.lost {
+		return
+	}
+	switch {
+	case err == nil:
+		if hold := now.Add(lease); hold.After(hb.hold) {
+			hb.hold = hold
+			hb.stopExpiry()
+			hb.stopExpiry = afterFunc(c.clock, hold.Sub(c.clock.Now()), hb.expire)
+		}
+	case errors.Is(err, store.ErrFenced):
+		hb.lost = true
+		hb.stopExpiry()
 		hb.cancel(ErrLeaseLost)
 		return
 	}
 	// Any other failure is tried again at the next beat: the lease is
 	// renewed three times per period.
-	hb.stopTimer = afterFunc(c.clock, lease/3, hb.beat)
+	hb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)
+}
+
+// expire stops a holder that has not renewed its lease in time.
+func (hb *heartbeat) expire() {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if hb.stopped || hb.lost || hb.c.clock.Now().Before(hb.hold) {
+		return
+	}
+	hb.lost = true
+	hb.stopBeat()
+	hb.cancel(ErrLeaseLost)
+}
+
+// holdUntil is the holder's own deadline: the writes after the function
+// ran are tried until then.
+func (hb *heartbeat) holdUntil() time.Time {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.hold
 }
 
 func (hb *heartbeat) stop() {
 	hb.mu.Lock()
-	defer hb.mu.Unlock()
 	if !hb.stopped {
 		hb.stopped = true
-		hb.stopTimer()
+		hb.stopBeat()
+		hb.stopExpiry()
 	}
+	hb.mu.Unlock()
+	hb.inflight.Lock() // wait for a renewal in flight
+	hb.inflight.Unlock()
 }
 
 // AfterFuncClock is implemented by clocks that can call a function once a

@@ -252,11 +252,13 @@ func TestHeartbeatKeepsTheLeaseOfASlowHolder(t *testing.T) {
 		done <- err
 	}()
 	// Ten heartbeat periods: more than three leases pass while the holder runs.
+	// Two timers wait while the holder is idle: the next renewal and the
+	// holder's own deadline.
 	for range 10 {
-		clock.BlockUntil(1)
+		clock.BlockUntil(2)
 		clock.Advance(10 * time.Second)
 	}
-	clock.BlockUntil(1) // the last renewal has been written
+	clock.BlockUntil(2) // the last renewal has been written
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
 		Key: keyOf(t, spec, "k"), Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{1}, Now: clock.Now(),
 		LeaseUntil: clock.Now().Add(time.Minute), RetainUntil: clock.Now().Add(time.Hour), Takeover: true,
@@ -286,15 +288,16 @@ func TestLeaseLostCancelsTheFunctionAndIsReported(t *testing.T) {
 		done <- err
 	}()
 	<-started
-	// Another process, whose clock is past the lease, takes the key over.
-	later := clock.Now().Add(31 * time.Second)
+	// Another process, whose clock is past the lease (and its clock-skew
+	// tolerance), takes the key over.
+	later := clock.Now().Add(spec.Lease + runtime.ClockSkew + time.Second)
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
 		Key: keyOf(t, spec, "k"), Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{2}, Now: later,
 		LeaseUntil: later.Add(time.Minute), RetainUntil: later.Add(time.Hour), Takeover: true,
 	})
 	require.NoError(t, err)
 	require.True(t, res.Granted)
-	clock.BlockUntil(1)
+	clock.BlockUntil(2)
 	clock.Advance(10 * time.Second) // the next renewal is fenced
 	require.ErrorIs(t, <-cause, runtime.ErrLeaseLost)
 	require.ErrorIs(t, <-done, runtime.ErrLeaseLost)
@@ -600,13 +603,16 @@ func TestStoreFailuresFailClosed(t *testing.T) {
 		_, err := do(runtime.WithStore(context.Background(), spy), spec, "k", "fp", func(context.Context) (int, error) { return 4, nil })
 		require.ErrorIs(t, err, runtime.ErrStore)
 	})
-	t.Run("complete fails: reported, results returned", func(t *testing.T) {
+	t.Run("complete fails until the lease ends: not recorded, results returned", func(t *testing.T) {
 		spy := &spyStore{Store: memstore.New(), failWrite: down}
 		spec := newSpec(t, runtime.EffectNone, 0)
+		spec.Lease = 100 * time.Millisecond // the writes are retried until it ends
 		got, err := do(runtime.WithStore(context.Background(), spy), spec, "k", "fp", func(context.Context) (int, error) { return 4, nil })
-		require.ErrorIs(t, err, runtime.ErrStore)
+		require.ErrorIs(t, err, runtime.ErrNotRecorded)
 		require.ErrorIs(t, err, down)
+		require.NotErrorIs(t, err, runtime.ErrStore, "ErrStore means the function did not run")
 		require.Equal(t, 4, got, "the function ran; its results are returned with the error")
+		require.EqualValues(t, 1, runtime.StatsFor(spec.Namespace).RecordFailed)
 	})
 }
 

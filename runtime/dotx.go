@@ -127,6 +127,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		lastErr  error
 		final    error  // an outcome that ends the call without running fn
 		recorded []byte // results replayed from an earlier call
+		ownsRec  bool   // the replayed record was committed by this call
 		ran      bool
 	)
 	once := func() error {
@@ -153,6 +154,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 			final = c.settled(&res.Record)
 			if final == nil {
 				recorded = res.Record.Result
+				ownsRec = res.Record.Owner == c.owner
 			}
 			return nil
 		}
@@ -183,7 +185,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		return nil
 	}
 	err := retry.Do(once, c.retryOptions(ctx, spec.attempts(), func(err error) bool {
-		return ctx.Err() == nil && (classify(err) == classNotApplied || ops.Transient(err))
+		return ctx.Err() == nil && (classify(err) == classNotApplied || ops.Transient(err) || safeToRetry(err))
 	})...)
 	switch {
 	case final != nil:
@@ -191,9 +193,9 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	case recorded != nil || (err == nil && !ran):
 		var replay R
 		if derr := unmarshalResult(recorded, &replay); derr != nil {
-			return replay, fmt.Errorf("idem: %s: the results recorded in the database cannot be decoded into the function's current result types; the function is not run again for this key: %w", spec.Namespace, derr)
+			return replay, c.undecodable(derr)
 		}
-		if attempt > 1 {
+		if ownsRec {
 			// A retry found the record its own lost commit wrote.
 			c.emit(EventExecuted, attempt, nil)
 		} else {
@@ -219,9 +221,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		err := fmt.Errorf("%w: %s: key %s was recorded for a call whose fingerprint differs: other arguments, or a fingerprint that changed with the code; if these arguments are the same operation, pin the fingerprint's parts with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key)
-		c.emit(EventKeyReused, 0, err)
-		return err
+		return c.keyReused()
 	}
 	if rec.State == store.StateCompleted {
 		return nil

@@ -3,8 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"net"
-	"syscall"
 )
 
 var (
@@ -16,17 +14,37 @@ var (
 	// downstream. The function is not run again until the record's retention
 	// passes or an operator deletes it.
 	ErrIndeterminate = errors.New("idem: outcome indeterminate: the effect may have happened")
-	// ErrStore is matched by every error that comes from the store. The
-	// function never runs without a successful claim.
+	// ErrStore is matched by errors of a store that failed before the
+	// function ran: the function never runs without a successful claim, so
+	// a call that returns ErrStore did not run it. A store failure after
+	// the function ran is ErrNotRecorded instead. A call whose own context
+	// ended matches context.Canceled or context.DeadlineExceeded, not
+	// ErrStore.
 	ErrStore = errors.New("idem: store failure")
+	// ErrNotRecorded is returned when the function ran but the store failed
+	// to record its outcome (its results, the release of the claim or the
+	// indeterminate mark) until the call's lease ended. The effect has
+	// happened or may have: the error is never retried, by this wrapper or
+	// by a wrapped function that calls it and returns the error. The key
+	// stays in progress until its lease passes, then is taken over (api,
+	// queue) or becomes indeterminate (none). It does not match ErrStore.
+	ErrNotRecorded = errors.New("idem: the function ran but its outcome could not be recorded")
+	// ErrResultTooLarge is returned when the function succeeded with
+	// results whose encoding exceeds the limit (see SetMaxResultSize). The
+	// results are not recorded; the key is marked indeterminate, so the
+	// function is not run again for it until the retention passes or an
+	// operator deletes the record. The error also matches ErrIndeterminate.
+	ErrResultTooLarge = errors.New("idem: results too large to record")
 	// ErrNoStore is returned when no store is configured for a call.
 	ErrNoStore = errors.New("idem: no store configured: call runtime.SetDefaultStore, pass one with runtime.WithStore, or set IDEM_STORE (memory:, sqlite:<path>, postgres://…, redis://…)")
 	// ErrInvalidKey is returned when a key or fingerprint argument cannot be
 	// encoded (for example a NaN float). The function is not run.
 	ErrInvalidKey = errors.New("idem: invalid key argument")
 	// ErrLeaseLost is the cause of the context cancellation a running
-	// function sees when its claim was taken over by another caller.
-	ErrLeaseLost = errors.New("idem: lease lost: another caller took over this key")
+	// function sees when its claim was taken over by another caller, or when
+	// its holder could not renew the lease in time (see ClockSkew). The
+	// call returns an error matching it; its results were not recorded.
+	ErrLeaseLost = errors.New("idem: lease lost: another caller took over this key, or the lease could not be renewed in time")
 )
 
 // NotApplied marks err as an error after which the effect certainly did not
@@ -103,9 +121,17 @@ func classifyIn(ctx context.Context, err error) errClass {
 }
 
 // classify decides what an error returned by the wrapped function means for
-// retries and for the record. Explicit marks win; then context errors; then
-// errors that prove the request never reached its destination.
+// retries and for the record. A wrapped call inside the function that ran
+// and could not record its outcome (or lost its lease) is applied; then
+// explicit marks win; then context errors; everything else is
+// indeterminate. Nothing is guessed from the error's kind: a refused dial
+// or a store error returned by the function may follow an effect the
+// function already applied, so only the function's author can mark it
+// NotApplied.
 func classify(err error) errClass {
+	if errors.Is(err, ErrNotRecorded) || errors.Is(err, ErrLeaseLost) {
+		return classApplied
+	}
 	var m *markedError
 	if errors.As(err, &m) {
 		return m.class
@@ -113,33 +139,15 @@ func classify(err error) errClass {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return classContext
 	}
-	if errors.Is(err, ErrStore) {
-		return classNotApplied
-	}
-	if isNotApplied(err) {
-		return classNotApplied
-	}
 	return classIndeterminate
 }
 
-// isNotApplied recognises, without marks, errors that prove the request
-// never reached its destination: refused or failed dials, DNS failures, and
-// errors that report themselves safe to retry (pgconn's SafeToRetry).
-func isNotApplied(err error) bool {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return true
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return true
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
+// safeToRetry recognises errors that report themselves safe to retry
+// (pgconn's SafeToRetry: the query was never sent). It proves only that
+// this one request was not sent, so it is no evidence about a function's
+// earlier effects; the db effect uses it, where every error rolls the
+// whole transaction back.
+func safeToRetry(err error) bool {
 	var safe interface{ SafeToRetry() bool }
-	if errors.As(err, &safe) && safe.SafeToRetry() {
-		return true
-	}
-	return false
+	return errors.As(err, &safe) && safe.SafeToRetry()
 }

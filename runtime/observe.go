@@ -31,13 +31,29 @@ const (
 	EventTakeover
 	// EventStoreError: the call failed because the store failed.
 	EventStoreError
-	// EventFailed: the function ran and failed; the claim was released so a
-	// later call may run again.
+	// EventFailed: the function ran and failed and the claim was released
+	// so a later call may run again; or the caller's context ended before
+	// the function ran (Attempt 0).
 	EventFailed
+	// EventWaiting: the call found the key held by another caller and
+	// starts waiting for it (in addition to the call's outcome). LeaseUntil
+	// is the holder's lease end: a holder that died is waited for until
+	// then.
+	EventWaiting
+	// EventRecordPending: the caller's context ended before the outcome of
+	// the function could be recorded; the call returned (a successful
+	// function's results to its caller) and the write continues in the
+	// background until the lease ends. EventExecuted or EventRecordFailed
+	// follows.
+	EventRecordPending
+	// EventRecordFailed: the function ran but its outcome (results, release
+	// or indeterminate mark) could not be recorded before the lease ended;
+	// Err says why. The key stays in progress until its lease passes.
+	EventRecordFailed
 	numEventKinds
 )
 
-var eventKindNames = [numEventKinds]string{"executed", "replayed", "waited", "key_reused", "retried", "indeterminate", "takeover", "store_error", "failed"}
+var eventKindNames = [numEventKinds]string{"executed", "replayed", "waited", "key_reused", "retried", "indeterminate", "takeover", "store_error", "failed", "waiting", "record_pending", "record_failed"}
 
 // String returns the event's snake_case name, e.g. "key_reused".
 func (k EventKind) String() string {
@@ -59,11 +75,15 @@ type Event struct {
 	Attempt int
 	// Err is the error the event concerns, if any.
 	Err error
+	// LeaseUntil is, for EventWaiting, the lease end of the caller that
+	// holds the key.
+	LeaseUntil time.Time
 }
 
 // Observer receives the events of wrapped calls. Observe is called
-// synchronously on the calling goroutine, possibly concurrently from many
-// goroutines, and must not block.
+// synchronously on the calling goroutine (or, for the outcome of a write
+// that finishes after its caller returned, on the goroutine doing it),
+// possibly concurrently from many goroutines, and must not block.
 type Observer interface {
 	Observe(Event)
 }
@@ -86,6 +106,9 @@ type Counters struct {
 	Takeover      uint64
 	StoreError    uint64
 	Failed        uint64
+	Waiting       uint64
+	RecordPending uint64
+	RecordFailed  uint64
 }
 
 type counters [numEventKinds]atomic.Uint64
@@ -141,5 +164,8 @@ func (c *counters) snapshot() Counters {
 		Takeover:      c[EventTakeover].Load(),
 		StoreError:    c[EventStoreError].Load(),
 		Failed:        c[EventFailed].Load(),
+		Waiting:       c[EventWaiting].Load(),
+		RecordPending: c[EventRecordPending].Load(),
+		RecordFailed:  c[EventRecordFailed].Load(),
 	}
 }

@@ -41,8 +41,9 @@ const (
 // defaults holds the process-wide defaults. They are the package's only
 // mutable state, set through SetDefaultStore and SetDefaultObserver.
 var defaults struct {
-	store    atomic.Pointer[storeBox]
-	observer atomic.Pointer[observerBox]
+	store         atomic.Pointer[storeBox]
+	observer      atomic.Pointer[observerBox]
+	maxResultSize atomic.Int64 // 0 means DefaultMaxResultSize
 }
 
 type storeBox struct{ s Store }
@@ -77,6 +78,25 @@ func WithClock(ctx context.Context, c Clock) context.Context {
 // either way.
 func WithObserver(ctx context.Context, o Observer) context.Context {
 	return context.WithValue(ctx, observerCtxKey, o)
+}
+
+// SetMaxResultSize sets the limit, in bytes, on the encoded results of
+// every wrapped function in the process (DefaultMaxResultSize unless set; n
+// of 0 or less restores it). A function whose results exceed it has run:
+// its call returns its results with an error matching ErrResultTooLarge and
+// ErrIndeterminate, and the key is marked indeterminate, so the function is
+// not run again for it until the record's retention passes or an operator
+// deletes the record. Large results slow every replay and can stall a
+// shared store; return a reference (an id, a URL) instead.
+func SetMaxResultSize(n int) {
+	defaults.maxResultSize.Store(int64(max(n, 0)))
+}
+
+func maxResultSize() int {
+	if n := defaults.maxResultSize.Load(); n > 0 {
+		return int(n)
+	}
+	return DefaultMaxResultSize
 }
 
 // SetDefaultObserver sets the observer that receives the events of wrapped

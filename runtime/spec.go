@@ -59,6 +59,27 @@ const (
 	DefaultRetryMaxDelay = shared.RetryMaxDelay
 )
 
+// ClockSkew is how far apart the clocks of two hosts sharing a store may be
+// without two of them ever holding one key at once. A holder writes its
+// lease as its own deadline plus ClockSkew, and stops itself at its own
+// deadline: when it has not renewed the lease for a whole Lease (by its own
+// clock), its function's context is canceled with cause ErrLeaseLost. A
+// host whose clock runs up to ClockSkew ahead therefore sees the lease
+// still live until after the holder has stopped. Keep the hosts' clocks
+// synchronized (NTP) well within it.
+const ClockSkew = 5 * time.Second
+
+// DefaultStoreTimeout bounds, in wall-clock time, each store call of a
+// wrapped function that has no context parameter (its wrapper passes
+// context.Background), and how long such a call waits for the writes after
+// its function ran before it returns and leaves them to finish in the
+// background. Other calls are bounded by their context: give it a deadline.
+const DefaultStoreTimeout = 10 * time.Second
+
+// DefaultMaxResultSize is the default limit, in bytes, on the encoded
+// results of a wrapped function; see SetMaxResultSize.
+const DefaultMaxResultSize = 1 << 20
+
 // Spec describes one wrapped function. Generated code declares one Spec per
 // wrapper as a package-level variable; the runtime never modifies it.
 type Spec struct {
@@ -70,10 +91,13 @@ type Spec struct {
 	Effect  Effect
 	Retry   RetryPolicy
 	// TTL is how long a completed or indeterminate record is kept; 0 means
-	// DefaultTTL.
+	// DefaultTTL. An in-progress record is kept at least as long as its
+	// lease, whatever the TTL.
 	TTL time.Duration
 	// Lease is how long an in-progress claim lives without renewal; 0 means
-	// DefaultLease. A live holder renews it every Lease/3.
+	// DefaultLease. A live holder renews it every Lease/3; the store keeps
+	// Lease plus ClockSkew, and a holder that has not renewed for a Lease
+	// stops itself (see ClockSkew).
 	Lease time.Duration
 }
 

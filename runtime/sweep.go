@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,12 +29,28 @@ type sweepState struct {
 }
 
 // sweeps holds, per store, when it was last swept by this process. It is
-// bounded: past maxSweepStates stores (a process that opens and closes many)
-// it is cleared, which costs at most one early sweep per store.
+// keyed by the store value, or, for a store whose value is not comparable
+// (a struct holding a slice or a func, say), by its type: stores of such a
+// type share one schedule. It is bounded: past maxSweepStates stores (a
+// process that opens and closes many) it is cleared, which costs at most
+// one early sweep per store.
 var (
-	sweeps      sync.Map // Store -> *sweepState
+	sweeps      sync.Map // Store or reflect.Type -> *sweepState
 	sweepStates atomic.Int64
 )
+
+// sweepKey is the key of s in sweeps. Using a non-comparable value as a
+// map key panics.
+func sweepKey(s Store) any {
+	t := reflect.TypeOf(s)
+	if t.Kind() == reflect.Pointer { // the common case, checked without allocating
+		return s
+	}
+	if !reflect.ValueOf(s).Comparable() {
+		return t
+	}
+	return s
+}
 
 const maxSweepStates = 64
 
@@ -44,13 +61,14 @@ func maybeSweep(s Store, now time.Time) {
 	if !ok {
 		return
 	}
-	v, ok := sweeps.Load(s)
+	k := sweepKey(s)
+	v, ok := sweeps.Load(k)
 	if !ok {
 		if sweepStates.Add(1) > maxSweepStates {
 			sweeps.Clear()
 			sweepStates.Store(1)
 		}
-		v, _ = sweeps.LoadOrStore(s, new(sweepState))
+		v, _ = sweeps.LoadOrStore(k, new(sweepState))
 	}
 	st := v.(*sweepState)
 	last := st.last.Load()

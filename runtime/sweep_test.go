@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -55,4 +56,44 @@ func TestSweepStatesStayBounded(t *testing.T) {
 	n := 0
 	sweeps.Range(func(any, any) bool { n++; return true })
 	require.LessOrEqual(t, n, maxSweepStates)
+}
+
+// valueStore is a store whose value is not comparable: using it as a map
+// key would panic.
+type valueStore struct {
+	*memstore.Store
+	tags  []string
+	swept chan time.Time
+}
+
+func (s valueStore) Sweep(_ context.Context, now time.Time) (int, error) {
+	s.swept <- now
+	return 0, nil
+}
+
+func TestMaybeSweepAcceptsStoresThatAreNotComparable(t *testing.T) {
+	base := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Stores of a non-comparable type share one schedule per type: start
+	// afresh on every run.
+	sweeps.Delete(reflect.TypeOf(valueStore{}))
+	sweeps.Delete(sweepKey(sweepHolder{Store: valueStore{}}))
+	s := valueStore{Store: memstore.New(), tags: []string{"a"}, swept: make(chan time.Time, 4)}
+	require.NotPanics(t, func() { maybeSweep(s, base) })
+	require.Equal(t, base, <-s.swept)
+	require.NotPanics(t, func() { maybeSweep(s, base.Add(time.Second)) })
+	require.NotPanics(t, func() { maybeSweep(s, base.Add(SweepInterval)) })
+	require.Equal(t, base.Add(SweepInterval), <-s.swept, "the store keeps its schedule")
+	require.Len(t, s.swept, 0, "no sweep within the interval")
+
+	nested := sweepHolder{Store: valueStore{Store: memstore.New(), swept: make(chan time.Time, 1)}}
+	require.NotPanics(t, func() { maybeSweep(nested, base) })
+	require.Equal(t, base, <-nested.Store.(valueStore).swept)
+}
+
+// sweepHolder's type is comparable, but its value holds a store that is
+// not.
+type sweepHolder struct{ Store }
+
+func (s sweepHolder) Sweep(ctx context.Context, now time.Time) (int, error) {
+	return s.Store.(valueStore).Sweep(ctx, now)
 }

@@ -129,3 +129,22 @@ func (c *Clock) notify() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
+
+// WaitFor returns the deadlines of the pending waiters (After channels and
+// AfterFunc calls) once ok accepts them, blocking until the goroutines
+// under test have registered what ok looks for.
+func (c *Clock) WaitFor(ok func(deadlines []time.Time) bool) []time.Time {
+	for {
+		c.mu.Lock()
+		ds := make([]time.Time, len(c.waiters))
+		for i, w := range c.waiters {
+			ds[i] = w.at
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		if ok(ds) {
+			return ds
+		}
+		<-ch
+	}
+}
