@@ -205,8 +205,12 @@ func goTest(dir string, args, pkgs []string) result {
 		case e.Action == "fail" && (e.FailedBuild != "" || strings.Contains(string(res.output), e.Package+" [build failed]")):
 			res.buildFailed = true
 		case e.Action == "fail":
-			// a package that failed outside any test (a panic, a timeout)
-			res.failed = append(res.failed, strings.TrimPrefix(e.Package, "github.com/idem-go/idem/")+" (package)")
+			// A package fails with its tests; alone, it failed outside
+			// any test (a panic, a timeout).
+			pkg := strings.TrimPrefix(e.Package, "github.com/idem-go/idem/")
+			if !slices.ContainsFunc(res.failed, func(f string) bool { return strings.HasPrefix(f, pkg+" ") }) {
+				res.failed = append(res.failed, pkg+" (package)")
+			}
 		}
 	}
 	return res
