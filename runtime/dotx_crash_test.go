@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,6 +167,11 @@ func TestDBEffectSurvivesSIGKILL(t *testing.T) {
 				p := drawPoint(rng)
 				dist[p.kind]++
 				committed := runDBCrashChild(t, tg.dialect, tg.dsn, run, p)
+				if tg.dialect == "postgres" {
+					// The server finishes (or rolls back) what the dead
+					// child sent before the parent looks.
+					waitBackendsGone(t, db, crashAppName(run))
+				}
 
 				// After the kill: nothing duplicated, nothing committed
 				// lost, and at an exact point exactly what came before.
@@ -302,6 +308,26 @@ func TestDBCrashChild(t *testing.T) {
 	os.Exit(3)
 }
 
+// crashAppName is the PostgreSQL application_name of run's child.
+func crashAppName(run int) string { return fmt.Sprintf("idem-dbcrash-%03d", run) }
+
+// waitBackendsGone waits until the server has no session named app: a
+// killed client's COMMIT may still be running on the server when the
+// client is gone, and what the parent reads must be its outcome. The wait
+// is for a condition, bounded by 30s.
+func waitBackendsGone(t *testing.T, db *sql.DB, app string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n))
+		if n == 0 {
+			return
+		}
+		require.Less(t, i, 3000, "the server still has %d sessions of the killed child %s after 30s", n, app)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // openCrashDB opens the ledger database through database/sql, the handle
 // DoSQL takes: modernc.org/sqlite in WAL mode, or PostgreSQL through pgx's
 // stdlib driver.
@@ -310,6 +336,16 @@ func openCrashDB(t *testing.T, dialect, dsn string) *sql.DB {
 	case "sqlite":
 		return openSQLiteLedgerDB(t, dsn)
 	case "postgres":
+		if run := os.Getenv(dbCrashRunEnv); run != "" && os.Getenv(dbCrashChildEnv) == "1" {
+			u, err := url.Parse(dsn)
+			require.NoError(t, err)
+			q := u.Query()
+			n, err := strconv.Atoi(run)
+			require.NoError(t, err)
+			q.Set("application_name", crashAppName(n))
+			u.RawQuery = q.Encode()
+			dsn = u.String()
+		}
 		db, err := sql.Open("pgx", dsn)
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
