@@ -84,7 +84,7 @@ func PostgresDSN(t testing.TB) string {
 }
 
 // RedisURL returns the Redis URL from IDEM_TEST_REDIS_URL. When it is unset,
-// it fails t under CI=true and skips t otherwise; in both cases it does not
+// it fails t under CI (see [CI]) and skips t otherwise; in both cases it does not
 // return.
 func RedisURL(t testing.TB) string {
 	t.Helper()
@@ -92,7 +92,7 @@ func RedisURL(t testing.TB) string {
 }
 
 // RedisClusterAddr returns the host:port of a Redis Cluster node from
-// IDEM_TEST_REDIS_CLUSTER_ADDR. When it is unset, it fails t under CI=true
+// IDEM_TEST_REDIS_CLUSTER_ADDR. When it is unset, it fails t under CI (see [CI])
 // and skips t otherwise; in both cases it does not return.
 func RedisClusterAddr(t testing.TB) string {
 	t.Helper()
