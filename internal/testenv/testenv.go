@@ -76,7 +76,7 @@ func NotApplicable(t testing.TB, why string) {
 }
 
 // PostgresDSN returns the PostgreSQL connection string from
-// IDEM_TEST_POSTGRES_DSN. When it is unset, it fails t under CI=true and
+// IDEM_TEST_POSTGRES_DSN. When it is unset, it fails t under CI (see [CI]) and
 // skips t otherwise; in both cases it does not return.
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
