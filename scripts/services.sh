@@ -19,7 +19,10 @@
 #     point the tests at your own servers by exporting them first.
 #   * Missing servers are installed from Debian packages (postgresql,
 #     redis-server) when running as root; otherwise it prints a note and goes
-#     on, and the tests skip (or fail under CI=true).
+#     on, and the tests skip. Under CI (CI set to anything but "", 0, false,
+#     no or off, as internal/testenv reads it; .ci/run exports CI=true) a
+#     server that cannot be installed or started is a failure: it returns
+#     non-zero, and the sourcing test script stops.
 #   * Each server is a throwaway instance on 127.0.0.1, on a free port, with
 #     its data under one temporary directory; nothing is persisted.
 #     PostgreSQL runs as the `postgres` user when started by root, since the
@@ -28,9 +31,30 @@
 #     servers and removes the temporary directory.
 #
 # It changes no shell option of the sourcing shell, works under `set -eu`,
-# and returns non-zero only when an installed server fails to start.
+# and returns non-zero when an installed server fails to start, and under CI
+# when a server is missing.
 
 _idem_svc_log() { printf 'services.sh: %s\n' "$*" >&2; }
+
+# _idem_svc_ci: succeeds under CI, with the rule of internal/testenv.CI.
+_idem_svc_ci() {
+	local v
+	v=$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]' | tr -d '[:space:]')
+	case "$v" in
+	"" | 0 | false | no | off) return 1 ;;
+	esac
+	return 0
+}
+
+# _idem_svc_missing WHAT: a server that cannot be had here. Outside CI the
+# tests skip; under CI it is a failure (returns 1).
+_idem_svc_missing() {
+	if _idem_svc_ci; then
+		_idem_svc_log "FAIL: $1 is missing and CI (CI=${CI}) must not skip its tests"
+		return 1
+	fi
+	return 0
+}
 
 # _idem_svc_port_free PORT: succeeds when nothing listens on 127.0.0.1:PORT.
 _idem_svc_port_free() {
@@ -126,8 +150,9 @@ _idem_svc_start_postgres() {
 	local bin port data
 	if ! bin=$(_idem_svc_pg_bin); then
 		_idem_svc_log "NOTE: PostgreSQL is not installed and cannot be installed here (not root, or no apt-get)."
-		_idem_svc_log "      Install it, or export IDEM_TEST_POSTGRES_DSN; PostgreSQL tests will skip (and fail under CI=true)."
-		return 0
+		_idem_svc_log "      Install it, or export IDEM_TEST_POSTGRES_DSN; PostgreSQL tests will skip (and fail under CI)."
+		_idem_svc_missing PostgreSQL
+		return
 	fi
 	if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
 		_idem_svc_log "PostgreSQL must run as a non-root user and the 'postgres' user does not exist; create it or export IDEM_TEST_POSTGRES_DSN"
@@ -159,13 +184,15 @@ _idem_svc_start_postgres() {
 	_idem_svc_log "PostgreSQL ready on 127.0.0.1:$port"
 }
 
-# _idem_svc_redis NAME PORT ARGS...: starts a throwaway redis-server.
+# _idem_svc_redis NAME PORT ARGS...: starts a throwaway redis-server in the
+# configuration runtime/redisstore accepts (an append-only file fsynced every
+# second, no eviction), under the throwaway directory.
 _idem_svc_redis() {
 	local name=$1 port=$2 dir
 	shift 2
 	dir="$_IDEM_SVC_DIR/$name"
 	mkdir -p "$dir"
-	if ! redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+	if ! redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
 		--daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null 2>&1; then
 		_idem_svc_log "Redis ($name) failed to start:"
 		tail -n 20 "$dir/redis.log" >&2 2>/dev/null
@@ -177,10 +204,12 @@ _idem_svc_redis() {
 _idem_svc_redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
 
 _idem_svc_redis_missing() {
-	if [ -n "${_IDEM_SVC_REDIS_NOTED:-}" ]; then return 0; fi
-	_IDEM_SVC_REDIS_NOTED=1
-	_idem_svc_log "NOTE: Redis is not installed and cannot be installed here (not root, or no apt-get)."
-	_idem_svc_log "      Install it, or export IDEM_TEST_REDIS_URL and IDEM_TEST_REDIS_CLUSTER_ADDR; Redis tests will skip (and fail under CI=true)."
+	if [ -z "${_IDEM_SVC_REDIS_NOTED:-}" ]; then
+		_IDEM_SVC_REDIS_NOTED=1
+		_idem_svc_log "NOTE: Redis is not installed and cannot be installed here (not root, or no apt-get)."
+		_idem_svc_log "      Install it, or export IDEM_TEST_REDIS_URL and IDEM_TEST_REDIS_CLUSTER_ADDR; Redis tests will skip (and fail under CI)."
+	fi
+	_idem_svc_missing Redis
 }
 
 _idem_svc_start_redis() {
@@ -278,7 +307,10 @@ _idem_svc_main() {
 	if [ -n "$want_redis$want_cluster" ] && ! _idem_svc_have_redis; then pkgs="$pkgs redis-server"; fi
 	if [ -n "$pkgs" ]; then
 		# shellcheck disable=SC2086
-		_idem_svc_install $pkgs || true
+		if ! _idem_svc_install $pkgs && _idem_svc_ci; then
+			_idem_svc_log "FAIL: could not install the missing servers ($pkgs) under CI (CI=${CI})"
+			rc=1
+		fi
 	fi
 
 	_idem_svc_trap
@@ -286,7 +318,7 @@ _idem_svc_main() {
 	if _idem_svc_have_redis; then have_redis=1; fi
 	if [ -n "$want_cluster" ]; then
 		if [ -z "$have_redis" ]; then
-			_idem_svc_redis_missing
+			_idem_svc_redis_missing || rc=1
 			want_cluster=
 		elif ! _idem_svc_begin_redis_cluster; then
 			rc=1
@@ -298,7 +330,7 @@ _idem_svc_main() {
 	fi
 	if [ -n "$want_redis" ]; then
 		if [ -z "$have_redis" ]; then
-			_idem_svc_redis_missing
+			_idem_svc_redis_missing || rc=1
 		else
 			_idem_svc_start_redis || rc=1
 		fi

@@ -9,6 +9,12 @@
 # they are missing; see scripts/services.sh), then checks formatting, vets,
 # checks that committed generated code is current, and runs all tests with
 # the race detector. Extra arguments go to `go test` (e.g. -run Sweep).
+#
+# The tests' output goes through scripts/testreport, which prints each
+# package as it finishes, the packages still running every 30s, the output
+# of every failed test, and every skipped test with its reason. Under CI
+# (.ci/run exports CI=true) a missing server and a skipped test are
+# failures, unless the test says it cannot apply on any machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +36,9 @@ echo "== idemgen -check ./examples/..."
 go run ./cmd/idemgen -check ./examples/...
 
 echo "== go test -race ./..."
-go test -race -count=1 -timeout 15m "$@" ./...
+report_dir=$(mktemp -d "${TMPDIR:-/tmp}/idem-testreport.XXXXXX")
+go build -o "$report_dir/testreport" ./scripts/testreport
+status=0
+go test -race -count=1 -timeout 15m -json "$@" ./... | "$report_dir/testreport" || status=$?
+rm -rf "$report_dir"
+exit "$status"

@@ -30,32 +30,39 @@ func (s sample) rate() float64 {
 // measure runs f on conns concurrent workers, limit operations in total when
 // limit > 0 and otherwise until d has passed, and counts the operations. The
 // first error stops every worker and is returned.
+//
+// A measurement for a duration completes at least one operation per worker
+// whatever the duration, so a busy machine that schedules the workers only
+// after d has passed still yields a sample (the elapsed time then covers that
+// operation too) instead of an empty one.
 func measure(ctx context.Context, conns int, limit int64, d time.Duration, f op) (sample, error) {
 	var (
-		next, total atomic.Int64
-		stop        atomic.Bool
-		errOnce     sync.Once
-		firstErr    error
-		wg          sync.WaitGroup
+		next, total    atomic.Int64
+		failed, timeUp atomic.Bool
+		errOnce        sync.Once
+		firstErr       error
+		wg             sync.WaitGroup
 	)
 	start := time.Now()
 	if limit <= 0 {
-		t := time.AfterFunc(d, func() { stop.Store(true) })
+		t := time.AfterFunc(d, func() { timeUp.Store(true) })
 		defer t.Stop()
 	}
 	for w := range conns {
 		wg.Go(func() {
 			var done int64
-			for !stop.Load() {
+			for !failed.Load() {
 				i := done
 				if limit > 0 {
 					if i = next.Add(1) - 1; i >= limit {
 						break
 					}
+				} else if done > 0 && timeUp.Load() {
+					break
 				}
 				if err := f(ctx, w, i); err != nil {
 					errOnce.Do(func() { firstErr = err })
-					stop.Store(true)
+					failed.Store(true)
 					break
 				}
 				done++

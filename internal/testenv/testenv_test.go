@@ -82,7 +82,7 @@ func TestHelpers(t *testing.T) {
 				assert.True(t, f.skipped)
 				assert.False(t, f.failed)
 			})
-			for _, ci := range []string{"true", "1", "TRUE"} {
+			for _, ci := range []string{"true", "1", "TRUE", "yes", "on"} {
 				t.Run("unset under CI="+ci+" fails", func(t *testing.T) {
 					t.Setenv(h.env, "")
 					t.Setenv(CIVar, ci)
@@ -95,5 +95,58 @@ func TestHelpers(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+func TestCI(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": false, "0": false, "false": false, "FALSE": false, "no": false, "off": false, " false ": false,
+		"true": true, "1": true, "TRUE": true, "yes": true, "on": true, "anything": true,
+	} {
+		t.Setenv(CIVar, v)
+		assert.Equal(t, want, CI(), "CI=%q", v)
+	}
+}
+
+// runTB runs f on a fake in its own goroutine (Skip and Fatal end it).
+func runTB(f func(testing.TB)) (fake *fakeTB, returned bool) {
+	_, _, returned = call(func(tb testing.TB) string {
+		fake = tb.(*fakeTB)
+		f(tb)
+		return ""
+	})
+	return fake, returned
+}
+
+func TestSkip(t *testing.T) {
+	const reason = "no go command on PATH; install Go"
+	t.Run("outside CI skips", func(t *testing.T) {
+		t.Setenv(CIVar, "")
+		f, returned := runTB(func(tb testing.TB) { Skip(tb, reason) })
+		require.False(t, returned, "must not return after Skip")
+		assert.True(t, f.skipped)
+		assert.False(t, f.failed)
+		assert.Equal(t, reason, f.msg)
+	})
+	for _, ci := range []string{"true", "yes"} {
+		t.Run("under CI="+ci+" fails", func(t *testing.T) {
+			t.Setenv(CIVar, ci)
+			f, returned := runTB(func(tb testing.TB) { Skip(tb, reason) })
+			require.False(t, returned, "must not return after Fatal")
+			assert.True(t, f.failed)
+			assert.False(t, f.skipped)
+			assert.Equal(t, "CI must not skip this test (CI="+ci+"): "+reason, f.msg)
+		})
+	}
+}
+
+func TestNotApplicable(t *testing.T) {
+	for _, ci := range []string{"", "true"} {
+		t.Setenv(CIVar, ci)
+		f, returned := runTB(func(tb testing.TB) { NotApplicable(tb, "helper process, run only by TestX") })
+		require.False(t, returned, "must not return after Skip")
+		assert.True(t, f.skipped, "CI=%q", ci)
+		assert.False(t, f.failed, "CI=%q", ci)
+		assert.Equal(t, NotApplicablePrefix+"helper process, run only by TestX", f.msg)
 	}
 }

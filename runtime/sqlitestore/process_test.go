@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime/sqlitestore"
 	"github.com/idem-go/idem/runtime/store"
 )
@@ -142,7 +143,7 @@ func count(m map[int]int, v int) int {
 func TestHelperProcess(t *testing.T) {
 	id := os.Getenv(helperEnv)
 	if id == "" {
-		t.Skip("helper process for TestTwoProcesses")
+		testenv.NotApplicable(t, "helper process, run only by TestTwoProcesses")
 	}
 	fail := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "child %s: "+format+"\n", append([]any{id}, args...)...)

@@ -73,114 +73,139 @@ func testClaimNewKey(t *testing.T, s store.Store) {
 }
 
 // Many owners claim one key at once: exactly one is granted, and every other
-// claimer is shown the winner's in-progress record.
+// claimer is shown the winner's in-progress record. The race runs many
+// times, on many keys (see repeatRace).
 func testClaimRace(t *testing.T, s store.Store) {
-	const n = 32
-	key := newKey(t)
-	results := make([]store.ClaimResult, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		req := request(t, key, newOwner(t), base)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i], errs[i] = s.Claim(context.Background(), req)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	repeatRace(t, func(t *testing.T, n, m int) {
+		keys := make([]store.Key, m)
+		reqs := make([][]store.ClaimRequest, n) // racer → key → request
+		for j := range keys {
+			keys[j] = newKey(t)
+		}
+		for i := range reqs {
+			owner := newOwner(t)
+			for _, key := range keys {
+				reqs[i] = append(reqs[i], request(t, key, owner, base))
+			}
+		}
+		results, errs := raceClaims(s, reqs)
+		for j, key := range keys {
+			winner := -1
+			for i := range n {
+				require.NoError(t, errs[i][j], "claim %d of key %d", i, j)
+				if results[i][j].Granted {
+					require.Equal(t, -1, winner, "claims %d and %d of key %d were both granted", winner, i, j)
+					winner = i
+				}
+			}
+			require.NotEqual(t, -1, winner, "no claim of key %d was granted", j)
+			w := results[winner][j].Record
+			for i := range n {
+				if i == winner {
+					continue
+				}
+				r := results[i][j]
+				assert.False(t, r.TookOver, "claim %d", i)
+				assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d sees the winner's record", i)
+				assert.Equal(t, w.Owner, r.Record.Owner, "claim %d sees the winner as owner", i)
+				assert.Equal(t, w.Token, r.Record.Token, "claim %d sees the winner's token", i)
+			}
+			sameRecord(t, w, get(t, s, key))
+		}
+	})
+}
 
-	winner := -1
-	for i := range n {
-		require.NoError(t, errs[i], "claim %d", i)
-		if results[i].Granted {
-			require.Equal(t, -1, winner, "claims %d and %d were both granted", winner, i)
-			winner = i
+// raceClaims releases one goroutine per racer at once; racer i makes the
+// claims reqs[i] in order. It returns results and errors by racer and claim.
+func raceClaims(s store.Store, reqs [][]store.ClaimRequest) ([][]store.ClaimResult, [][]error) {
+	results := make([][]store.ClaimResult, len(reqs))
+	errs := make([][]error, len(reqs))
+	together(len(reqs), func(i int) {
+		results[i] = make([]store.ClaimResult, len(reqs[i]))
+		errs[i] = make([]error, len(reqs[i]))
+		for j, req := range reqs[i] {
+			results[i][j], errs[i][j] = s.Claim(context.Background(), req)
 		}
-	}
-	require.NotEqual(t, -1, winner, "no claim was granted")
-	w := results[winner].Record
-	for i := range n {
-		if i == winner {
-			continue
-		}
-		r := results[i]
-		assert.False(t, r.TookOver, "claim %d", i)
-		assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d sees the winner's record", i)
-		assert.Equal(t, w.Owner, r.Record.Owner, "claim %d sees the winner as owner", i)
-		assert.Equal(t, w.Token, r.Record.Token, "claim %d sees the winner's token", i)
-	}
-	sameRecord(t, w, get(t, s, key))
+	})
+	return results, errs
 }
 
 // Many owners race to take over one expired lease, all with the holder's
 // fingerprint: exactly one takes it over; without Takeover every racer sees
-// the record made indeterminate.
+// the record made indeterminate. Each race runs many times, on many keys
+// (see repeatRace).
 func testTakeoverRace(t *testing.T, s store.Store) {
-	const n = 16
-	race := func(t *testing.T, key store.Key, takeover bool) ([]store.ClaimResult, store.Record) {
+	type raced struct {
+		key     store.Key
+		first   store.Record
+		results []store.ClaimResult // by racer
+	}
+	race := func(t *testing.T, n, m int, takeover bool) []raced {
 		t.Helper()
-		first := grant(t, s, request(t, key, newOwner(t), base))
-		results := make([]store.ClaimResult, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			req := request(t, key, newOwner(t), base.Add(lease+time.Second))
-			req.Fingerprint = first.Record.Fingerprint
-			req.Takeover = takeover
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				results[i], errs[i] = s.Claim(context.Background(), req)
-			}()
+		out := make([]raced, m)
+		reqs := make([][]store.ClaimRequest, n)
+		owners := make([]store.Owner, n)
+		for i := range owners {
+			owners[i] = newOwner(t)
 		}
-		close(start)
-		wg.Wait()
-		for i := range n {
-			require.NoError(t, errs[i], "claim %d", i)
+		for j := range out {
+			out[j].key = newKey(t)
+			out[j].first = grant(t, s, request(t, out[j].key, newOwner(t), base)).Record
+			for i := range reqs {
+				req := request(t, out[j].key, owners[i], base.Add(lease+time.Second))
+				req.Fingerprint = out[j].first.Fingerprint
+				req.Takeover = takeover
+				reqs[i] = append(reqs[i], req)
+			}
 		}
-		return results, first.Record
+		results, errs := raceClaims(s, reqs)
+		for j := range out {
+			for i := range n {
+				require.NoError(t, errs[i][j], "claim %d of key %d", i, j)
+				out[j].results = append(out[j].results, results[i][j])
+			}
+		}
+		return out
 	}
 
 	t.Run("Takeover", func(t *testing.T) {
-		key := newKey(t)
-		results, first := race(t, key, true)
-		winner := -1
-		for i, r := range results {
-			if r.Granted {
-				require.Equal(t, -1, winner, "claims %d and %d both took over", winner, i)
-				winner = i
+		repeatRace(t, func(t *testing.T, n, m int) {
+			for j, k := range race(t, n, m, true) {
+				winner := -1
+				for i, r := range k.results {
+					if r.Granted {
+						require.Equal(t, -1, winner, "claims %d and %d of key %d both took over", winner, i, j)
+						winner = i
+					}
+				}
+				require.NotEqual(t, -1, winner, "no claim took over the expired lease of key %d", j)
+				w := k.results[winner]
+				assert.True(t, w.TookOver)
+				assert.Greater(t, w.Record.Token, k.first.Token)
+				assert.Equal(t, 2, w.Record.Attempts)
+				for i, r := range k.results {
+					if i != winner {
+						assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d", i)
+						assert.Equal(t, w.Record.Owner, r.Record.Owner, "claim %d sees the new holder", i)
+						assert.Equal(t, w.Record.Token, r.Record.Token, "claim %d sees the new token", i)
+					}
+				}
+				sameRecord(t, w.Record, get(t, s, k.key))
 			}
-		}
-		require.NotEqual(t, -1, winner, "no claim took over the expired lease")
-		w := results[winner]
-		assert.True(t, w.TookOver)
-		assert.Greater(t, w.Record.Token, first.Token)
-		assert.Equal(t, 2, w.Record.Attempts)
-		for i, r := range results {
-			if i != winner {
-				assert.Equal(t, store.StateInProgress, r.Record.State, "claim %d", i)
-				assert.Equal(t, w.Record.Owner, r.Record.Owner, "claim %d sees the new holder", i)
-				assert.Equal(t, w.Record.Token, r.Record.Token, "claim %d sees the new token", i)
-			}
-		}
-		sameRecord(t, w.Record, get(t, s, key))
+		})
 	})
 	t.Run("NoTakeover", func(t *testing.T) {
-		key := newKey(t)
-		results, first := race(t, key, false)
-		for i, r := range results {
-			assert.False(t, r.Granted, "claim %d was granted an expired lease without Takeover", i)
-			assert.Equal(t, store.StateIndeterminate, r.Record.State, "claim %d", i)
-			assert.Equal(t, first.Owner, r.Record.Owner, "claim %d", i)
-			assert.Equal(t, first.Token, r.Record.Token, "claim %d", i)
-		}
-		assert.Equal(t, store.StateIndeterminate, get(t, s, key).State)
+		repeatRace(t, func(t *testing.T, n, m int) {
+			for _, k := range race(t, n, m, false) {
+				for i, r := range k.results {
+					assert.False(t, r.Granted, "claim %d was granted an expired lease without Takeover", i)
+					assert.Equal(t, store.StateIndeterminate, r.Record.State, "claim %d", i)
+					assert.Equal(t, k.first.Owner, r.Record.Owner, "claim %d", i)
+					assert.Equal(t, k.first.Token, r.Record.Token, "claim %d", i)
+				}
+				assert.Equal(t, store.StateIndeterminate, get(t, s, k.key).State)
+			}
+		})
 	})
 }
 
