@@ -12,10 +12,13 @@
 //	idem.calls           counter {call}   one per finished wrapped call, by idem.namespace and idem.outcome
 //	idem.retries         counter {retry}  one per retried attempt, by idem.namespace
 //	idem.takeovers       counter {takeover} one per key taken over from a holder whose lease passed, by idem.namespace
+//	idem.waits           counter {wait}   one per call that found its key held by a live caller and waited, by idem.namespace
+//	idem.record_pending  counter {call}   one per call that returned before its outcome was recorded (the write goes on in the background), by idem.namespace
 //	idem.call.duration   histogram s      a finished call's duration, by idem.namespace and idem.outcome
 //
 // idem.outcome is one of executed, replayed, waited, key_reused,
-// indeterminate, store_error and failed (the names of [runtime.EventKind]).
+// indeterminate, store_error, failed and record_failed (the names of
+// [runtime.EventKind]).
 // Keys and argument values never become attributes: a key identifies one
 // operation, which would make every series unique, and may be derived from
 // personal data.
@@ -24,8 +27,9 @@
 // arguments: a key derived from too few arguments, or a fingerprint that a
 // deploy changed), in indeterminate (effects that may have happened and
 // now block their keys until an operator looks), in takeovers (holders
-// dying mid-call) and in store_error (the store is failing; wrapped calls
-// fail closed).
+// dying mid-call), in store_error (the store is failing; wrapped calls
+// fail closed) and in record_failed (functions ran but their outcome could
+// not be recorded: their keys block until the lease passes).
 package idemotel
 
 import (
@@ -81,6 +85,8 @@ type observer struct {
 	calls     metric.Int64Counter
 	retries   metric.Int64Counter
 	takeovers metric.Int64Counter
+	waits     metric.Int64Counter
+	pending   metric.Int64Counter
 	duration  metric.Float64Histogram
 	tracer    trace.Tracer // nil: no spans
 }
@@ -111,6 +117,14 @@ func NewObserver(opts ...Option) (runtime.Observer, error) {
 		metric.WithDescription("Keys taken over from a holder whose lease had passed.")); err != nil {
 		return nil, err
 	}
+	if o.waits, err = m.Int64Counter("idem.waits", metric.WithUnit("{wait}"),
+		metric.WithDescription("Calls that found their key held by a live caller and waited for it.")); err != nil {
+		return nil, err
+	}
+	if o.pending, err = m.Int64Counter("idem.record_pending", metric.WithUnit("{call}"),
+		metric.WithDescription("Calls that returned before their outcome was recorded; the write went on in the background.")); err != nil {
+		return nil, err
+	}
 	if o.duration, err = m.Float64Histogram("idem.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of finished wrapped calls, by namespace and outcome.")); err != nil {
 		return nil, err
@@ -127,7 +141,7 @@ func outcome(kind runtime.EventKind) (final, failed bool) {
 	switch kind {
 	case runtime.EventExecuted, runtime.EventReplayed, runtime.EventWaited:
 		return true, false
-	case runtime.EventKeyReused, runtime.EventIndeterminate, runtime.EventStoreError, runtime.EventFailed:
+	case runtime.EventKeyReused, runtime.EventIndeterminate, runtime.EventStoreError, runtime.EventFailed, runtime.EventRecordFailed:
 		return true, true
 	}
 	return false, false
@@ -143,6 +157,12 @@ func (o *observer) Observe(e runtime.Event) {
 		return
 	case runtime.EventTakeover:
 		o.takeovers.Add(ctx, 1, metric.WithAttributes(ns))
+		return
+	case runtime.EventWaiting:
+		o.waits.Add(ctx, 1, metric.WithAttributes(ns))
+		return
+	case runtime.EventRecordPending:
+		o.pending.Add(ctx, 1, metric.WithAttributes(ns))
 		return
 	}
 	final, failed := outcome(e.Kind)

@@ -127,3 +127,32 @@ func TestObserverSpans(t *testing.T) {
 	require.Equal(t, []string{"executed", "replayed", "key_reused"}, outcomes)
 	require.Equal(t, "Error", spans[2].Status().Code.String())
 }
+
+func TestObserverCountsWaitsPendingAndUnrecordedOutcomes(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	obs, err := idemotel.NewObserver(idemotel.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	require.NoError(t, err)
+	for _, k := range []runtime.EventKind{runtime.EventWaiting, runtime.EventWaiting, runtime.EventWaited,
+		runtime.EventRecordPending, runtime.EventRecordFailed} {
+		obs.Observe(runtime.Event{Kind: k, Namespace: "ns"})
+	}
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	sums := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if d, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, p := range d.DataPoints {
+					out, _ := p.Attributes.Value(idemotel.OutcomeKey)
+					sums[m.Name+"/"+out.AsString()] += p.Value
+				}
+			}
+		}
+	}
+	require.Equal(t, map[string]int64{
+		"idem.waits/":              2,
+		"idem.record_pending/":     1,
+		"idem.calls/waited":        1,
+		"idem.calls/record_failed": 1,
+	}, sums)
+}
