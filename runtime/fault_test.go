@@ -169,6 +169,19 @@ func (e *events) kinds() []runtime.EventKind {
 	return out
 }
 
+// recv receives from ch, or fails the test when nothing arrives within
+// ten seconds (something that should happen never did).
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "nothing received within 10s")
+		panic("unreachable")
+	}
+}
+
 // claimAs claims key on s as another process would, at now.
 func claimAs(t *testing.T, s store.Store, spec *runtime.Spec, owner byte, now time.Time) store.ClaimResult {
 	t.Helper()
@@ -220,7 +233,7 @@ func TestLiveHolderKeepsItsKeyWhateverTheTTL(t *testing.T) {
 				require.Equal(t, store.StateInProgress, res.Record.State)
 			}
 			free()
-			require.NoError(t, <-done)
+			require.NoError(t, recv(t, done))
 			require.EqualValues(t, 1, runs.Load())
 		})
 	}
@@ -343,10 +356,10 @@ func TestRecordingContinuesInTheBackgroundPastTheCallersDeadline(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "receipt", got)
 	require.Less(t, time.Since(deadline), time.Second, "returned past its deadline + 1s")
-	require.Equal(t, runtime.EventRecordPending, (<-obs.ch).Kind)
+	require.Equal(t, runtime.EventRecordPending, recv(t, obs.ch).Kind)
 
 	close(unblock) // the store answers again: the blocked try fails, a retry records
-	require.Equal(t, runtime.EventExecuted, (<-obs.ch).Kind)
+	require.Equal(t, runtime.EventExecuted, recv(t, obs.ch).Kind)
 	got, err = do(runtime.WithStore(context.Background(), fs), spec, "k", "fp", func(context.Context) (string, error) { runs.Add(1); return "again", nil })
 	require.NoError(t, err)
 	require.Equal(t, "receipt", got, "the result recorded in the background replays")
@@ -476,7 +489,7 @@ func TestAHolderThatCannotRenewStopsBeforeItsSuccessorCanClaim(t *testing.T) {
 		a.Advance(time.Second)
 		b.Advance(time.Second)
 		if holding && !a.Now().Before(t0.Add(spec.Lease)) {
-			require.ErrorIs(t, <-stopped, runtime.ErrLeaseLost, "the holder stops at its own deadline")
+			require.ErrorIs(t, recv(t, stopped), runtime.ErrLeaseLost, "the holder stops at its own deadline")
 			holding = false
 			break
 		}
@@ -484,7 +497,7 @@ func TestAHolderThatCannotRenewStopsBeforeItsSuccessorCanClaim(t *testing.T) {
 		require.False(t, res.Granted, "the successor was granted the key while the holder runs (holder at %s)", a.Now().Sub(t0))
 	}
 	require.False(t, holding)
-	require.ErrorIs(t, <-done, runtime.ErrLeaseLost)
+	require.ErrorIs(t, recv(t, done), runtime.ErrLeaseLost)
 	res := claimAs(t, fs.Store, spec, 7, b.Now())
 	require.False(t, res.Granted, "at the holder's deadline, its lease still holds for a host ahead by less than the tolerance")
 	b.Advance(eps)
@@ -521,7 +534,7 @@ func TestATemporaryRenewErrorIsRetriedAtTheNextBeat(t *testing.T) {
 	require.Equal(t, 9, fs.count(opRenew))
 	require.False(t, claimAs(t, fs.Store, spec, 7, clock.Now()).Granted)
 	close(release)
-	require.NoError(t, <-done)
+	require.NoError(t, recv(t, done))
 	require.False(t, canceled.Load(), "a failed renewal does not stop the holder")
 }
 
@@ -545,8 +558,8 @@ func TestAFencedRenewStopsTheHolder(t *testing.T) {
 	}()
 	clock.BlockUntil(2)
 	clock.Advance(10 * time.Second)
-	require.ErrorIs(t, <-cause, runtime.ErrLeaseLost)
-	require.ErrorIs(t, <-done, runtime.ErrLeaseLost)
+	require.ErrorIs(t, recv(t, cause), runtime.ErrLeaseLost)
+	require.ErrorIs(t, recv(t, done), runtime.ErrLeaseLost)
 	require.Equal(t, 1, fs.count(opRenew))
 }
 
@@ -608,13 +621,13 @@ func TestWaitingIsReportedWithTheHoldersLeaseEnd(t *testing.T) {
 		_, err := do(ctx, spec, "k", "fp", func(context.Context) (int, error) { return 1, nil })
 		done <- err
 	}()
-	ev := <-obs.ch
+	ev := recv(t, obs.ch)
 	require.Equal(t, runtime.EventWaiting, ev.Kind)
 	require.Equal(t, t0.Add(30*time.Second), ev.LeaseUntil)
 	require.Equal(t, keyOf(t, spec, "k"), ev.Key)
 	clock.BlockUntil(1)
 	clock.Advance(31 * time.Second)
-	require.ErrorIs(t, <-done, runtime.ErrIndeterminate, "the holder died under none")
+	require.ErrorIs(t, recv(t, done), runtime.ErrIndeterminate, "the holder died under none")
 	require.EqualValues(t, 1, runtime.StatsFor(spec.Namespace).Waiting)
 }
 
