@@ -2,11 +2,13 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -23,7 +25,7 @@ func init() {
 func testList(t *testing.T, s store.Store) {
 	l, ok := s.(store.Lister)
 	if !ok {
-		t.Skip("the store does not implement store.Lister")
+		testenv.NotApplicable(t, fmt.Sprintf("%T does not implement store.Lister", s))
 	}
 	ctx := context.Background()
 	// Namespaces of their own: stores may share a backend between

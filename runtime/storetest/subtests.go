@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -816,7 +818,7 @@ func testGetAndDelete(t *testing.T, s store.Store) {
 func testSweep(t *testing.T, s store.Store) {
 	sw, ok := s.(store.Sweeper)
 	if !ok {
-		t.Skipf("%T does not implement store.Sweeper", s)
+		testenv.NotApplicable(t, fmt.Sprintf("%T does not implement store.Sweeper", s))
 	}
 	ctx := context.Background()
 	now := sweepBase.Add(3 * time.Hour)
@@ -1012,7 +1014,7 @@ func testTakeoverKeepsCreatedAt(t *testing.T, s store.Store) {
 func testSweepKeepsInProgress(t *testing.T, s store.Store) {
 	sw, ok := s.(store.Sweeper)
 	if !ok {
-		t.Skipf("%T does not implement store.Sweeper", s)
+		testenv.NotApplicable(t, fmt.Sprintf("%T does not implement store.Sweeper", s))
 	}
 	ctx := context.Background()
 	// At sweepBase, like testSweep, so that in a backend shared between
