@@ -120,6 +120,25 @@ type call struct {
 	waited    bool
 	fence     store.Fence
 	claimedAt time.Time // the Now of the claim that granted the key
+
+	retry         RetryPolicy // the generated policy with overrides; see policy
+	retryErr      error
+	retryResolved bool
+}
+
+// policy returns the call's retry policy: the generated one with any
+// override (SetRetryOverride, IDEM_RETRY) in place, or the error of a
+// malformed IDEM_RETRY. It is resolved once, where a retry decision first
+// needs it, so that replays never read it.
+func (c *call) policy() (RetryPolicy, error) {
+	if !c.retryResolved {
+		c.retry, c.retryErr = effectiveRetry(c.spec)
+		if c.retryErr != nil {
+			c.retryErr = fmt.Errorf("%s: %w", c.spec.Namespace, c.retryErr)
+		}
+		c.retryResolved = true
+	}
+	return c.retry, c.retryErr
 }
 
 func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder) error {
@@ -287,7 +306,7 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 		maybeSweep(c.store, req.Now)
 		return res, nil
 	}
-	if c.spec.attempts() == 1 || ctx.Err() != nil {
+	if p, perr := c.policy(); perr != nil || p.attempts() == 1 || ctx.Err() != nil {
 		return res, err
 	}
 	attempt := 1
@@ -296,7 +315,7 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 		c.emit(EventRetried, attempt, err)
 		res, err = try()
 		return res, err
-	}, c.retryOptions(ctx, c.spec.attempts()-1, func(error) bool { return ctx.Err() == nil })...)
+	}, c.retryOptions(ctx, c.retry.attempts()-1, func(error) bool { return ctx.Err() == nil })...)
 }
 
 // forgetClaim runs after a claim that failed: its request may have reached
@@ -380,8 +399,8 @@ func (c *call) retryOptions(ctx context.Context, attempts uint, retryIf func(err
 	return []retry.Option{
 		retry.Context(ctx),
 		retry.Attempts(attempts),
-		retry.Delay(c.spec.retryDelay()),
-		retry.MaxDelay(c.spec.retryMaxDelay()),
+		retry.Delay(c.retry.delay()),
+		retry.MaxDelay(c.retry.maxDelay()),
 		retry.DelayType(func(n uint, err error, cfg *retry.Config) time.Duration {
 			return max(retry.FullJitterBackoffDelay(n, err, cfg), retryAfterOf(err))
 		}),
@@ -457,22 +476,28 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 		lastErr = err
 		return err
 	}
+	_, perr := c.policy()
 	var err error
 	switch {
+	case perr != nil:
+		err = perr // a malformed IDEM_RETRY: the function does not run
 	case inner.Err() != nil:
 		err = context.Cause(inner)
-	case c.spec.attempts() == 1:
+	case c.retry.attempts() == 1:
 		err = once()
 	default:
-		err = retry.Do(once, c.retryOptions(inner, c.spec.attempts(), func(err error) bool { return c.retryable(inner, err) })...)
+		err = retry.Do(once, c.retryOptions(inner, c.retry.attempts(), func(err error) bool { return c.retryable(inner, err) })...)
 	}
 	// The writes that follow are tried until the lease that holds now
 	// ends; renewing it further could hold the key forever for a write
 	// the store keeps refusing.
 	hb.stop()
 	if lastErr == nil && err != nil {
-		// No attempt ran: the context ended before the first one.
-		err = ctxError(inner)
+		// No attempt ran: the context ended before the first one, or
+		// the retry policy could not be read.
+		if perr == nil {
+			err = ctxError(inner)
+		}
 		if werr, _ := c.settle(ctx, hb, "release", c.release); werr != nil {
 			err = fmt.Errorf("%w; the function did not run, but its claim could not be released: %w", err, werr)
 		}

@@ -184,7 +184,13 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		out, lastErr = r, nil
 		return nil
 	}
-	err := retry.Do(once, c.retryOptions(ctx, spec.attempts(), func(err error) bool {
+	p, perr := c.policy()
+	if perr != nil {
+		var zero R
+		c.emit(EventFailed, 0, perr)
+		return zero, perr
+	}
+	err := retry.Do(once, c.retryOptions(ctx, p.attempts(), func(err error) bool {
 		return ctx.Err() == nil && (classify(err) == classNotApplied || ops.Transient(err) || safeToRetry(err))
 	})...)
 	switch {

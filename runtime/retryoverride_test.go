@@ -1,11 +1,15 @@
 package runtime
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/idem-go/idem/runtime/memstore"
 )
 
 // resetRetryOverrides clears every override for a test.
@@ -120,4 +124,75 @@ func TestRetryOverridesConcurrently(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
+}
+
+// runWith runs one wrapped call of spec (fresh memstore) whose function
+// fails with fail() and returns the number of attempts and the error.
+func runWith(t *testing.T, spec *Spec, fail func() error) (int, error) {
+	t.Helper()
+	ctx := WithStore(context.Background(), memstore.New())
+	var key, fp Encoder
+	key.Begin(spec.Namespace, spec.Version)
+	key.String("k")
+	fp.Begin(spec.Namespace, spec.Version)
+	runs := 0
+	_, err := Do(ctx, spec, &key, &fp, func(context.Context) (int, error) {
+		runs++
+		return 0, fail()
+	})
+	return runs, err
+}
+
+func TestRetryOverrideChangesAttemptsNotWhatIsRetried(t *testing.T) {
+	resetRetryOverrides(t)
+	boom := errors.New("boom")
+	tiny := RetryPolicy{Delay: time.Microsecond, MaxDelay: time.Microsecond}
+
+	// Generated with one attempt; the environment raises it to 4.
+	t.Setenv(EnvRetry, "override/test.*=attempts:4,delay:1us,max-delay:1us")
+	spec := &Spec{Namespace: "override/test.Send", Version: 1}
+	runs, err := runWith(t, spec, func() error { return NotApplied(boom) })
+	require.ErrorIs(t, err, boom)
+	require.Equal(t, 4, runs, "a not-applied failure is retried up to the overridden budget")
+
+	// An indeterminate failure under none is never retried, whatever the budget.
+	SetRetryOverride("override/test.Send", RetryPolicy{Attempts: 9})
+	runs, err = runWith(t, spec, func() error { return boom })
+	require.ErrorIs(t, err, ErrIndeterminate)
+	require.Equal(t, 1, runs)
+
+	// Under api the same failure is retried with the same key, as often as
+	// the override says.
+	api := &Spec{Namespace: "override/test.Charge", Version: 1, Effect: EffectAPI, Retry: tiny}
+	runs, _ = runWith(t, api, func() error { return boom })
+	require.Equal(t, 4, runs)
+	SetRetryOverride("override/test.Charge", RetryPolicy{Attempts: 2})
+	runs, _ = runWith(t, api, func() error { return boom })
+	require.Equal(t, 2, runs)
+}
+
+func TestMalformedRetryEnvFailsWithoutRunning(t *testing.T) {
+	resetRetryOverrides(t)
+	t.Setenv(EnvRetry, "override/test.*=attempts:lots")
+	s := memstore.New()
+	ctx := WithStore(context.Background(), s)
+	spec := &Spec{Namespace: "override/test.Mail", Version: 1}
+	call := func() (int, error) {
+		var key, fp Encoder
+		key.Begin(spec.Namespace, spec.Version)
+		key.String("k")
+		fp.Begin(spec.Namespace, spec.Version)
+		runs := 0
+		_, err := Do(ctx, spec, &key, &fp, func(context.Context) (int, error) { runs++; return 1, nil })
+		return runs, err
+	}
+	runs, err := call()
+	require.Zero(t, runs)
+	require.ErrorContains(t, err, `"attempts:lots"`)
+	require.ErrorContains(t, err, "override/test.Mail")
+	// The claim was released: once the variable is fixed, the call runs.
+	t.Setenv(EnvRetry, "override/test.*=attempts:2")
+	runs, err = call()
+	require.NoError(t, err)
+	require.Equal(t, 1, runs)
 }

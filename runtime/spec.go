@@ -115,23 +115,23 @@ func (s *Spec) lease() time.Duration {
 	return DefaultLease
 }
 
-func (s *Spec) attempts() uint {
-	if s.Retry.Attempts > 1 {
-		return uint(s.Retry.Attempts)
+func (p RetryPolicy) attempts() uint {
+	if p.Attempts > 1 {
+		return uint(p.Attempts)
 	}
 	return 1
 }
 
-func (s *Spec) retryDelay() time.Duration {
-	if s.Retry.Delay > 0 {
-		return s.Retry.Delay
+func (p RetryPolicy) delay() time.Duration {
+	if p.Delay > 0 {
+		return p.Delay
 	}
 	return DefaultRetryDelay
 }
 
-func (s *Spec) retryMaxDelay() time.Duration {
-	if s.Retry.MaxDelay > 0 {
-		return s.Retry.MaxDelay
+func (p RetryPolicy) maxDelay() time.Duration {
+	if p.MaxDelay > 0 {
+		return p.MaxDelay
 	}
 	return DefaultRetryMaxDelay
 }
