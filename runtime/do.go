@@ -283,13 +283,13 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 	try := func() (store.ClaimResult, error) {
 		now := c.clock.Now()
 		req.Now, req.LeaseUntil = now, c.leaseFrom(now)
-		// A live holder's record is never expired: it is retained at
-		// least as long as its lease, which renewals extend (and the
-		// store raises the retention with it).
-		req.RetainUntil = now.Add(c.spec.ttl())
-		if req.RetainUntil.Before(req.LeaseUntil) {
-			req.RetainUntil = req.LeaseUntil
-		}
+		// The claim is retained a TTL past its lease, and renewals shift
+		// the retention with the lease (see store.Store.Renew): a live
+		// holder's record never expires, and a holder that dies leaves
+		// its key blocked (indeterminate under none, taken over under
+		// api and queue) for a TTL after its last sign of life, never
+		// free to run again at once.
+		req.RetainUntil = req.LeaseUntil.Add(c.spec.ttl())
 		sctx, cancel := bounded(ctx)
 		res, err := c.store.Claim(sctx, req)
 		cancel()
