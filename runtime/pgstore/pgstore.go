@@ -356,7 +356,8 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return s.fenced(ctx, "mark indeterminate", key, f, s.q.mark, retain)
 }
 
-// Renew implements store.Store.
+// Renew implements store.Store: it sets the lease and shifts the retention
+// with it (store.ShiftRetention), in one conditional UPDATE.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	lease, err := toNanos("leaseUntil", leaseUntil)
 	if err != nil {

@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"strings"
+
+	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 )
 
 // queries holds the statements of one table, built once by New.
@@ -71,9 +73,6 @@ WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	releaseSQL = `DELETE FROM {{table}} WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	markSQL    = `UPDATE {{table}} SET state = 3, retain_until = $4
 WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
-	// renewSQL sets the lease and raises the retention to cover it.
-	renewSQL = `UPDATE {{table}} SET lease_until = $4, retain_until = GREATEST(retain_until, $4)
-WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	getSQL    = `SELECT ` + columns + ` FROM {{table}} WHERE key = $1`
 	deleteSQL = `DELETE FROM {{table}} WHERE key = $1`
 	// sweepSQL deletes one batch of expired completed and indeterminate
@@ -88,6 +87,11 @@ WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 )
 DELETE FROM {{table}} r USING due WHERE r.key = due.key AND r.retain_until <= $1 AND r.state <> 1`
 )
+
+// renewSQL sets the lease and shifts the retention with it
+// (store.ShiftRetention).
+var renewSQL = `UPDATE {{table}} SET lease_until = $4::bigint, retain_until = ` + sqlexpr.ShiftRetention("$4::bigint") + `
+WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 
 func buildQueries(n tableName) queries {
 	r := strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence())

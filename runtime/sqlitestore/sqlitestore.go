@@ -60,6 +60,7 @@ import (
 	"modernc.org/sqlite" // also registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -169,12 +170,14 @@ ON CONFLICT (key) DO UPDATE SET
 	sqlComplete      = `UPDATE idem_records SET state = 2, result = ?, retain_until = ?` + fenced
 	sqlRelease       = `UPDATE idem_records SET state = 0, result = NULL` + fenced
 	sqlIndeterminate = `UPDATE idem_records SET state = 3, retain_until = ?` + fenced
-	// sqlRenew sets the lease and raises the retention to cover it.
-	sqlRenew  = `UPDATE idem_records SET lease_until = ?1, retain_until = MAX(retain_until, ?1)` + fenced
-	sqlDelete = `UPDATE idem_records SET state = 0, result = NULL WHERE key = ? AND state <> 0`
-	sqlSweep  = `DELETE FROM idem_records WHERE rowid IN
+	sqlDelete        = `UPDATE idem_records SET state = 0, result = NULL WHERE key = ? AND state <> 0`
+	sqlSweep         = `DELETE FROM idem_records WHERE rowid IN
 	(SELECT rowid FROM idem_records WHERE retain_until <= ? AND state <> 1 LIMIT ?) RETURNING state`
 )
+
+// sqlRenew sets the lease and shifts the retention with it
+// (store.ShiftRetention).
+var sqlRenew = `UPDATE idem_records SET lease_until = ?1, retain_until = ` + sqlexpr.ShiftRetention("?1") + fenced
 
 // Store is a store.Store and store.Sweeper on one SQLite database. Create it
 // with Open or New.
@@ -670,8 +673,8 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return s.fencedWrite(ctx, "mark indeterminate", key, f, sqlIndeterminate, nanos(retainUntil))
 }
 
-// Renew implements store.Store: it sets the lease and raises the retention
-// to cover it.
+// Renew implements store.Store: it sets the lease and shifts the retention
+// with it (store.ShiftRetention), in one conditional UPDATE.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {
 		return fmt.Errorf("sqlitestore: renew key %s: %w", key, err)
