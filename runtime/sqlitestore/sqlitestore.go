@@ -5,18 +5,24 @@
 // # Durability
 //
 // Open configures every connection with journal_mode=WAL (readers never
-// block the writer, so replays stay fast while claims commit) and
-// synchronous=FULL; an operation waits up to BusyTimeout (five seconds) for
-// another process's lock instead of failing with "database is locked",
-// polling for it in Go rather than through SQLite's busy_timeout (see
-// BusyTimeout for why).
+// block the writer, so replays stay fast while claims commit); an operation
+// waits up to BusyTimeout (five seconds) for another process's lock
+// instead of failing with "database is locked", polling for it in Go rather
+// than through SQLite's busy_timeout (see BusyTimeout for why).
 //
-// FULL makes SQLite sync the write-ahead log on every commit, so a claim or a
-// completion that returned is on disk even if the machine loses power right
-// after. The cheaper NORMAL keeps the file consistent but may forget the
-// last commits on power loss; for an idempotency store that means forgetting
-// that an effect already happened and running it again, which is the one
-// thing the store exists to prevent. The price is one fsync per write.
+// Only the claim must be on disk before the function runs, so by default
+// (DurableClaims) a claim commits with synchronous=FULL (an fsync of the
+// write-ahead log: on disk even if the machine loses power right after),
+// and Complete, Release and MarkIndeterminate commit through a second
+// connection with synchronous=NORMAL: no fsync of their own, on disk with
+// the next claim's fsync (one fsync of the log covers every frame before
+// it) or checkpoint. A first call costs one fsync, not two. A power loss
+// can take back the last completions, which the protocol handles: the
+// record is a claim again, whose lease passes (see DurableClaims for what
+// each effect's next caller sees). DurableAll syncs every write;
+// DurableCrash (DBOS's trade-off) syncs none, and a power loss can then
+// take back a claim, after which an effect can run twice. Choose with
+// WithDurability or ?durability= in a DSN.
 //
 // # Protocol
 //
@@ -52,7 +58,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,6 +189,11 @@ var sqlRenew = `UPDATE idem_records SET lease_until = ?1, retain_until = ` + sql
 type Store struct {
 	db     *sql.DB
 	ownsDB bool
+	opts   options
+	// lazy is the connection of the writes that need no fsync of their
+	// own (see DurableClaims), or nil when they go through db.
+	lazy      *sql.DB
+	lazyStmts map[string]*sql.Stmt
 
 	// writer serialises this store's writes, so that they queue here
 	// instead of polling for SQLite's lock; other processes (and other
@@ -207,27 +217,28 @@ var (
 // (see BusyTimeout), so statements of your own on such a *sql.DB fail at once
 // with SQLITE_BUSY while another process writes unless you retry them. Use
 // it to open a *sql.DB for New with the same guarantees as Open.
-func DSN(path string) string {
-	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func DSN(path string) string { return dsn(path, "FULL") }
 
 // Open opens (creating if needed) the SQLite file at path, creates the schema
 // and returns a store that owns the connection pool: Close closes it. path is
 // a file path, not a URI; every process that opens the same file shares its
-// records.
-func Open(path string) (*Store, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+// records. The default durability is DurableClaims.
+func Open(path string, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	sync := "FULL"
+	if o.durability == DurableCrash {
+		sync = "NORMAL"
+	}
+	db, err := sql.Open("sqlite", dsn(path, sync))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(MaxConns)
 	db.SetMaxIdleConns(MaxConns)
-	s := newStore(db, true)
+	s := newStore(db, true, o)
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
@@ -240,16 +251,24 @@ func Open(path string) (*Store, error) {
 // caller owns db: Close leaves it open. Open db with DSN(path) to get WAL
 // and synchronous=FULL; a busy_timeout of the caller's own makes waits for
 // another process's lock slower and less fair (see BusyTimeout).
-func New(db *sql.DB) (*Store, error) {
+func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlitestore: New needs a *sql.DB opened with the \"sqlite\" driver; got nil")
 	}
-	return newStore(db, false), nil
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: new: %w", err)
+	}
+	return newStore(db, false, o), nil
 }
 
-func newStore(db *sql.DB, owns bool) *Store {
-	return &Store{db: db, ownsDB: owns, writer: make(chan struct{}, 1)}
+func newStore(db *sql.DB, owns bool, o options) *Store {
+	return &Store{db: db, ownsDB: owns, opts: o, writer: make(chan struct{}, 1)}
 }
+
+// lazyWrites are the statements that run on the lazy connection (see
+// DurableClaims).
+var lazyWrites = []string{sqlComplete, sqlRelease, sqlIndeterminate}
 
 // init creates the schema and prepares the statements, once.
 func (s *Store) init(ctx context.Context) error {
@@ -278,6 +297,14 @@ func (s *Store) init(ctx context.Context) error {
 			return fmt.Errorf("prepare statements: %w", err)
 		}
 		stmts[q] = st
+	}
+	if s.opts.durability == DurableClaims {
+		if err := s.openLazy(ctx); err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return err
+		}
 	}
 	s.stmts = stmts
 	s.ready.Store(true)
@@ -569,6 +596,9 @@ func (s *Store) claimWrite(ctx context.Context, req store.ClaimRequest, r row, f
 // caller holds the writer slot.
 func (s *Store) exec(ctx context.Context, q string, args []any) (n int64, err error) {
 	st := s.stmts[q]
+	if lst, ok := s.lazyStmts[q]; ok {
+		st = lst
+	}
 	err = retryBusy(ctx, func() error {
 		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
@@ -790,6 +820,14 @@ func (s *Store) Close() error {
 		errs = append(errs, st.Close())
 	}
 	s.stmts = nil
+	for _, st := range s.lazyStmts {
+		errs = append(errs, st.Close())
+	}
+	s.lazyStmts = nil
+	if s.lazy != nil {
+		errs = append(errs, s.lazy.Close())
+		s.lazy = nil
+	}
 	s.closed = true
 	s.ready.Store(false)
 	s.initMu.Unlock()
