@@ -6,65 +6,28 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/idem-go/idem/runtime/store"
 )
-
-// Durability says which of the store's writes are on disk when they
-// return, and so what a crash of the machine can take back. Choose it with
-// WithDurability, or in a DSN with ?durability=claims|all|crash.
-type Durability int
-
-const (
-	// DurableClaims, the default: a claim is on disk (SQLite's
-	// synchronous=FULL, an fsync of the write-ahead log) before Claim
-	// returns, so the function never runs on a claim a power loss can
-	// take back. Complete, Release and MarkIndeterminate commit without an
-	// fsync of their own (synchronous=NORMAL on a connection of their own)
-	// and are on disk with the next claim's fsync or checkpoint, so a
-	// first call costs one fsync instead of two. A process crash loses
-	// nothing; a power loss or an OS crash can lose the completions of
-	// the last moments, which turns those records back into claims whose
-	// lease passes: the next caller of a none function gets
-	// ErrIndeterminate (the effect may have happened), an api or queue
-	// function takes the key over and runs again (the callee deduplicates
-	// by key), and a db function is unaffected (its record commits in the
-	// caller's transaction).
-	DurableClaims Durability = iota
-	// DurableAll: every write is on disk when it returns (two fsyncs per
-	// first call). A power loss loses nothing acknowledged.
-	DurableAll
-	// DurableCrash: no write waits for an fsync (synchronous=NORMAL for
-	// claims too), DBOS's trade-off. A process crash loses nothing; a
-	// power loss or an OS crash can lose acknowledged claims too, after
-	// which a function that ran may run again.
-	DurableCrash
-)
-
-// durabilityNames are the DSN spellings of the Durability values.
-var durabilityNames = map[string]Durability{"claims": DurableClaims, "all": DurableAll, "crash": DurableCrash}
-
-// String returns "claims", "all" or "crash": the DSN spelling.
-func (d Durability) String() string {
-	for n, v := range durabilityNames {
-		if v == d {
-			return n
-		}
-	}
-	return fmt.Sprintf("Durability(%d)", int(d))
-}
 
 // Option configures Open and New.
 type Option func(*options)
 
 type options struct {
-	durability Durability
+	durability store.Durability
 }
 
-// WithDurability sets which writes are on disk when they return (see
-// Durability); the default is DurableClaims. With New, claims are as
-// durable as the caller's *sql.DB is configured (DSN gives FULL), and
-// DurableClaims opens a second connection to the same file for
-// completions.
-func WithDurability(d Durability) Option {
+// WithDurability sets which writes are on disk when they return; the
+// default is store.DurableClaims: a claim commits with synchronous=FULL (an
+// fsync of the write-ahead log), and Complete, Release and
+// MarkIndeterminate commit through a second connection with
+// synchronous=NORMAL, reaching the disk with the next claim's fsync (one
+// fsync of the log covers every frame before it) or a checkpoint.
+// store.DurableAll syncs every write; store.DurableCrash syncs none
+// (synchronous=NORMAL for claims too). With New, claims are as durable as
+// the caller's *sql.DB is configured (DSN gives FULL), and DurableClaims
+// opens a second connection to the same file for completions.
+func WithDurability(d store.Durability) Option {
 	return func(o *options) { o.durability = d }
 }
 
@@ -73,8 +36,8 @@ func newOptions(opts []Option) (options, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	if _, ok := durabilityNames[o.durability.String()]; !ok {
-		return o, fmt.Errorf("unknown %v; use DurableClaims, DurableAll or DurableCrash", o.durability)
+	if !o.durability.Valid() {
+		return o, fmt.Errorf("unknown %v; use store.DurableClaims, DurableAll or DurableCrash", o.durability)
 	}
 	return o, nil
 }
@@ -95,9 +58,9 @@ func parseDSN(rest string) (string, []Option, error) {
 		if k != "durability" || len(vs) != 1 {
 			return "", nil, fmt.Errorf("unknown option %q; the one option is durability=claims|all|crash", k)
 		}
-		d, ok := durabilityNames[vs[0]]
-		if !ok {
-			return "", nil, fmt.Errorf("durability=%s: use claims (the default), all or crash", vs[0])
+		d, err := store.ParseDurability(vs[0])
+		if err != nil {
+			return "", nil, err
 		}
 		opts = append(opts, WithDurability(d))
 	}
@@ -115,7 +78,7 @@ func dsn(path, sync string) string {
 }
 
 // openLazy opens the connection that Complete, Release and
-// MarkIndeterminate write through under DurableClaims: the file of db's
+// MarkIndeterminate write through under store.DurableClaims: the file of db's
 // main database with synchronous=NORMAL, so their commits append to the
 // write-ahead log without an fsync, and the next synced commit (a claim's,
 // on another connection) or checkpoint puts them on disk, since one fsync

@@ -45,7 +45,7 @@ func call(ctx context.Context, spec *runtime.Spec, fn func(context.Context) (int
 	return runtime.Do(ctx, spec, &k, &f, fn)
 }
 
-// Under DurableClaims a completion may be lost in a power loss (it is on
+// Under store.DurableClaims a completion may be lost in a power loss (it is on
 // disk only with the next synced write). The disk as it was while the
 // function ran (the claim synced, the completion not) is what the next
 // process sees: under none its caller gets ErrIndeterminate once the lease

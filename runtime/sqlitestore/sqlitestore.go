@@ -11,18 +11,13 @@
 // than through SQLite's busy_timeout (see BusyTimeout for why).
 //
 // Only the claim must be on disk before the function runs, so by default
-// (DurableClaims) a claim commits with synchronous=FULL (an fsync of the
-// write-ahead log: on disk even if the machine loses power right after),
-// and Complete, Release and MarkIndeterminate commit through a second
-// connection with synchronous=NORMAL: no fsync of their own, on disk with
-// the next claim's fsync (one fsync of the log covers every frame before
-// it) or checkpoint. A first call costs one fsync, not two. A power loss
-// can take back the last completions, which the protocol handles: the
-// record is a claim again, whose lease passes (see DurableClaims for what
-// each effect's next caller sees). DurableAll syncs every write;
-// DurableCrash (DBOS's trade-off) syncs none, and a power loss can then
-// take back a claim, after which an effect can run twice. Choose with
-// WithDurability or ?durability= in a DSN.
+// (store.DurableClaims) a claim commits with synchronous=FULL (an fsync of
+// the write-ahead log: on disk even if the machine loses power right
+// after), and Complete, Release and MarkIndeterminate commit through a
+// second connection with synchronous=NORMAL: on disk with the next claim's
+// fsync or checkpoint. A first call costs one fsync, not two. See
+// WithDurability for the other choices, also given in a DSN as
+// ?durability=claims|all|crash.
 //
 // # Protocol
 //
@@ -191,7 +186,7 @@ type Store struct {
 	ownsDB bool
 	opts   options
 	// lazy is the connection of the writes that need no fsync of their
-	// own (see DurableClaims), or nil when they go through db.
+	// own (see WithDurability), or nil when they go through db.
 	lazy      *sql.DB
 	lazyStmts map[string]*sql.Stmt
 
@@ -222,14 +217,15 @@ func DSN(path string) string { return dsn(path, "FULL") }
 // Open opens (creating if needed) the SQLite file at path, creates the schema
 // and returns a store that owns the connection pool: Close closes it. path is
 // a file path, not a URI; every process that opens the same file shares its
-// records. The default durability is DurableClaims.
+// records. The default durability is store.DurableClaims (see
+// WithDurability).
 func Open(path string, opts ...Option) (*Store, error) {
 	o, err := newOptions(opts)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	sync := "FULL"
-	if o.durability == DurableCrash {
+	if o.durability == store.DurableCrash {
 		sync = "NORMAL"
 	}
 	db, err := sql.Open("sqlite", dsn(path, sync))
@@ -267,7 +263,7 @@ func newStore(db *sql.DB, owns bool, o options) *Store {
 }
 
 // lazyWrites are the statements that run on the lazy connection (see
-// DurableClaims).
+// WithDurability).
 var lazyWrites = []string{sqlComplete, sqlRelease, sqlIndeterminate}
 
 // init creates the schema and prepares the statements, once.
@@ -298,7 +294,7 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		stmts[q] = st
 	}
-	if s.opts.durability == DurableClaims {
+	if s.opts.durability == store.DurableClaims {
 		if err := s.openLazy(ctx); err != nil {
 			for _, st := range stmts {
 				st.Close()
