@@ -51,8 +51,10 @@ func TestAHolderThatDiesPastItsTTLLeavesItsKeyBlocked(t *testing.T) {
 			}
 			rec, err := s.Get(context.Background(), keyOf(t, spec, "k"))
 			require.NoError(t, err)
-			// Past its last lease (and the clock-skew tolerance in it).
-			clock.Advance(rec.LeaseUntil.Sub(clock.Now()) + time.Second)
+			require.Equal(t, rec.LeaseUntil.Add(spec.TTL), rec.RetainUntil, "renewals keep the retention a TTL past the lease")
+			// Past its last lease (and the clock-skew tolerance in it),
+			// within the TTL that follows it.
+			clock.Advance(rec.LeaseUntil.Sub(clock.Now()) + spec.TTL/2)
 
 			ctx := runtime.WithClock(runtime.WithStore(context.Background(), s), clock)
 			var again atomic.Int64

@@ -167,8 +167,8 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return nil
 }
 
-// Renew implements store.Store: it sets the lease and raises the retention
-// to cover it.
+// Renew implements store.Store: it sets the lease and shifts the retention
+// with it (store.ShiftRetention).
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -182,8 +182,8 @@ func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUn
 	if err != nil {
 		return err
 	}
+	e.rec.RetainUntil = store.ShiftRetention(e.rec, leaseUntil)
 	e.rec.LeaseUntil = leaseUntil
-	e.rec.RetainUntil = store.RetainCovering(e.rec.RetainUntil, leaseUntil)
 	return nil
 }
 

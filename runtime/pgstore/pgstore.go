@@ -20,6 +20,21 @@
 //     statements conditional on the key, the fence (owner and token) and
 //     the in-progress state; no row affected means store.ErrFenced.
 //
+// # Durability
+//
+// Only the claim must be durable before the function runs. By default
+// (store.DurableClaims) claims and renewals commit as the session is
+// configured (synchronous_commit on, PostgreSQL's default: on disk, and on
+// a synchronous standby, before they return), while Complete, Release and
+// MarkIndeterminate commit with synchronous_commit off, set for their own
+// transaction by the statement itself (still one round trip): they return
+// without waiting for the WAL flush, and reach the disk within PostgreSQL's
+// wal_writer_delay (200ms by default) or with the next synchronous commit.
+// A crash of the database server or its machine can take back the last of
+// them, never a claim; a crash of the application loses nothing. See
+// WithDurability for the other choices, also given in a DSN as
+// ?durability=claims|all|crash.
+//
 // Times are the caller's, kept as bigint nanoseconds since the Unix epoch,
 // so they round-trip and compare exactly; the database's clock is never
 // read. Times outside store.MinTime to store.MaxTime (the int64 nanosecond
@@ -91,6 +106,25 @@ type config struct {
 	table      string
 	migrate    bool
 	sweepBatch int
+	durability store.Durability
+}
+
+// WithDurability sets which writes are durable when they return; the
+// default is store.DurableClaims (see the package doc).
+// store.DurableAll commits every write as the session is configured.
+// store.DurableCrash also commits claims and renewals with
+// synchronous_commit off, on a pool Open creates (a pool given to New
+// commits claims as it is configured): a crash of the database server or
+// its machine can then take back claims, after which a function that ran
+// may run again.
+func WithDurability(d store.Durability) Option {
+	return func(c *config) error {
+		if !d.Valid() {
+			return fmt.Errorf("pgstore: unknown %v; use store.DurableClaims, DurableAll or DurableCrash", d)
+		}
+		c.durability = d
+		return nil
+	}
 }
 
 // WithTable makes the store keep its records in table instead of
@@ -147,6 +181,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 		return nil, err
 	}
 	s := &Store{pool: pool, table: n, q: buildQueries(n), sweepBatch: c.sweepBatch}
+	if c.durability != store.DurableAll {
+		s.q.complete, s.q.release, s.q.mark = asyncCommit(s.q.complete), asyncCommit(s.q.release), asyncCommit(s.q.mark)
+	}
 	if c.migrate {
 		if err := s.Migrate(ctx); err != nil {
 			return nil, err
@@ -159,7 +196,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 // key=value connection string, as pgxpool.ParseConfig accepts) and returns
 // a store that owns the connection pool: Close closes it.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := newPool(ctx, dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: open: %w", err)
 	}
@@ -170,6 +207,25 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	s.ownsPool = true
 	return s, nil
+}
+
+// newPool connects a pool to dsn; under store.DurableCrash every session
+// commits with synchronous_commit off.
+func newPool(ctx context.Context, dsn string, opts []Option) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.durability == store.DurableCrash {
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	}
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // Migrate creates the store's table, index and sequence (SchemaSQL) if they
@@ -356,7 +412,8 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return s.fenced(ctx, "mark indeterminate", key, f, s.q.mark, retain)
 }
 
-// Renew implements store.Store.
+// Renew implements store.Store: it sets the lease and shifts the retention
+// with it (store.ShiftRetention), in one conditional UPDATE.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	lease, err := toNanos("leaseUntil", leaseUntil)
 	if err != nil {

@@ -2,9 +2,9 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5/pgxpool"
+	"net/url"
 
 	"github.com/idem-go/idem/runtime/store"
 )
@@ -24,7 +24,11 @@ func init() {
 // that a server it cannot reach is reported as such (the dial's error),
 // not as a migration failure with advice about DDL rights.
 func openDSN(ctx context.Context, dsn string) (store.Store, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	dsn, opts, err := parseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: open: %w", err)
+	}
+	pool, err := newPool(ctx, dsn, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: open: %w", err)
 	}
@@ -32,11 +36,36 @@ func openDSN(ctx context.Context, dsn string) (store.Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: connect: %w", err)
 	}
-	s, err := New(ctx, pool)
+	s, err := New(ctx, pool, opts...)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
 	s.ownsPool = true
 	return s, nil
+}
+
+// parseDSN removes the store's own parameter, durability=claims|all|crash,
+// from a postgres:// URL (pgx would send it to the server as a setting)
+// and returns the URL without it and the option it selects.
+func parseDSN(dsn string) (string, []Option, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	vs, ok := q["durability"]
+	if !ok {
+		return dsn, nil, nil
+	}
+	if len(vs) != 1 {
+		return "", nil, errors.New("durability is given more than once")
+	}
+	d, err := store.ParseDurability(vs[0])
+	if err != nil {
+		return "", nil, err
+	}
+	q.Del("durability")
+	u.RawQuery = q.Encode()
+	return u.String(), []Option{WithDurability(d)}, nil
 }

@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"strings"
+
+	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 )
 
 // queries holds the statements of one table, built once by New.
@@ -71,9 +73,6 @@ WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	releaseSQL = `DELETE FROM {{table}} WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	markSQL    = `UPDATE {{table}} SET state = 3, retain_until = $4
 WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
-	// renewSQL sets the lease and raises the retention to cover it.
-	renewSQL = `UPDATE {{table}} SET lease_until = $4, retain_until = GREATEST(retain_until, $4)
-WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 	getSQL    = `SELECT ` + columns + ` FROM {{table}} WHERE key = $1`
 	deleteSQL = `DELETE FROM {{table}} WHERE key = $1`
 	// sweepSQL deletes one batch of expired completed and indeterminate
@@ -88,6 +87,26 @@ WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 )
 DELETE FROM {{table}} r USING due WHERE r.key = due.key AND r.retain_until <= $1 AND r.state <> 1`
 )
+
+// asyncCommit turns q, an UPDATE or DELETE of one key's row, into a
+// statement that also sets synchronous_commit off for its own transaction
+// (set_config with is_local true, in a CTE the statement joins, so that it
+// runs), so that its commit does not wait for the WAL flush: still one
+// statement, one round trip. The store runs Complete, Release and
+// MarkIndeterminate so under store.DurableClaims (see the package doc).
+func asyncCommit(q string) string {
+	join := "FROM idem_async "
+	if strings.HasPrefix(q, "DELETE") {
+		join = "USING idem_async "
+	}
+	i := strings.Index(q, "WHERE key = $1")
+	return "WITH idem_async AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))\n" + q[:i] + join + q[i:]
+}
+
+// renewSQL sets the lease and shifts the retention with it
+// (store.ShiftRetention).
+var renewSQL = `UPDATE {{table}} SET lease_until = $4::bigint, retain_until = ` + sqlexpr.ShiftRetention("$4::bigint") + `
+WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 
 func buildQueries(n tableName) queries {
 	r := strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence())

@@ -121,10 +121,10 @@
 // is from Redis' (a fake clock in a test), as long as the caller's clock
 // does not run slower than real time by more than the margin over the
 // record's life. A grant's expiry covers the later of its retention and
-// its lease. Renew and a retried claim that moves the lease raise the
-// retention to the new lease and extend the expiry to cover it (counted
-// from UpdatedAt in the same way), never shortening it; a claim that marks
-// a record indeterminate keeps it. WithoutNativeExpiry turns the backstop
+// its lease. Renew and a retried claim that move the lease forward shift
+// the retention with it (store.ShiftRetention) and extend the expiry to
+// cover the shifted retention (counted from UpdatedAt in the same way),
+// never shortening it; a claim that marks a record indeterminate keeps it. WithoutNativeExpiry turns the backstop
 // off, leaving removal to Sweep: a grant, Complete, MarkIndeterminate,
 // Release and Delete then clear any expiry the key had.
 //
@@ -177,6 +177,8 @@ var (
 	preludeLua string
 	//go:embed lua/helpers.lua
 	helpersLua string
+	//go:embed lua/lease.lua
+	leaseLua string
 	//go:embed lua/claim.lua
 	claimLua string
 	//go:embed lua/complete.lua
@@ -202,11 +204,14 @@ type scripts struct {
 }
 
 func newScripts() scripts {
-	// claim and complete, on the hot paths, do without the helpers.
+	// claim and complete, on the hot paths, do without the helpers; claim
+	// defines the lease rules only past its hot paths.
 	hot := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + src) }
-	s := func(src string) *redis.Script { return redis.NewScript(preludeLua + "\n" + helpersLua + "\n" + src) }
+	s := func(src string) *redis.Script {
+		return redis.NewScript(preludeLua + "\n" + helpersLua + "\n" + leaseLua + "\n" + src)
+	}
 	return scripts{
-		claim: hot(claimLua), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
+		claim: hot(strings.Replace(claimLua, "--#lease.lua\n", leaseLua, 1)), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
 		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua), epoch: redis.NewScript(epochLua),
 	}
 }
@@ -588,9 +593,12 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	}
 	var expiry any = ""
 	if s.native {
-		// Covering the later of the retention and the lease: a retried
-		// claim that moves the lease raises the retention to it.
-		left := store.RetainCovering(req.RetainUntil, req.LeaseUntil).Sub(req.Now)
+		// Covering the later of the retention and the lease.
+		cover := req.RetainUntil
+		if req.LeaseUntil.After(cover) {
+			cover = req.LeaseUntil
+		}
+		left := cover.Sub(req.Now)
 		if left < 0 {
 			left = 0
 		}
@@ -599,7 +607,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
 	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
-	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry).Result()
+	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry, s.margin).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
@@ -682,8 +690,8 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return s.fenced(ctx, "mark indeterminate", s.sc.mark, key, f, &retainUntil, s.margin)
 }
 
-// Renew implements store.Store: it sets the lease, raises the retention to
-// it, and extends (never shortens) the native expiry to cover the
+// Renew implements store.Store: it sets the lease, shifts the retention
+// with it (store.ShiftRetention), and extends (never shortens) the native expiry to cover the
 // retention.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {

@@ -24,12 +24,15 @@ func init() {
 // most BusyTimeout for another process's lock.
 func openDSN(ctx context.Context, dsn string) (store.Store, error) {
 	_, rest, _ := strings.Cut(dsn, ":")
-	path := strings.TrimPrefix(rest, "//")
+	path, opts, err := parseDSN(strings.TrimPrefix(rest, "//"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: store DSN %q: %w", dsn, err)
+	}
 	if path == "" {
 		return nil, fmt.Errorf("sqlitestore: store DSN %q names no file; use sqlite:<path>, e.g. sqlite:./idem.db", dsn)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return Open(path)
+	return Open(path, opts...)
 }

@@ -5,18 +5,19 @@
 // # Durability
 //
 // Open configures every connection with journal_mode=WAL (readers never
-// block the writer, so replays stay fast while claims commit) and
-// synchronous=FULL; an operation waits up to BusyTimeout (five seconds) for
-// another process's lock instead of failing with "database is locked",
-// polling for it in Go rather than through SQLite's busy_timeout (see
-// BusyTimeout for why).
+// block the writer, so replays stay fast while claims commit); an operation
+// waits up to BusyTimeout (five seconds) for another process's lock
+// instead of failing with "database is locked", polling for it in Go rather
+// than through SQLite's busy_timeout (see BusyTimeout for why).
 //
-// FULL makes SQLite sync the write-ahead log on every commit, so a claim or a
-// completion that returned is on disk even if the machine loses power right
-// after. The cheaper NORMAL keeps the file consistent but may forget the
-// last commits on power loss; for an idempotency store that means forgetting
-// that an effect already happened and running it again, which is the one
-// thing the store exists to prevent. The price is one fsync per write.
+// Only the claim must be on disk before the function runs, so by default
+// (store.DurableClaims) a claim commits with synchronous=FULL (an fsync of
+// the write-ahead log: on disk even if the machine loses power right
+// after), and Complete, Release and MarkIndeterminate commit through a
+// second connection with synchronous=NORMAL: on disk with the next claim's
+// fsync or checkpoint. A first call costs one fsync, not two. See
+// WithDurability for the other choices, also given in a DSN as
+// ?durability=claims|all|crash.
 //
 // # Protocol
 //
@@ -52,7 +53,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +60,7 @@ import (
 	"modernc.org/sqlite" // also registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -169,18 +170,25 @@ ON CONFLICT (key) DO UPDATE SET
 	sqlComplete      = `UPDATE idem_records SET state = 2, result = ?, retain_until = ?` + fenced
 	sqlRelease       = `UPDATE idem_records SET state = 0, result = NULL` + fenced
 	sqlIndeterminate = `UPDATE idem_records SET state = 3, retain_until = ?` + fenced
-	// sqlRenew sets the lease and raises the retention to cover it.
-	sqlRenew  = `UPDATE idem_records SET lease_until = ?1, retain_until = MAX(retain_until, ?1)` + fenced
-	sqlDelete = `UPDATE idem_records SET state = 0, result = NULL WHERE key = ? AND state <> 0`
-	sqlSweep  = `DELETE FROM idem_records WHERE rowid IN
+	sqlDelete        = `UPDATE idem_records SET state = 0, result = NULL WHERE key = ? AND state <> 0`
+	sqlSweep         = `DELETE FROM idem_records WHERE rowid IN
 	(SELECT rowid FROM idem_records WHERE retain_until <= ? AND state <> 1 LIMIT ?) RETURNING state`
 )
+
+// sqlRenew sets the lease and shifts the retention with it
+// (store.ShiftRetention).
+var sqlRenew = `UPDATE idem_records SET lease_until = ?1, retain_until = ` + sqlexpr.ShiftRetention("?1") + fenced
 
 // Store is a store.Store and store.Sweeper on one SQLite database. Create it
 // with Open or New.
 type Store struct {
 	db     *sql.DB
 	ownsDB bool
+	opts   options
+	// lazy is the connection of the writes that need no fsync of their
+	// own (see WithDurability), or nil when they go through db.
+	lazy      *sql.DB
+	lazyStmts map[string]*sql.Stmt
 
 	// writer serialises this store's writes, so that they queue here
 	// instead of polling for SQLite's lock; other processes (and other
@@ -204,27 +212,29 @@ var (
 // (see BusyTimeout), so statements of your own on such a *sql.DB fail at once
 // with SQLITE_BUSY while another process writes unless you retry them. Use
 // it to open a *sql.DB for New with the same guarantees as Open.
-func DSN(path string) string {
-	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func DSN(path string) string { return dsn(path, "FULL") }
 
 // Open opens (creating if needed) the SQLite file at path, creates the schema
 // and returns a store that owns the connection pool: Close closes it. path is
 // a file path, not a URI; every process that opens the same file shares its
-// records.
-func Open(path string) (*Store, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+// records. The default durability is store.DurableClaims (see
+// WithDurability).
+func Open(path string, opts ...Option) (*Store, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	sync := "FULL"
+	if o.durability == store.DurableCrash {
+		sync = "NORMAL"
+	}
+	db, err := sql.Open("sqlite", dsn(path, sync))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(MaxConns)
 	db.SetMaxIdleConns(MaxConns)
-	s := newStore(db, true)
+	s := newStore(db, true, o)
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
@@ -237,16 +247,24 @@ func Open(path string) (*Store, error) {
 // caller owns db: Close leaves it open. Open db with DSN(path) to get WAL
 // and synchronous=FULL; a busy_timeout of the caller's own makes waits for
 // another process's lock slower and less fair (see BusyTimeout).
-func New(db *sql.DB) (*Store, error) {
+func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlitestore: New needs a *sql.DB opened with the \"sqlite\" driver; got nil")
 	}
-	return newStore(db, false), nil
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: new: %w", err)
+	}
+	return newStore(db, false, o), nil
 }
 
-func newStore(db *sql.DB, owns bool) *Store {
-	return &Store{db: db, ownsDB: owns, writer: make(chan struct{}, 1)}
+func newStore(db *sql.DB, owns bool, o options) *Store {
+	return &Store{db: db, ownsDB: owns, opts: o, writer: make(chan struct{}, 1)}
 }
+
+// lazyWrites are the statements that run on the lazy connection (see
+// WithDurability).
+var lazyWrites = []string{sqlComplete, sqlRelease, sqlIndeterminate}
 
 // init creates the schema and prepares the statements, once.
 func (s *Store) init(ctx context.Context) error {
@@ -275,6 +293,14 @@ func (s *Store) init(ctx context.Context) error {
 			return fmt.Errorf("prepare statements: %w", err)
 		}
 		stmts[q] = st
+	}
+	if s.opts.durability == store.DurableClaims {
+		if err := s.openLazy(ctx); err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return err
+		}
 	}
 	s.stmts = stmts
 	s.ready.Store(true)
@@ -566,6 +592,9 @@ func (s *Store) claimWrite(ctx context.Context, req store.ClaimRequest, r row, f
 // caller holds the writer slot.
 func (s *Store) exec(ctx context.Context, q string, args []any) (n int64, err error) {
 	st := s.stmts[q]
+	if lst, ok := s.lazyStmts[q]; ok {
+		st = lst
+	}
 	err = retryBusy(ctx, func() error {
 		res, err := st.ExecContext(ctx, args...)
 		if err != nil {
@@ -670,8 +699,8 @@ func (s *Store) MarkIndeterminate(ctx context.Context, key store.Key, f store.Fe
 	return s.fencedWrite(ctx, "mark indeterminate", key, f, sqlIndeterminate, nanos(retainUntil))
 }
 
-// Renew implements store.Store: it sets the lease and raises the retention
-// to cover it.
+// Renew implements store.Store: it sets the lease and shifts the retention
+// with it (store.ShiftRetention), in one conditional UPDATE.
 func (s *Store) Renew(ctx context.Context, key store.Key, f store.Fence, leaseUntil time.Time) error {
 	if err := store.CheckTime("leaseUntil", leaseUntil); err != nil {
 		return fmt.Errorf("sqlitestore: renew key %s: %w", key, err)
@@ -787,6 +816,14 @@ func (s *Store) Close() error {
 		errs = append(errs, st.Close())
 	}
 	s.stmts = nil
+	for _, st := range s.lazyStmts {
+		errs = append(errs, st.Close())
+	}
+	s.lazyStmts = nil
+	if s.lazy != nil {
+		errs = append(errs, s.lazy.Close())
+		s.lazy = nil
+	}
 	s.closed = true
 	s.ready.Store(false)
 	s.initMu.Unlock()

@@ -57,13 +57,13 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 	if cur.Owner == req.Owner {
 		// The same owner again: its first answer was lost. Same grant,
 		// same token; the lease is never shortened (see
-		// ClaimResult.Granted), and the retention covers it as after
+		// ClaimResult.Granted), and the retention shifts with it as by
 		// Renew.
 		if !req.LeaseUntil.After(cur.LeaseUntil) {
 			return ClaimResult{Granted: true, Record: cur}, NoChange
 		}
+		cur.RetainUntil = ShiftRetention(cur, req.LeaseUntil)
 		cur.LeaseUntil = req.LeaseUntil
-		cur.RetainUntil = RetainCovering(cur.RetainUntil, req.LeaseUntil)
 		cur.UpdatedAt = req.Now
 		return ClaimResult{Granted: true, Record: cur}, ExtendLease
 	}
@@ -97,13 +97,39 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 	}}, Grant
 }
 
-// RetainCovering returns the retention of a record whose lease moves to
-// leaseUntil: retain, raised to leaseUntil if that is later. Renew and a
-// same-owner retried claim apply it, so that a record is never expired
-// while its holder's lease runs.
-func RetainCovering(retain, leaseUntil time.Time) time.Time {
-	if leaseUntil.After(retain) {
-		return leaseUntil
+// ShiftRetention returns the RetainUntil of record cur once its lease
+// moves to leaseUntil, by Renew or by a same-owner retried claim. It is the
+// one rule every store keeps (the SQL and Lua stores do the same
+// arithmetic, and storetest holds them to it):
+//
+//   - leaseUntil not after cur.LeaseUntil: cur.RetainUntil, unchanged
+//     (the retention never moves back);
+//   - cur.LeaseUntil or cur.RetainUntil the zero time.Time (no gap to
+//     keep): the later of cur.RetainUntil and leaseUntil;
+//   - otherwise max(cur.RetainUntil + (leaseUntil − cur.LeaseUntil),
+//     leaseUntil), computed exactly and capped at MaxTime.
+//
+// So the gap between lease and retention that the grant set is kept: a
+// holder that renews and then dies leaves its key blocked for that gap
+// after its last lease, and a live holder's record never expires.
+func ShiftRetention(cur Record, leaseUntil time.Time) time.Time {
+	lease, retain := cur.LeaseUntil, cur.RetainUntil
+	if !leaseUntil.After(lease) {
+		return retain
 	}
-	return retain
+	if lease.IsZero() || retain.IsZero() || !retain.After(lease) {
+		if leaseUntil.After(retain) {
+			return leaseUntil
+		}
+		return retain
+	}
+	// Seconds and nanoseconds apart, so that no step overflows whatever
+	// the times in [MinTime, MaxTime].
+	sec := retain.Unix() + leaseUntil.Unix() - lease.Unix()
+	nsec := int64(retain.Nanosecond()) + int64(leaseUntil.Nanosecond()) - int64(lease.Nanosecond())
+	t := time.Unix(sec, nsec).In(retain.Location())
+	if t.After(MaxTime) {
+		return MaxTime
+	}
+	return t
 }

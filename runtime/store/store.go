@@ -28,10 +28,19 @@
 // # Rules every store keeps
 //
 //   - A live holder never loses its key: [Store.Renew] sets LeaseUntil and
-//     raises RetainUntil to at least the new lease, and [Sweeper.Sweep]
+//     shifts RetainUntil with it ([ShiftRetention]), and [Sweeper.Sweep]
 //     never deletes an in-progress record, whatever its times (its holder
 //     may be alive under another clock). An in-progress record past its
 //     retention is replaced by the next claim or removed by Delete.
+//   - A dead holder's key stays blocked after its last sign of life: when
+//     a renewal or a same-owner retried claim moves the lease forward,
+//     RetainUntil moves by the same amount (and at least to the new
+//     lease), so the gap between lease and retention that the grant set is
+//     kept. The runtime grants with RetainUntil = LeaseUntil + TTL, so a
+//     holder that renews past its TTL and dies leaves a record that every
+//     claim within a TTL after its last lease marks indeterminate (or takes
+//     over, with Takeover), instead of one that expires with its lease and
+//     is granted afresh. [ShiftRetention] is the rule.
 //   - A same-owner retried claim never shortens the lease (see
 //     [ClaimResult.Granted]); [Decide] applies the rule.
 //   - A takeover keeps the record's CreatedAt.
@@ -181,7 +190,8 @@ type ClaimResult struct {
 	// passed, as long as the record is retained. Such a claim never
 	// shortens the lease: LeaseUntil becomes the later of the record's and
 	// the retry's (and UpdatedAt the retry's Now only when it moved), and
-	// RetainUntil is raised to at least the new LeaseUntil, as by Renew.
+	// RetainUntil shifts with a lease that moves, as by Renew
+	// ([ShiftRetention]); the retry's own RetainUntil is not used.
 	Granted bool
 	// TookOver reports a grant that replaced another owner's expired lease.
 	TookOver bool
@@ -212,9 +222,13 @@ type Store interface {
 	// ErrFenced otherwise.
 	MarkIndeterminate(ctx context.Context, key Key, f Fence, retainUntil time.Time) error
 	// Renew sets the lease of an in-progress record held under this fence
-	// to leaseUntil and raises its RetainUntil to at least leaseUntil, so
-	// that a live, renewing holder's record never expires whatever the
-	// retention it was granted with. It fails with ErrFenced otherwise.
+	// to leaseUntil and sets its RetainUntil to
+	// ShiftRetention(record, leaseUntil): a lease that moves forward moves
+	// the retention by as much (and at least to leaseUntil), so that a
+	// live, renewing holder's record never expires, and a dead holder's
+	// record stays retained for the gap the grant set after its last
+	// lease. The retention never moves back. It fails with ErrFenced
+	// otherwise.
 	Renew(ctx context.Context, key Key, f Fence, leaseUntil time.Time) error
 	// Get returns the record of key whatever its state or retention, or an
 	// error matching ErrNotFound.

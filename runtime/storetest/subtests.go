@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ var subtests = []struct {
 	{"LeaseExpiryWithoutTakeover", testLeaseExpiryWithoutTakeover},
 	{"RenewExtendsLease", testRenewExtendsLease},
 	{"RenewRaisesRetention", testRenewRaisesRetention},
+	{"RenewShiftsExactly", testRenewShiftsExactly},
+	{"DeadHolderStaysBlocked", testDeadHolderStaysBlocked},
 	{"RetriedClaimNeverShortensLease", testRetriedClaimNeverShortensLease},
 	{"TakeoverKeepsCreatedAt", testTakeoverKeepsCreatedAt},
 	{"CompleteThenClaim", testCompleteThenClaim},
@@ -233,6 +236,7 @@ func testTakeoverNeedsSameFingerprint(t *testing.T, s store.Store) {
 		// Nothing changed hands: the holder's fence still holds.
 		renewed := a.LeaseUntil.Add(2 * time.Minute)
 		require.NoError(t, s.Renew(context.Background(), key, fenceOf(a), renewed))
+		a.RetainUntil = a.RetainUntil.Add(renewed.Sub(a.LeaseUntil)) // shifted with the lease
 		a.LeaseUntil = renewed
 		sameRecord(t, a, get(t, s, key))
 
@@ -911,27 +915,38 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	}
 }
 
-// Renew raises the retention to at least the new lease, so a holder that
-// keeps renewing never sees its record expire, be replaced or be swept,
-// whatever retention it was granted with; a renewal within the retention
-// leaves the retention alone.
+// Renew shifts the retention with the lease (store.ShiftRetention): a lease
+// moved forward by d moves the retention by d, and at least to the new
+// lease, so a holder that keeps renewing never sees its record expire, be
+// replaced or be swept, whatever retention it was granted with; a renewal
+// to an earlier lease leaves the retention where it is.
 func testRenewRaisesRetention(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	key := newKey(t)
 	req := request(t, key, newOwner(t), base)
 	req.RetainUntil = base.Add(time.Minute) // shorter than the holder will run
-	a := grant(t, s, req).Record
+	a := grant(t, s, req).Record            // lease base+30s: a gap of 30s
 
 	within := base.Add(45 * time.Second)
 	require.NoError(t, s.Renew(ctx, key, fenceOf(a), within))
 	r := get(t, s, key)
-	sameTime(t, "RetainUntil after a renewal within it", req.RetainUntil, r.RetainUntil)
+	sameTime(t, "RetainUntil after a renewal by 15s", base.Add(75*time.Second), r.RetainUntil)
 
 	renewed := base.Add(10 * time.Minute)
 	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed))
 	r = get(t, s, key)
 	sameTime(t, "LeaseUntil after Renew", renewed, r.LeaseUntil)
-	assert.False(t, r.RetainUntil.Before(renewed), "Renew to %v left RetainUntil at %v: the live holder's record would expire", renewed, r.RetainUntil)
+	sameTime(t, "RetainUntil after Renew (the 30s gap kept)", renewed.Add(30*time.Second), r.RetainUntil)
+
+	// A renewal to an earlier lease never moves the retention back.
+	earlier := base.Add(5 * time.Minute)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), earlier))
+	r = get(t, s, key)
+	sameTime(t, "LeaseUntil after Renew to an earlier lease", earlier, r.LeaseUntil)
+	sameTime(t, "RetainUntil after Renew to an earlier lease", renewed.Add(30*time.Second), r.RetainUntil)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed))
+	r = get(t, s, key)
+	sameTime(t, "RetainUntil after Renew back (shifted by 5m from the earlier lease)", renewed.Add(5*time.Minute+30*time.Second), r.RetainUntil)
 
 	// Past the granted retention, inside the renewed lease: the record is
 	// the holder's, for every claimer.
@@ -950,12 +965,119 @@ func testRenewRaisesRetention(t *testing.T, s store.Store) {
 	}
 	require.NoError(t, s.Complete(ctx, key, fenceOf(a), []byte("ran once"), base.Add(time.Hour)),
 		"the renewing holder lost its record")
+
+	// A grant whose retention is not after its lease has no gap to keep:
+	// Renew raises the retention to the new lease.
+	key = newKey(t)
+	req = request(t, key, newOwner(t), base)
+	req.RetainUntil = base.Add(10 * time.Second) // before the lease
+	a = grant(t, s, req).Record
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), base.Add(time.Minute)))
+	sameTime(t, "RetainUntil after Renew of a grant retained less than its lease", base.Add(time.Minute), get(t, s, key).RetainUntil)
+}
+
+// Renew computes store.ShiftRetention exactly, to the nanosecond, across
+// the whole time range: the zero time, the ends of the range, gaps longer
+// than time.Duration holds, and renewals to an earlier lease.
+func testRenewShiftsExactly(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	edges := []time.Time{{}, store.MinTime, store.MinTime.Add(1), time.Unix(-1e9, 5), time.Unix(0, 0),
+		base, base.Add(1), base.Add(time.Hour + 999999999), store.MaxTime.Add(-1), store.MaxTime}
+	r := rand.New(rand.NewPCG(13, 13))
+	for range 60 {
+		lease, retain, next := edges[r.IntN(len(edges))], edges[r.IntN(len(edges))], edges[r.IntN(len(edges))]
+		if r.IntN(3) == 0 { // near base, as in real use
+			lease = base.Add(time.Duration(r.Int64N(1e13)))
+			retain = lease.Add(time.Duration(r.Int64N(1e13) - 1e12))
+			next = lease.Add(time.Duration(r.Int64N(1e13) - 1e12))
+		}
+		key := newKey(t)
+		req := request(t, key, newOwner(t), store.MinTime) // every time is after Now: the backend keeps it
+		req.LeaseUntil, req.RetainUntil = lease, retain
+		a := grant(t, s, req).Record
+		require.NoError(t, s.Renew(ctx, key, fenceOf(a), next))
+		got := get(t, s, key)
+		sameTime(t, fmt.Sprintf("LeaseUntil after Renew of lease %v, retention %v to %v", lease, retain, next), next, got.LeaseUntil)
+		sameTime(t, fmt.Sprintf("RetainUntil after Renew of lease %v, retention %v to %v", lease, retain, next),
+			store.ShiftRetention(a, next), got.RetainUntil)
+	}
+}
+
+// A holder that runs past its retention, renewing, and then dies leaves its
+// key blocked for the gap between lease and retention its grant set, after
+// its last lease: a claim without Takeover in that time marks the record
+// indeterminate (no second grant: the effect may have happened), one with
+// Takeover takes it over; only after the shifted retention does the key
+// expire and a claim get a fresh grant.
+func testDeadHolderStaysBlocked(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	// hold grants a key with RetainUntil = LeaseUntil + 1h, as the runtime
+	// does with a TTL of 1h, and renews it four times, every 30 minutes,
+	// far past its original retention; it returns the record once renewed.
+	hold := func(t *testing.T) store.Record {
+		t.Helper()
+		key := newKey(t)
+		req := request(t, key, newOwner(t), base)
+		req.RetainUntil = req.LeaseUntil.Add(time.Hour)
+		a := grant(t, s, req).Record
+		for i := 1; i <= 4; i++ {
+			renewed := a.LeaseUntil.Add(30 * time.Minute)
+			require.NoError(t, s.Renew(ctx, key, fenceOf(a), renewed))
+			r := get(t, s, key)
+			sameTime(t, "LeaseUntil after Renew", renewed, r.LeaseUntil)
+			sameTime(t, "RetainUntil after Renew (the lease plus the 1h gap)", renewed.Add(time.Hour), r.RetainUntil)
+			assert.Equal(t, store.StateInProgress, r.State)
+			a.LeaseUntil, a.RetainUntil = renewed, renewed.Add(time.Hour)
+		}
+		require.True(t, a.LeaseUntil.After(req.RetainUntil), "the holder did not renew past its original retention")
+		sameRecord(t, a, get(t, s, key))
+		return a
+	}
+
+	t.Run("WithoutTakeover", func(t *testing.T) {
+		a := hold(t)
+		// The holder died: its lease passed, past its original retention.
+		dead := a.LeaseUntil.Add(time.Second)
+		if sw, ok := s.(store.Sweeper); ok {
+			_, err := sw.Sweep(ctx, dead)
+			require.NoError(t, err)
+		}
+		req := request(t, a.Key, newOwner(t), dead)
+		req.Fingerprint = a.Fingerprint
+		res := claim(t, s, req)
+		assert.False(t, res.Granted, "a dead holder's renewed key was granted again within the TTL after its last lease: the effect may run twice")
+		assert.Equal(t, store.StateIndeterminate, res.Record.State, "a dead holder's key is indeterminate")
+		assert.Equal(t, a.Owner, res.Record.Owner)
+		assert.Equal(t, a.Token, res.Record.Token)
+		sameTime(t, "RetainUntil of the marked record", a.RetainUntil, res.Record.RetainUntil)
+		sameRecord(t, res.Record, get(t, s, a.Key))
+
+		// Still blocked just before the shifted retention, for anyone.
+		last := a.RetainUntil.Add(-time.Second)
+		again := takeoverRequest(t, a, newOwner(t), last)
+		res = claim(t, s, again)
+		assert.False(t, res.Granted, "an indeterminate key was granted before its retention")
+		assert.Equal(t, store.StateIndeterminate, res.Record.State)
+
+		// Expired once the shifted retention passes: a fresh grant.
+		fresh := grant(t, s, request(t, a.Key, newOwner(t), a.RetainUntil))
+		assert.False(t, fresh.TookOver)
+		assert.Equal(t, 1, fresh.Record.Attempts)
+	})
+	t.Run("Takeover", func(t *testing.T) {
+		a := hold(t)
+		res := grant(t, s, takeoverRequest(t, a, newOwner(t), a.LeaseUntil.Add(time.Second)))
+		assert.True(t, res.TookOver, "a dead holder's renewed key was granted afresh instead of taken over")
+		assert.Greater(t, res.Record.Token, a.Token)
+		assert.Equal(t, 2, res.Record.Attempts)
+		requireFenced(t, s, a.Key, fenceOf(a), &res.Record)
+	})
 }
 
 // A same-owner retried claim (its first answer was lost) never shortens
 // the lease: a retry asking for an earlier lease than the record has gets
-// the record unchanged; one asking for a later lease moves it, and raises
-// the retention to cover it as Renew does.
+// the record unchanged; one asking for a later lease moves it, and shifts
+// the retention with it as Renew does.
 func testRetriedClaimNeverShortensLease(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	key, owner := newKey(t), newOwner(t)
@@ -986,7 +1108,9 @@ func testRetriedClaimNeverShortensLease(t *testing.T, s store.Store) {
 	assert.Equal(t, a.Token, res.Record.Token)
 	sameTime(t, "LeaseUntil of a retried claim asking for more", later.LeaseUntil, res.Record.LeaseUntil)
 	sameTime(t, "UpdatedAt of a retried claim that moved the lease", later.Now, res.Record.UpdatedAt)
-	assert.False(t, res.Record.RetainUntil.Before(later.LeaseUntil), "RetainUntil %v does not cover the lease %v", res.Record.RetainUntil, later.LeaseUntil)
+	// The grant's gap (20m - 30s) kept: the renewal and the retry moved
+	// the retention as far as the lease.
+	sameTime(t, "RetainUntil of a retried claim that moved the lease", later.LeaseUntil.Add(20*time.Minute-lease), res.Record.RetainUntil)
 	sameRecord(t, res.Record, get(t, s, key))
 }
 
@@ -1085,8 +1209,41 @@ func testTimeRange(t *testing.T, s store.Store) {
 	sameRecord(t, a, get(t, s, key))
 	require.NoError(t, s.Renew(ctx, key, fenceOf(a), store.MaxTime))
 	sameTime(t, "LeaseUntil at MaxTime", store.MaxTime, get(t, s, key).LeaseUntil)
+	sameTime(t, "RetainUntil after Renew to MaxTime", store.MaxTime, get(t, s, key).RetainUntil)
 	require.NoError(t, s.Complete(ctx, key, fenceOf(a), []byte("x"), store.MaxTime))
 	sameTime(t, "RetainUntil at MaxTime", store.MaxTime, get(t, s, key).RetainUntil)
+
+	// Renew shifts the retention exactly, whatever the times, and caps it
+	// at MaxTime.
+	key = newKey(t)
+	req = request(t, key, newOwner(t), base)
+	req.RetainUntil = store.MaxTime.Add(-time.Second)
+	a = grant(t, s, req).Record
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), base.Add(time.Minute)))
+	sameTime(t, "RetainUntil shifted past MaxTime", store.MaxTime, get(t, s, key).RetainUntil)
+
+	key = newKey(t)
+	req = request(t, key, newOwner(t), store.MinTime)
+	req.RetainUntil = req.LeaseUntil.Add(time.Hour)
+	a = grant(t, s, req).Record
+	for _, c := range []struct{ lease, retain time.Time }{
+		{store.MaxTime.Add(-2 * time.Hour), store.MaxTime.Add(-time.Hour)}, // moved by more than 292 years
+		{store.MaxTime.Add(-time.Hour), store.MaxTime},
+		{store.MaxTime, store.MaxTime},
+	} {
+		require.NoError(t, s.Renew(ctx, key, fenceOf(a), c.lease))
+		r := get(t, s, key)
+		sameTime(t, "LeaseUntil after Renew", c.lease, r.LeaseUntil)
+		sameTime(t, "RetainUntil after Renew to "+c.lease.String(), c.retain, r.RetainUntil)
+	}
+	key = newKey(t)
+	req = request(t, key, newOwner(t), store.MinTime)
+	req.RetainUntil = store.MaxTime.Add(-time.Hour) // a gap of more than 292 years
+	a = grant(t, s, req).Record
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), store.MinTime.Add(time.Hour)))
+	sameTime(t, "RetainUntil after Renew of a grant retained for 584 years", store.MaxTime.Add(-lease), get(t, s, key).RetainUntil)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(a), store.MinTime.Add(2*time.Hour)))
+	sameTime(t, "RetainUntil shifted past MaxTime", store.MaxTime, get(t, s, key).RetainUntil)
 
 	key = newKey(t)
 	req = request(t, key, newOwner(t), store.MinTime)

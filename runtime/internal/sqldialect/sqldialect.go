@@ -122,7 +122,7 @@ const tombstone = 0
 // written in tx and commits or rolls back with it.
 func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
 	if err := store.CheckClaimTimes(req); err != nil {
-		return store.ClaimResult{}, err
+		return store.ClaimResult{}, fmt.Errorf("claim key %s: %w", req.Key, err)
 	}
 	if d.insertFirst {
 		// A write first, so that SQLite's deferred transaction takes the
@@ -172,7 +172,8 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 				"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
 				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt)}).scanToken(&rec.Token)
 		case change == store.ExtendLease:
-			_, err = d.extend.exec(ctx, tx, args{"key": req.Key[:], "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil), "now": nanos(rec.UpdatedAt)})
+			_, err = d.extend.exec(ctx, tx, args{"key": req.Key[:], "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
+				"now": nanos(rec.UpdatedAt)})
 		case change == store.MarkIndeterminate:
 			_, err = d.mark.exec(ctx, tx, args{"key": req.Key[:], "now": nanos(rec.UpdatedAt)})
 		}
@@ -222,7 +223,7 @@ func (d *Dialect) insertNew(ctx context.Context, tx *sql.Tx, req store.ClaimRequ
 // it fails with store.ErrFenced and writes nothing.
 func (d *Dialect) Complete(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
 	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
-		return err
+		return fmt.Errorf("complete key %s: %w", key, err)
 	}
 	if result == nil {
 		result = []byte{}
@@ -272,24 +273,14 @@ func (d *Dialect) waitBusy(ctx context.Context, f func() error) error {
 }
 
 // nanos is a time as the table keeps it: Unix nanoseconds, the zero time
-// as math.MinInt64, other times clamped to the int64 range, as the stores
-// keep them.
+// as math.MinInt64, as the stores keep them. t must have passed
+// store.CheckTime, which Claim and Complete apply first.
 func nanos(t time.Time) int64 {
-	switch {
-	case t.IsZero():
+	if t.IsZero() {
 		return math.MinInt64
-	case t.Before(minTime):
-		return math.MinInt64 + 1
-	case t.After(maxTime):
-		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
-
-var (
-	minTime = time.Unix(0, math.MinInt64+1)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
 
 func fromNanos(n int64) time.Time {
 	if n == math.MinInt64 {

@@ -2,7 +2,8 @@
 -- progress, token 1, attempts 1, created and updated at the request's Now,
 -- which the script reads from it), 2 takeover ("1" or "0"), 3 native expiry
 -- of a grant in milliseconds, covering the later of its lease and its
--- retention ("" for none).
+-- retention ("" for none), 4 the native expiry margin in milliseconds (""
+-- for none).
 --
 -- Returns, by outcome:
 --   a fresh grant (absent, tombstone, or past its retention): its token, an
@@ -35,13 +36,7 @@ local rs, now = tonumber(sub(v, 12, 28)), tonumber(sub(R, 161, 177))
 local live = rs > now or (rs == now and tonumber(sub(v, 30, 38)) > tonumber(sub(R, 179, 187)))
 if live and (st == '2' or st == '3') then return v end
 
--- after reports whether the time at position i of s is after the time at
--- position j of t.
-local function after(s, i, t, j)
-  local a, b = tonumber(sub(s, i, i + 16)), tonumber(sub(t, j, j + 16))
-  if a ~= b then return a > b end
-  return tonumber(sub(s, i + 18, i + 26)) > tonumber(sub(t, j + 18, j + 26))
-end
+--#lease.lua
 -- grant writes the granted record r with the grant's native expiry.
 local function grant(r)
   if ARGV[3] == '' then
@@ -63,17 +58,16 @@ if st ~= '1' then
 end
 if sub(v, 63, 94) == sub(R, 63, 94) then
   -- The same owner again (its first answer was lost): same grant; the
-  -- lease is never shortened, and the retention and native expiry cover
-  -- a lease it moves (as Renew does).
+  -- lease is never shortened, and the retention shifts with a lease it
+  -- moves and the native expiry follows (as Renew does).
   if after(R, 99, v, 99) then
-    v = sub(v, 1, 98) .. sub(R, 99, 125) .. sub(v, 126, 160) .. sub(R, 161, 187) .. sub(v, 188)
-    if after(v, 99, v, 12) then
-      v = sub(v, 1, 11) .. sub(v, 99, 125) .. sub(v, 39)
-    end
+    v = shift(v, sub(R, 99, 125))
+    v = sub(v, 1, 160) .. sub(R, 161, 187) .. sub(v, 188)
     redis.call('SETRANGE', k, 11, sub(v, 12, 187))
-    if ARGV[3] ~= '' then
+    local ms = expiry(v, ARGV[4])
+    if ms then
       local ttl = redis.call('PTTL', k)
-      if ttl >= 0 and ttl < tonumber(ARGV[3]) then redis.call('PEXPIRE', k, ARGV[3]) end
+      if ttl >= 0 and ttl < ms then redis.call('PEXPIRE', k, ms) end
     end
   end
   return 'G' .. v

@@ -10,29 +10,6 @@ local function rec(k)
   return v
 end
 
--- after reports whether the time at position i of s is after the time at
--- position j of t.
-local function after(s, i, t, j)
-  local a, b = tonumber(sub(s, i, i + 16)), tonumber(sub(t, j, j + 16))
-  if a ~= b then return a > b end
-  return tonumber(sub(s, i + 18, i + 26)) > tonumber(sub(t, j + 18, j + 26))
-end
-
--- expiry returns the native expiry, in milliseconds, of a write that keeps
--- record v's retention (or nil when margin is '', no native expiry): margin
--- milliseconds after the retention, counted from v's last grant as if no
--- time had passed since, so Redis never drops a record before the caller's
--- clock passes its retention. At least 1, which SET PX accepts.
-local function expiry(v, margin)
-  if margin == '' then return nil end
-  local ms = (tonumber(sub(v, 12, 28)) - tonumber(sub(v, 161, 177))) * 1000
-    + (tonumber(sub(v, 30, 38)) - tonumber(sub(v, 179, 187))) / 1000000
-  if ms < 0 then ms = 0 end
-  ms = math.ceil(ms) + tonumber(margin)
-  if ms < 1 then ms = 1 end
-  return ms
-end
-
 -- put writes value r at k with native expiry ms (a number or a decimal
 -- string), or with none when ms is nil or ''. SET replaces any earlier
 -- expiry.

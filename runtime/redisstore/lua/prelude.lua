@@ -1,7 +1,8 @@
--- Shared by every script of package redisstore; helpers.lua follows it in
--- the scripts that are not on a hot path (claim.lua and complete.lua do
--- without: creating the helpers' closures on every call costs as much as
--- the rest of a replay's script).
+-- Shared by every script of package redisstore; helpers.lua and lease.lua
+-- follow it in the scripts that are not on a hot path (claim.lua and
+-- complete.lua do without: creating the helpers' closures on every call
+-- costs as much as the rest of a replay's script; claim.lua has lease.lua
+-- spliced in past its hot paths).
 --
 -- A record is one string value in the layout documented in the package doc
 -- (redisstore.go) and in record.go, which must agree with the 1-based
