@@ -163,25 +163,25 @@ func (pg *pkgGen) analyze(w *wrapper) {
 		}
 	}
 
-	// The db effect: the first parameter after the context is the
-	// transaction.
-	if w.dirs.Effect != nil && w.dirs.Effect.Effect == annotations.EffectDB {
-		for _, p := range w.params {
-			if p == w.ctx {
-				continue
-			}
-			if k := txKindOf(p.typ); k != 0 {
-				w.tx, w.txKind = p, k
-			}
+	// The db effect: the transaction may be any parameter (the first one
+	// of a transaction type). Another effect with a transaction parameter
+	// is a warning: its record lives in the store and does not commit with
+	// the transaction.
+	for _, p := range w.params {
+		if k := txKindOf(p.typ); k != 0 && !p.variadic {
+			w.tx, w.txKind = p, k
 			break
 		}
+	}
+	if w.dirs.Effect != nil && w.dirs.Effect.Effect == annotations.EffectDB {
 		if w.tx == nil {
-			pg.errorf(w.dirs.Effect.Pos, "effect db needs the first parameter of %s after the context to be the transaction its writes run in: a *sql.Tx (the wrapper then takes a *sql.DB) or a pgx.Tx (the wrapper then takes a *pgxpool.Pool)", fn.Name())
-			ok = false
-		} else if w.tx.variadic {
-			pg.errorf(w.dirs.Effect.Pos, "effect db: the transaction parameter of %s cannot be variadic", fn.Name())
+			pg.errorf(w.dirs.Effect.Pos, "effect db needs a parameter of %s that is the transaction its writes run in: a *sql.Tx (the wrapper then takes a *sql.DB in its place) or a pgx.Tx (the wrapper then takes a *pgxpool.Pool)", fn.Name())
 			ok = false
 		}
+	} else if w.tx != nil {
+		pg.warnf(at, "%s takes the transaction %s (%s) but its effect is %s: its idem record is kept in the store and does not commit or roll back with the transaction, so a rolled-back call still replays; use //idem:effect db to commit the record with the writes",
+			fn.Name(), w.tx.label(), types.TypeString(w.tx.typ, q), effectName(w.dirs))
+		w.tx, w.txKind = nil, 0
 	}
 
 	// Receiver.
@@ -299,7 +299,9 @@ func (pg *pkgGen) nameWrapper(w *wrapper) bool {
 			pg.errorf(pos, "wrapper name %s.%s is also the wrapper name of %s.%s (%s)%s", w.recvType.Name(), name, w.recvType.Name(), other.fn.Name(), pg.where(other.decl.Pos()), hint)
 			return false
 		}
-		if obj, _, _ := types.LookupFieldOrMethod(w.recvType.Type(), true, pg.tpkg, name); obj != nil {
+		// A method or field promoted from an embedded type (gRPC's
+		// Unimplemented…Server) is shadowed, as Go allows.
+		if obj, index, _ := types.LookupFieldOrMethod(w.recvType.Type(), true, pg.tpkg, name); obj != nil && len(index) == 1 {
 			kind := "method"
 			if _, isVar := obj.(*types.Var); isVar {
 				kind = "field"
@@ -466,4 +468,12 @@ func txKindOf(t types.Type) txKind {
 		return txPgx
 	}
 	return 0
+}
+
+// effectName is the effect a directive set declares, "none" by default.
+func effectName(d *annotations.Set) string {
+	if d.Effect != nil {
+		return d.Effect.Effect.String()
+	}
+	return annotations.EffectNone.String()
 }

@@ -291,9 +291,11 @@ func (pg *pkgGen) collect() {
 		if w.name == "" {
 			continue
 		}
+		// deliverWebhookIdemSpec, for a method too; the receiver type
+		// joins the name only when two wrappers would share it.
 		base := lowerFirst(w.name) + "Spec"
-		if w.recvType != nil {
-			base = lowerFirst(w.recvType.Name()) + w.name + "Spec"
+		if w.recvType != nil && (pg.taken[base] || pg.importNames[base] != "") {
+			base = lowerFirst(w.recvType.Name()) + upperFirst(w.name) + "Spec"
 		}
 		w.specVar = pg.fresh(base)
 	}
@@ -391,6 +393,15 @@ func lowerFirst(s string) string {
 	}
 	for j := 0; j < n; j++ {
 		r[j] = toLower(r[j])
+	}
+	return string(r)
+}
+
+// upperFirst upper-cases the first letter of an identifier.
+func upperFirst(s string) string {
+	r := []rune(s)
+	if len(r) > 0 && r[0] >= 'a' && r[0] <= 'z' {
+		r[0] -= 'a' - 'A'
 	}
 	return string(r)
 }
