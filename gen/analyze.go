@@ -40,6 +40,15 @@ type wrapper struct {
 	txKind txKind
 
 	key       []*part
+	ifEmpty   bool // //idem:key ... if-empty=run
+	// keyParams are the parameters the key parts read, in signature
+	// order, and keyRecv is set when a key part reads the receiver: the
+	// parameters of the key helper (keyFunc) and of the key's encoding
+	// function (encodeFunc), which the wrapper calls too.
+	keyParams  []*param
+	keyRecv    bool
+	keyFunc    string
+	encodeFunc string
 	fp        []*part
 	fpMode    fpMode
 	fpOmitted []string // doc: parameters left out of the default fingerprint
@@ -82,30 +91,58 @@ func (p *param) label() string {
 	return "parameter " + strconv.Itoa(p.idx+1) + " (unnamed)"
 }
 
-// part is a key or fingerprint part: a parameter, or a field reached from
-// it through selectors.
+// part is a key or fingerprint part: a parameter, the receiver, or a
+// constant, and the selectors that reach the encoded value from it.
 type part struct {
 	display string
-	param   *param
+	param   *param // nil for the receiver and for a constant
+	recv    bool   // rooted at the method's receiver
+	konst   *annotations.Literal
 	steps   []step
 	typ     types.Type // type of the encoded value
 }
 
-// step selects one field, after dereferencing derefs pointer levels.
+// step is one selector of a part: after checking that the value and the
+// pointers it leads through are not nil (checks levels, the part is then
+// nil) and dereferencing stars pointer levels, it selects a field (field
+// set), calls a method without arguments (method set) or reads a map entry
+// (index set).
 type step struct {
 	field  *types.Var
-	derefs int
+	method string
+	index  *annotations.Literal
+	checks int
+	stars  int
 }
 
 // crossesPointer reports whether a nil pointer on the path can make the
 // part nil.
 func (p *part) crossesPointer() bool {
 	for _, s := range p.steps {
-		if s.derefs > 0 {
+		if s.checks > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// callsOrIndexes reports whether the path calls a method or reads a map
+// entry.
+func (p *part) callsOrIndexes() bool {
+	for _, s := range p.steps {
+		if s.field == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// root names the part's root in messages: the parameter or the receiver.
+func (p *part) root(w *wrapper) string {
+	if p.recv {
+		return "the receiver " + w.recv.Name()
+	}
+	return p.param.label()
 }
 
 func (pg *pkgGen) analyze(w *wrapper) {
@@ -247,6 +284,20 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	if len(d.Key.Paths) == 0 {
 		ok = false // the parser reported it
 	}
+	for _, p := range w.params {
+		for _, k := range w.key {
+			if k.param == p {
+				w.keyParams = append(w.keyParams, p)
+				break
+			}
+		}
+	}
+	for _, k := range w.key {
+		w.keyRecv = w.keyRecv || k.recv
+	}
+	if d.Key.IfEmptyRun {
+		ok = pg.checkIfEmpty(w) && ok
+	}
 
 	// Fingerprint.
 	switch {
@@ -309,9 +360,28 @@ func (pg *pkgGen) nameWrapper(w *wrapper) bool {
 			pg.errorf(pos, "wrapper name %s collides with the %s %s.%s (%s)%s", name, kind, w.recvType.Name(), name, pg.where(obj.Pos()), hint)
 			return false
 		}
-		ms[name] = w
-		w.name = name
+		keyName := name + "Key"
+		if other := ms[keyName]; other != nil {
+			pg.errorf(pos, "key helper %s.%s of wrapper %s is also the wrapper name of %s.%s (%s)%s", w.recvType.Name(), keyName, name, w.recvType.Name(), other.fn.Name(), pg.where(other.decl.Pos()), hint)
+			return false
+		}
+		if obj, index, _ := types.LookupFieldOrMethod(w.recvType.Type(), true, pg.tpkg, keyName); obj != nil && len(index) == 1 {
+			pg.errorf(pos, "the key helper %s of wrapper %s collides with %s.%s (%s)%s", keyName, name, w.recvType.Name(), keyName, pg.where(obj.Pos()), hint)
+			return false
+		}
+		ms[name], ms[keyName] = w, w
+		w.name, w.keyFunc = name, keyName
+		w.encodeFunc = pg.fresh("encode" + upperFirst(w.recvType.Name()) + upperFirst(name) + "Key")
 		return true
+	}
+	keyName := name + "Key"
+	if other := pg.funcs[keyName]; other != nil {
+		pg.errorf(pos, "key helper %s of wrapper %s is also the wrapper name of %s (%s)%s", keyName, name, other.fn.Name(), pg.where(other.decl.Pos()), hint)
+		return false
+	}
+	if obj := pg.tpkg.Scope().Lookup(keyName); obj != nil {
+		pg.errorf(pos, "the key helper %s of wrapper %s collides with %s declared at %s%s", keyName, name, objKind(obj), pg.where(obj.Pos()), hint)
+		return false
 	}
 	if other := pg.funcs[name]; other != nil {
 		pg.errorf(pos, "wrapper name %s is also the wrapper name of %s (%s)%s", name, other.fn.Name(), pg.where(other.decl.Pos()), hint)
@@ -329,9 +399,10 @@ func (pg *pkgGen) nameWrapper(w *wrapper) bool {
 		pg.errorf(pos, "wrapper name %s would shadow the predeclared identifier %s%s", name, name, hint)
 		return false
 	}
-	pg.funcs[name] = w
-	pg.taken[name] = true
-	w.name = name
+	pg.funcs[name], pg.funcs[keyName] = w, w
+	pg.taken[name], pg.taken[keyName] = true, true
+	w.name, w.keyFunc = name, keyName
+	w.encodeFunc = pg.fresh("encode" + upperFirst(name) + "Key")
 	return true
 }
 
@@ -359,10 +430,17 @@ func (pg *pkgGen) where(pos token.Pos) string {
 }
 
 // resolvePath resolves a key or fingerprint path against the function's
-// parameters and checks that its value can be encoded. It reports mistakes
-// and returns nil on failure.
+// parameters (or receiver) and checks that its value can be encoded. It
+// reports mistakes and returns nil on failure.
 func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *part {
 	q := pg.qualifier()
+	if c := path.Const; c != nil {
+		t := types.Typ[types.String]
+		if c.Kind == token.INT {
+			t = types.Typ[types.Int]
+		}
+		return &part{display: path.String(), konst: c, typ: t}
+	}
 	var p *param
 	var names []string
 	for _, c := range w.params {
@@ -373,41 +451,102 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 			}
 		}
 	}
-	if p == nil {
+	pt := &part{display: path.String(), param: p}
+	var cur types.Type
+	switch {
+	case p != nil:
+		cur = p.typ
+	case w.recv != nil && w.recv.Name() == path.Param.Name && w.recv.Name() != "_":
+		pt.recv, cur = true, w.recv.Type()
+	default:
 		msg := "it has no named parameters"
 		if len(names) > 0 {
 			msg = "its parameters are " + strings.Join(names, ", ")
 		}
-		if w.recv != nil && w.recv.Name() == path.Param.Name {
-			pg.errorf(path.Param.Pos, "%s path %s starts at the receiver %s; %s paths start at a parameter (%s)", what, path, path.Param.Name, what, msg)
-			return nil
+		if w.recv != nil && w.recv.Name() != "" && w.recv.Name() != "_" {
+			msg += ", and its receiver is " + w.recv.Name()
 		}
 		pg.errorf(path.Param.Pos, "%s path %s names no parameter %s of %s; %s", what, path, path.Param.Name, w.fn.Name(), msg)
 		return nil
 	}
-	pt := &part{display: path.String(), param: p}
-	cur := p.typ
-	sofar := p.name
-	for _, f := range path.Fields {
+	sofar := path.Param.Name
+	addressable := true
+	for _, s := range path.Steps {
+		levels := 0
+		for t := cur; ; levels++ {
+			ptr, isPtr := types.Unalias(t).Underlying().(*types.Pointer)
+			if !isPtr {
+				break
+			}
+			t = ptr.Elem()
+		}
 		base := deref(cur)
 		if _, isTP := base.(*types.TypeParam); isTP {
-			pg.errorf(f.Pos, "%s path %s: %s has type parameter type %s, whose fields cannot be selected; use %s itself", what, path, sofar, types.TypeString(cur, q), sofar)
+			pg.errorf(s.Pos, "%s path %s: %s has type parameter type %s, whose fields, methods and entries cannot be selected; use %s itself", what, path, sofar, types.TypeString(cur, q), sofar)
 			return nil
 		}
-		obj, index, _ := types.LookupFieldOrMethod(base, true, pg.tpkg, f.Name)
+		switch s.Kind {
+		case annotations.StepIndex:
+			m, isMap := base.Underlying().(*types.Map)
+			if !isMap {
+				pg.errorf(s.Pos, "%s path %s: %s has type %s, which is not a map, so [%s] cannot select an entry", what, path, sofar, types.TypeString(cur, q), s.Index.Text)
+				return nil
+			}
+			kb, _ := m.Key().Underlying().(*types.Basic)
+			wantInfo := types.IsString
+			if s.Index.Kind == token.INT {
+				wantInfo = types.IsInteger
+			}
+			if kb == nil || kb.Info()&wantInfo == 0 {
+				pg.errorf(s.Pos, "%s path %s: the map %s has keys of type %s, which the constant %s is not", what, path, sofar, types.TypeString(m.Key(), q), s.Index.Text)
+				return nil
+			}
+			pt.steps = append(pt.steps, step{index: s.Index, checks: levels, stars: levels})
+			cur, addressable = m.Elem(), false
+			sofar += "[" + s.Index.Text + "]"
+			continue
+		case annotations.StepCall:
+			obj, _, _ := types.LookupFieldOrMethod(cur, addressable, pg.tpkg, s.Name)
+			fn, isFunc := obj.(*types.Func)
+			if !isFunc {
+				if _, _, ptrOnly := types.LookupFieldOrMethod(cur, true, pg.tpkg, s.Name); ptrOnly && !addressable {
+					pg.errorf(s.Pos, "%s path %s: %s has a pointer receiver but %s is not addressable (the result of a call or a map entry); select through a pointer", what, path, s.Name, sofar)
+					return nil
+				}
+				pg.errorf(s.Pos, "%s path %s: %s of type %s has no method %s that this package can call", what, path, sofar, types.TypeString(cur, q), s.Name)
+				return nil
+			}
+			sig := fn.Type().(*types.Signature)
+			if sig.Params().Len() != 0 || sig.Results().Len() != 1 {
+				pg.errorf(s.Pos, "%s path %s: the method %s must take no arguments and return one value (a getter such as GetOrderId)", what, path, s.Name)
+				return nil
+			}
+			_, ptrRecv := sig.Recv().Type().(*types.Pointer)
+			st := step{method: s.Name, checks: levels, stars: max(levels-1, 0)}
+			if ptrRecv && levels > 0 {
+				// The method receives the pointer: it decides what a nil
+				// receiver means (protobuf getters return the zero value).
+				st.checks, st.stars = levels-1, levels-1
+			}
+			pt.steps = append(pt.steps, st)
+			cur, addressable = sig.Results().At(0).Type(), false
+			sofar += "." + s.Name + "()"
+			continue
+		}
+		obj, index, _ := types.LookupFieldOrMethod(base, true, pg.tpkg, s.Name)
 		switch obj.(type) {
 		case nil:
 			st, isStruct := base.Underlying().(*types.Struct)
 			if !isStruct {
-				pg.errorf(f.Pos, "%s path %s: %s has type %s, which has no fields", what, path, sofar, types.TypeString(cur, q))
+				pg.errorf(s.Pos, "%s path %s: %s has type %s, which has no fields", what, path, sofar, types.TypeString(cur, q))
 				return nil
 			}
 			var fields []string
 			for i := 0; i < st.NumFields(); i++ {
 				sf := st.Field(i)
-				if sf.Name() == f.Name && !sf.Exported() && sf.Pkg() != pg.tpkg {
-					pg.errorf(f.Pos, "%s path %s: %s is an unexported field of %s (package %s), which generated code in package %s cannot read; select an exported field",
-						what, path, f.Name, types.TypeString(base, q), sf.Pkg().Path(), pg.tpkg.Name())
+				if sf.Name() == s.Name && !sf.Exported() && sf.Pkg() != pg.tpkg {
+					pg.errorf(s.Pos, "%s path %s: %s is an unexported field of %s (package %s), which generated code in package %s cannot read; select an exported field",
+						what, path, s.Name, types.TypeString(base, q), sf.Pkg().Path(), pg.tpkg.Name())
 					return nil
 				}
 				if sf.Exported() || sf.Pkg() == pg.tpkg {
@@ -418,10 +557,10 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 			if len(fields) > 0 {
 				list = "its fields are " + strings.Join(fields, ", ")
 			}
-			pg.errorf(f.Pos, "%s path %s: type %s has no field %s; %s", what, path, types.TypeString(base, q), f.Name, list)
+			pg.errorf(s.Pos, "%s path %s: type %s has no field %s; %s", what, path, types.TypeString(base, q), s.Name, list)
 			return nil
 		case *types.Func:
-			pg.errorf(f.Pos, "%s path %s: %s is a method of %s, not a field; paths select fields", what, path, f.Name, types.TypeString(base, q))
+			pg.errorf(s.Pos, "%s path %s: %s is a method of %s, not a field; call it with %s()", what, path, s.Name, types.TypeString(base, q), s.Name)
 			return nil
 		case *types.Var:
 			for _, idx := range index {
@@ -438,15 +577,18 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 				st := t.Underlying().(*types.Struct)
 				fv := st.Field(idx)
 				if !fv.Exported() && fv.Pkg() != pg.tpkg {
-					pg.errorf(f.Pos, "%s path %s reaches %s through the unexported embedded field %s of %s, which generated code cannot name; select the field through an exported path",
-						what, path, f.Name, fv.Name(), types.TypeString(t, q))
+					pg.errorf(s.Pos, "%s path %s reaches %s through the unexported embedded field %s of %s, which generated code cannot name; select the field through an exported path",
+						what, path, s.Name, fv.Name(), types.TypeString(t, q))
 					return nil
 				}
-				pt.steps = append(pt.steps, step{field: fv, derefs: derefs})
+				pt.steps = append(pt.steps, step{field: fv, checks: derefs, stars: max(derefs-1, 0)})
 				cur = fv.Type()
+				if derefs > 0 {
+					addressable = true
+				}
 			}
 		}
-		sofar += "." + f.Name
+		sofar += "." + s.Name
 	}
 	pt.typ = cur
 	if prob := keyProblem(cur, pg.tpkg); prob != nil {
@@ -476,4 +618,51 @@ func effectName(d *annotations.Set) string {
 		return d.Effect.Effect.String()
 	}
 	return annotations.EffectNone.String()
+}
+
+// checkIfEmpty checks that //idem:key ... if-empty=run can tell an empty
+// key: every part that is not a constant must have a type whose zero value
+// generated code can test.
+func (pg *pkgGen) checkIfEmpty(w *wrapper) bool {
+	d := w.dirs.Key
+	if w.dirs.Effect != nil && w.dirs.Effect.Effect == annotations.EffectDB {
+		pg.errorf(d.Pos, "if-empty=run cannot be used with effect db: the wrapper takes the database handle, not a transaction, so it has nothing to run %s in without a record; remove if-empty=run", w.fn.Name())
+		return false
+	}
+	w.ifEmpty = true
+	vars := 0
+	for _, k := range w.key {
+		if k.konst != nil {
+			continue
+		}
+		vars++
+		if !zeroTestable(k.typ) {
+			pg.errorf(d.Pos, "if-empty=run: whether the key part %s (type %s) is empty cannot be tested; key on comparable parts (strings, numbers, pointers, slices, maps, comparable structs) or remove if-empty=run", k.display, types.TypeString(k.typ, pg.qualifier()))
+			return false
+		}
+	}
+	if vars == 0 {
+		pg.errorf(d.Pos, "if-empty=run: every key part of %s is a constant, so its key is never empty; remove if-empty=run", w.fn.Name())
+		return false
+	}
+	return true
+}
+
+// zeroTestable reports whether generated code can compare a value of t with
+// its zero value.
+func zeroTestable(t types.Type) bool {
+	t = types.Unalias(t)
+	if _, isTP := t.(*types.TypeParam); isTP {
+		return false
+	}
+	if isTime(t) {
+		return true
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Basic, *types.Pointer, *types.Slice, *types.Map, *types.Chan, *types.Interface, *types.Signature:
+		return true
+	case *types.Struct, *types.Array:
+		return types.Comparable(u)
+	}
+	return false
 }

@@ -49,6 +49,9 @@ func (w *wrapper) doc(rt string) []string {
 	if nilPath {
 		b.WriteString(" A nil pointer on the way to a key path's field fails the call with [" + rt + ".ErrInvalidKey].")
 	}
+	if w.ifEmpty {
+		b.WriteString(" When every key part that is not a constant is empty (its zero value, or a nil pointer on its path), " + fn + " runs without deduplication: no key, no record, no replay.")
+	}
 	if w.ctx != nil {
 		b.WriteString(" " + fn + " can read it from its context with [" + rt + ".KeyFrom].")
 	} else {

@@ -450,28 +450,59 @@ func (em *emitter) encodeStruct(g *jen.Group, enc encRef, x *jen.Statement, st *
 	g.Add(enc.call("EndStruct"))
 }
 
-// encodePart appends the statements that write a key or fingerprint part.
-// A nil pointer crossed on the way to the path's last field makes a key
-// fail (NilPath: calls with different arguments must not share a key) and
-// writes Nil for the whole part of a fingerprint.
-func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string, isKey bool) {
-	x := jen.Id(params[p.param.idx])
+// partExpr returns the expression of a part's value and the conditions
+// under which it is nil because a nil pointer lies on its path.
+func (em *emitter) partExpr(p *part, wn *wnames) (*jen.Statement, []jen.Code) {
+	if p.konst != nil {
+		return jen.Op(p.konst.Text), nil
+	}
+	var x *jen.Statement
+	if p.recv {
+		x = jen.Id(wn.recv)
+	} else {
+		x = jen.Id(wn.params[p.param.idx])
+	}
 	var conds []jen.Code
 	for _, s := range p.steps {
-		for k := 0; k < s.derefs; k++ {
+		for k := 0; k < s.checks; k++ {
 			c := jen.Add(x)
 			if k > 0 {
 				c = jen.Op(strings.Repeat("*", k)).Add(x)
 			}
 			conds = append(conds, c.Op("==").Add(em.id("nil")))
 		}
-		if s.derefs > 1 {
-			x = jen.Parens(jen.Op(strings.Repeat("*", s.derefs-1)).Add(x))
+		if s.stars > 0 {
+			x = jen.Parens(jen.Op(strings.Repeat("*", s.stars)).Add(x))
 		}
-		x = jen.Add(x).Dot(s.field.Name())
+		switch {
+		case s.field != nil:
+			x = jen.Add(x).Dot(s.field.Name())
+		case s.method != "":
+			x = jen.Add(x).Dot(s.method).Call()
+		default:
+			x = jen.Add(x).Index(jen.Op(s.index.Text))
+		}
+	}
+	return x, conds
+}
+
+// encodePart appends the statements that write a key or fingerprint part.
+// A nil pointer crossed on the way to the path's last selector makes a key
+// fail (NilPath: calls with different arguments must not share a key) and
+// writes Nil for the whole part of a fingerprint.
+func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, wn *wnames, isKey bool) {
+	x, conds := em.partExpr(p, wn)
+	write := func(g *jen.Group) {
+		if _, basic := p.typ.Underlying().(*types.Basic); !basic && p.callsOrIndexes() {
+			// Evaluate a getter or map entry once, not per element.
+			v := em.scope.fresh("v")
+			g.Id(v).Op(":=").Add(x)
+			x = jen.Id(v)
+		}
+		em.encode(g, enc, x, p.typ, false)
 	}
 	if len(conds) == 0 {
-		em.encode(g, enc, x, p.typ, false)
+		write(g)
 		return
 	}
 	cond := jen.Add(conds[0])
@@ -482,7 +513,5 @@ func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string
 	if isKey {
 		onNil = enc.call("NilPath", jen.Lit(p.display))
 	}
-	g.If(cond).Block(onNil).Else().BlockFunc(func(g *jen.Group) {
-		em.encode(g, enc, x, p.typ, false)
-	})
+	g.If(cond).Block(onNil).Else().BlockFunc(write)
 }

@@ -69,7 +69,7 @@ func (pg *pkgGen) schemaOf(w *wrapper) *schema {
 // schemaName is the part's path, with $N for the unnamed parameter N
 // (counted from 1), which a schema line can hold without spaces.
 func (p *part) schemaName() string {
-	if !p.param.named() {
+	if p.param != nil && !p.param.named() {
 		return p.param.schemaName()
 	}
 	return p.display
@@ -91,17 +91,39 @@ func (s *schema) canonical(path string, byPosition bool) string {
 	if !byPosition {
 		return path
 	}
-	param, fields, _ := strings.Cut(path, ".")
+	end := strings.IndexAny(path, ".[")
+	if end < 0 {
+		end = len(path)
+	}
+	param, rest := path[:end], path[end:]
 	for i, p := range s.params {
 		if p == param {
-			param = "#" + strconv.Itoa(i+1)
-			break
+			return "#" + strconv.Itoa(i+1) + rest
 		}
 	}
-	if fields != "" {
-		return param + "." + fields
+	return path // a constant, or the receiver
+}
+
+// cutName splits a schema line's "name shape" at the first space outside
+// a quoted string (a path may hold a constant such as h["Webhook Id"]).
+func cutName(rest string) (name, shape string) {
+	var quote byte
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote == '"' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '`':
+			quote = c
+		case c == ' ':
+			return rest[:i], rest[i+1:]
+		}
 	}
-	return param
+	return rest, ""
 }
 
 // lines renders the schema, one line per fact.
@@ -180,7 +202,7 @@ func parseSchemas(file []byte) []*schema {
 			if rest == "none" && word == "fingerprint" {
 				continue
 			}
-			name, shape, _ := strings.Cut(rest, " ")
+			name, shape := cutName(rest)
 			p := schemaPart{name, shape}
 			switch word {
 			case "key":

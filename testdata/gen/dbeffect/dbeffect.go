@@ -56,3 +56,14 @@ func InsertPgx(ctx context.Context, db pgx.Tx, id string, amount int64) (string,
 	_, err := db.Exec(ctx, `INSERT INTO events (id, amount) VALUES ($1, $2)`, id, amount)
 	return "inserted " + id, err
 }
+
+// Refund takes its transaction after other parameters: the wrapper takes
+// the *sql.DB in the transaction's place.
+//
+//idem:key ref
+//idem:effect db
+func Refund(ctx context.Context, ref string, tx *sql.Tx, cents int64) error {
+	runs["Refund"]++
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, amount) VALUES (?, ?)`, "refund/"+ref, cents)
+	return err
+}

@@ -95,3 +95,16 @@ func TestInsertPgxWritesOnce(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+func TestRefundTransactionInTheMiddle(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	before := runs["Refund"]
+	require.NoError(t, RefundIdem(ctx, "r1", db, 7))
+	require.NoError(t, RefundIdem(ctx, "r1", db, 7))
+	require.Equal(t, before+1, runs["Refund"])
+	require.Equal(t, 1, count(t, db))
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM idem_records`).Scan(&n))
+	require.Equal(t, 1, n, "the record committed in the same database")
+}
