@@ -39,8 +39,8 @@ type wrapper struct {
 	tx     *param
 	txKind txKind
 
-	key       []*part
-	ifEmpty   bool // //idem:key ... if-empty=run
+	key     []*part
+	ifEmpty bool // //idem:key ... if-empty=run
 	// keyParams are the parameters the key parts read, in signature
 	// order, and keyRecv is set when a key part reads the receiver: the
 	// parameters of the key helper (keyFunc) and of the key's encoding
@@ -49,11 +49,11 @@ type wrapper struct {
 	keyRecv    bool
 	keyFunc    string
 	encodeFunc string
-	fp        []*part
-	fpMode    fpMode
-	fpOmitted []string // doc: parameters left out of the default fingerprint
-	ok        bool     // analysis succeeded
-	schema    *schema  // set once the analysis succeeded
+	fp         []*part
+	fpMode     fpMode
+	fpOmitted  []string // doc: parameters left out of the default fingerprint
+	ok         bool     // analysis succeeded
+	schema     *schema  // set once the analysis succeeded
 }
 
 // txKind is the kind of transaction a db-effect function takes.
