@@ -323,6 +323,10 @@ func (pg *pkgGen) analyze(w *wrapper) {
 			default:
 				if prob := keyProblem(p.typ, pg.tpkg); prob != nil {
 					w.fpOmitted = append(w.fpOmitted, fmt.Sprintf("%s (%s: %s)", p.label(), types.TypeString(p.typ, q), prob.short()))
+					if !isHandle(p.typ, pg.tpkg) {
+						pg.warnf(p.v.Pos(), "%s of %s is left out of the default fingerprint: %s; a later call with a recorded key and another %s replays instead of failing with ErrKeyReused; name the parts that must match with //idem:fingerprint, or make the type encodable (exported data fields, or encoding.TextMarshaler)",
+							p.label(), fn.Name(), prob.describe(p.label(), q), p.label())
+					}
 					continue
 				}
 				w.fp = append(w.fp, &part{display: p.label(), param: p, typ: p.typ})
@@ -663,6 +667,22 @@ func zeroTestable(t types.Type) bool {
 		return true
 	case *types.Struct, *types.Array:
 		return types.Comparable(u)
+	}
+	return false
+}
+
+// isHandle reports whether a parameter of type t is a handle rather than
+// data, so that leaving it out of the default fingerprint is expected and
+// not warned about: an interface, func or chan, or a pointer to a type of
+// another package (*sql.DB, *http.Client, *slog.Logger).
+func isHandle(t types.Type, pkg *types.Package) bool {
+	switch u := types.Unalias(t).Underlying().(type) {
+	case *types.Interface, *types.Signature, *types.Chan:
+		return true
+	case *types.Pointer:
+		if n, ok := types.Unalias(u.Elem()).(*types.Named); ok {
+			return n.Obj().Pkg() != nil && n.Obj().Pkg() != pkg
+		}
 	}
 	return false
 }

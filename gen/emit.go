@@ -337,6 +337,10 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 		g.Add(enc.call("Time", x))
 		return
 	}
+	if m := keyMarshal(t, em.pg.tpkg); m != "" {
+		em.encodeMarshaled(g, enc, x, t, m)
+		return
+	}
 	if isDuration(t) {
 		g.Add(enc.call("Duration", x))
 		return
@@ -416,6 +420,35 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 		em.encodeStruct(g, enc, x, u)
 	}
 }
+
+// encodeMarshaled writes a value whose structure cannot be encoded through
+// its marshaled bytes (keyMarshal): a nil pointer or interface is Nil, a
+// pointer is marked as such.
+func (em *emitter) encodeMarshaled(g *jen.Group, enc encRef, x *jen.Statement, t types.Type, m string) {
+	write := func(g *jen.Group) {
+		if m == marshalProto {
+			g.Add(em.qual(idemprotoPath, "idemproto", "EncodeKey").Call(enc.ptr(), x))
+			return
+		}
+		g.Add(enc.call("Text", x))
+	}
+	switch t.Underlying().(type) {
+	case *types.Pointer:
+		g.If(jen.Add(x).Op("==").Add(em.id("nil"))).Block(enc.call("Nil")).Else().BlockFunc(func(g *jen.Group) {
+			g.Add(enc.call("Pointer"))
+			write(g)
+		})
+	case *types.Interface:
+		g.If(jen.Add(x).Op("==").Add(em.id("nil"))).Block(enc.call("Nil")).Else().BlockFunc(write)
+	default:
+		write(g)
+	}
+}
+
+// idemprotoPath is the import path of the package that encodes protobuf
+// messages in keys; only wrappers with such key or fingerprint parts
+// import it, so the runtime links no protobuf.
+const idemprotoPath = "github.com/idem-go/idem/runtime/idemproto"
 
 func (em *emitter) isHelperType(t types.Type) bool {
 	n, ok := types.Unalias(t).(*types.Named)

@@ -55,10 +55,10 @@ func (pg *pkgGen) schemaOf(w *wrapper) *schema {
 		s.params = append(s.params, p.schemaName())
 	}
 	for _, p := range w.key {
-		s.key = append(s.key, schemaPart{p.schemaName(), shapeOf(p.typ, false)})
+		s.key = append(s.key, schemaPart{p.schemaName(), keyShapeOf(p.typ, pg.tpkg)})
 	}
 	for _, p := range w.fp {
-		s.fp = append(s.fp, schemaPart{p.schemaName(), shapeOf(p.typ, false)})
+		s.fp = append(s.fp, schemaPart{p.schemaName(), keyShapeOf(p.typ, pg.tpkg)})
 	}
 	for i := 0; i < len(w.results)-1; i++ {
 		s.results = append(s.results, schemaPart{"R" + strconv.Itoa(i), shapeOf(w.results[i].Type(), true)})
@@ -235,7 +235,18 @@ func shapeOf(t types.Type, results bool) string {
 	return b.String()
 }
 
+// keyShapeOf is the shape of a key or fingerprint part's type in package
+// pkg: values encoded through their marshaled bytes (keyMarshal) are
+// "proto" or "text".
+func keyShapeOf(t types.Type, pkg *types.Package) string {
+	var b strings.Builder
+	sh := shaper{b: &b, pkg: pkg}
+	sh.write(t)
+	return b.String()
+}
+
 type shaper struct {
+	pkg     *types.Package // for keys: the generated code's package
 	results bool
 	rm      *resultMarshalers
 	b       *strings.Builder
@@ -256,6 +267,12 @@ func (sh *shaper) write(t types.Type) {
 	if isDuration(t) {
 		b.WriteString("duration")
 		return
+	}
+	if sh.pkg != nil {
+		if m := keyMarshal(t, sh.pkg); m != "" {
+			b.WriteString(m)
+			return
+		}
 	}
 	if sh.results {
 		if _, isPtr := t.Underlying().(*types.Pointer); !isPtr {

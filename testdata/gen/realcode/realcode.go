@@ -8,8 +8,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/big"
 	"net/http"
 	"sync"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/idem-go/idem/runtime"
 )
@@ -109,5 +112,22 @@ func (w *Worker) notify(ctx context.Context, id string) error {
 //idem:key id
 func Audit(ctx context.Context, tx *sql.Tx, id string) error {
 	record(ctx, "Audit")
+	return nil
+}
+
+// Options holds a callback: the default fingerprint cannot encode it (a
+// warning); a client handle is left out silently.
+type Options struct {
+	Retries int
+	OnDone  func()
+}
+
+// Pay keys on a protobuf message's getter; the default fingerprint holds
+// the message (its deterministic wire bytes) and a math/big amount (its
+// text), and leaves out opts with a warning.
+//
+//idem:key req.GetValue()
+func Pay(ctx context.Context, client *http.Client, req *wrapperspb.StringValue, amount *big.Int, opts Options) error {
+	record(ctx, "Pay")
 	return nil
 }

@@ -2,10 +2,12 @@ package realcode
 
 import (
 	"context"
+	"math/big"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/idem-go/idem/runtime"
 	"github.com/idem-go/idem/runtime/memstore"
@@ -77,4 +79,21 @@ func TestKeyHelperScopeAndInvalid(t *testing.T) {
 	require.NotEqual(t, AuditIdemKey("x"), seen["Audit"], "the helper returns the unscoped key")
 	require.NoError(t, AuditIdem(ctxWithStore(), nil, "x"))
 	require.Equal(t, AuditIdemKey("x"), seen["Audit"])
+}
+
+func TestProtoAndBigFingerprint(t *testing.T) {
+	ctx := ctxWithStore()
+	before := runs["Pay"]
+	req := wrapperspb.String("p1")
+	require.NoError(t, PayIdem(ctx, nil, req, big.NewInt(100), Options{}))
+	require.Equal(t, seen["Pay"], PayIdemKey(req))
+	// Equal values in other pointers replay.
+	require.NoError(t, PayIdem(ctx, http.DefaultClient, wrapperspb.String("p1"), big.NewInt(100), Options{Retries: 3}))
+	require.Equal(t, before+1, runs["Pay"])
+	// Another amount is another fingerprint.
+	err := PayIdem(ctx, nil, req, big.NewInt(101), Options{})
+	require.ErrorIs(t, err, runtime.ErrKeyReused)
+	// A nil amount differs from a zero one.
+	require.ErrorIs(t, PayIdem(ctx, nil, req, nil, Options{}), runtime.ErrKeyReused)
+	require.Equal(t, before+1, runs["Pay"])
 }
