@@ -671,18 +671,44 @@ func zeroTestable(t types.Type) bool {
 	return false
 }
 
-// isHandle reports whether a parameter of type t is a handle rather than
-// data, so that leaving it out of the default fingerprint is expected and
-// not warned about: an interface, func or chan, or a pointer to a type of
-// another package (*sql.DB, *http.Client, *slog.Logger).
+// isHandle reports whether a parameter of type t is (or holds) a handle
+// rather than data, so that leaving it out of the default fingerprint is
+// expected and not warned about: an interface, func or chan, a pointer to
+// a type of another package (*sql.DB, *http.Client), a sync primitive, or
+// a struct holding one of these last three (a client with a mutex or an
+// *http.Client).
 func isHandle(t types.Type, pkg *types.Package) bool {
-	switch u := types.Unalias(t).Underlying().(type) {
+	switch types.Unalias(t).Underlying().(type) {
 	case *types.Interface, *types.Signature, *types.Chan:
 		return true
-	case *types.Pointer:
-		if n, ok := types.Unalias(u.Elem()).(*types.Named); ok {
-			return n.Obj().Pkg() != nil && n.Obj().Pkg() != pkg
-		}
 	}
-	return false
+	seen := map[types.Type]bool{}
+	var holds func(t types.Type) bool
+	holds = func(t types.Type) bool {
+		t = types.Unalias(t)
+		if seen[t] {
+			return false
+		}
+		seen[t] = true
+		if n, ok := t.(*types.Named); ok && n.Obj().Pkg() != nil {
+			if path := n.Obj().Pkg().Path(); path == "sync" || path == "sync/atomic" {
+				return true
+			}
+		}
+		switch u := t.Underlying().(type) {
+		case *types.Pointer:
+			if n, ok := types.Unalias(u.Elem()).(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg() != pkg {
+				return true
+			}
+			return holds(u.Elem())
+		case *types.Struct:
+			for i := 0; i < u.NumFields(); i++ {
+				if holds(u.Field(i).Type()) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return holds(t)
 }
