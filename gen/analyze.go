@@ -17,6 +17,9 @@ type wrapper struct {
 	file *fileGen
 	decl *ast.FuncDecl
 	dirs *annotations.Set
+	// deco is the decorator whose method this wrapper is, for a method of
+	// an interface.
+	deco *decorator
 
 	fn        *types.Func
 	sig       *types.Signature
@@ -224,7 +227,9 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	// Receiver.
 	if r := w.sig.Recv(); r != nil {
 		w.recv = r
-		if n, isNamed := deref(r.Type()).(*types.Named); isNamed {
+		if w.deco != nil {
+			w.recvType = w.deco.iface
+		} else if n, isNamed := deref(r.Type()).(*types.Named); isNamed {
 			w.recvType = n.Obj()
 		} else {
 			pg.errorf(at, "cannot wrap %s: its receiver type %s is not a named type", fn.Name(), types.TypeString(r.Type(), q))
@@ -344,6 +349,9 @@ func (pg *pkgGen) nameWrapper(w *wrapper) bool {
 		name, pos = w.dirs.Name.Ident.Name, w.dirs.Name.Ident.Pos
 	}
 	hint := "; choose another with //idem:name"
+	if w.deco != nil {
+		return pg.nameDecoratorMethod(w)
+	}
 	if w.recvType != nil {
 		ms := pg.methods[w.recvType]
 		if ms == nil {
@@ -711,4 +719,26 @@ func isHandle(t types.Type, pkg *types.Package) bool {
 		return false
 	}
 	return holds(t)
+}
+
+// nameDecoratorMethod names the method of an interface decorator: the
+// interface method's own name, and its key helper <Method>Key.
+func (pg *pkgGen) nameDecoratorMethod(w *wrapper) bool {
+	d := w.deco
+	if w.dirs.Name != nil {
+		pg.errorf(w.dirs.Name.Pos, "//idem:name on a method of the interface %s: the decorator %s implements the interface, so its method keeps the name %s; remove //idem:name", d.iface.Name(), d.name, w.fn.Name())
+		return false
+	}
+	name := w.fn.Name()
+	keyName := name + "Key"
+	iface := d.named.Underlying().(*types.Interface)
+	for i := 0; i < iface.NumMethods(); i++ {
+		if iface.Method(i).Name() == keyName {
+			pg.errorf(w.dirs.Key.Pos, "the key helper %s.%s of method %s collides with the method %s of %s; rename one of them", d.name, keyName, name, keyName, d.iface.Name())
+			return false
+		}
+	}
+	w.name, w.keyFunc = name, keyName
+	w.encodeFunc = pg.fresh("encode" + d.name + upperFirst(name) + "Key")
+	return true
 }

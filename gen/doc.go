@@ -19,6 +19,9 @@ func (w *wrapper) qualifiedName() string {
 }
 
 func (w *wrapper) wrapperQualifiedName() string {
+	if w.deco != nil {
+		return w.deco.name + "." + w.name
+	}
 	if w.recvType != nil {
 		return w.recvType.Name() + "." + w.name
 	}

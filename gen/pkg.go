@@ -34,9 +34,12 @@ type pkgGen struct {
 	taken map[string]bool
 	// methods maps a receiver type to the wrapper method names generated
 	// on it.
-	methods     map[*types.TypeName]map[string]*wrapper
-	funcs       map[string]*wrapper
-	helpers     *helperSet
+	methods map[*types.TypeName]map[string]*wrapper
+	funcs   map[string]*wrapper
+	helpers *helperSet
+	// decorators holds the decorator of every interface with directives
+	// (nil after a reported mistake).
+	decorators  map[*ast.TypeSpec]*decorator
 	recursiveMu sync.Mutex
 	recursive   map[*types.Named]bool
 	// importNames maps the import names of the package's files to a file
@@ -54,6 +57,8 @@ type fileGen struct {
 	syntax   *ast.File
 	wrappers []*wrapper
 	helpers  []*helper // encoding functions placed in this file
+	// decorators are the interface decorators declared in this file.
+	decorators []*decorator
 
 	// Set by prepare.
 	units   []*unit
@@ -262,6 +267,33 @@ func (pg *pkgGen) collect() {
 			fg.wrappers = append(fg.wrappers, w)
 			all = append(all, w)
 		}
+		for _, d := range s.f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.TYPE {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				ts := spec.(*ast.TypeSpec)
+				for _, fd := range interfaceMethods(ts) {
+					docs[fd.Doc] = true
+					set, diags := annotations.Parse(comments(fd.Doc))
+					for _, d := range diags {
+						pg.errorf(d.Pos, "%s", d.Message)
+					}
+					if set == nil || set.Key == nil {
+						continue
+					}
+					deco := pg.decoratorOf(ts, fg, fd.Doc)
+					if deco == nil {
+						continue
+					}
+					w := &wrapper{file: fg, decl: fd, dirs: set, deco: deco}
+					deco.wrapped[fd.Name.Name] = w
+					fg.wrappers = append(fg.wrappers, w)
+					all = append(all, w)
+				}
+			}
+		}
 		pg.strayDirectives(s.f, docs)
 		if len(fg.wrappers) > 0 {
 			pg.files = append(pg.files, fg)
@@ -294,7 +326,9 @@ func (pg *pkgGen) collect() {
 		// deliverWebhookIdemSpec, for a method too; the receiver type
 		// joins the name only when two wrappers would share it.
 		base := lowerFirst(w.name) + "Spec"
-		if w.recvType != nil && (pg.taken[base] || pg.importNames[base] != "") {
+		if w.deco != nil {
+			base = lowerFirst(w.deco.iface.Name()) + upperFirst(w.name) + "IdemSpec"
+		} else if w.recvType != nil && (pg.taken[base] || pg.importNames[base] != "") {
 			base = lowerFirst(w.recvType.Name()) + upperFirst(w.name) + "Spec"
 		}
 		w.specVar = pg.fresh(base)

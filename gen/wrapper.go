@@ -21,7 +21,7 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 
 	fn := jen.Func()
 	if w.recv != nil {
-		fn = fn.Params(jen.Id(wn.recv).Add(em.typ(w.recv.Type())))
+		fn = fn.Params(em.recvDecl(w, wn))
 	}
 	fn = fn.Id(w.name)
 	if tps := w.sig.TypeParams(); tps.Len() > 0 {
@@ -147,11 +147,22 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 	return append(out, em.keyCode(w, wn)...)
 }
 
+// recvDecl declares the wrapper's receiver: the marked method's, or the
+// decorator for a method of an interface.
+func (em *emitter) recvDecl(w *wrapper, wn *wnames) *jen.Statement {
+	if w.deco != nil {
+		return jen.Id(wn.recv).Add(em.decoratorRecv(w.deco))
+	}
+	return jen.Id(wn.recv).Add(em.typ(w.recv.Type()))
+}
+
 // originalCall is the call of the wrapped function with the wrapper's
 // arguments.
 func (em *emitter) originalCall(w *wrapper, wn *wnames) *jen.Statement {
 	var callee *jen.Statement
-	if w.recv != nil {
+	if w.deco != nil {
+		callee = jen.Id(wn.recv).Dot("inner").Dot(w.fn.Name())
+	} else if w.recv != nil {
 		callee = jen.Id(wn.recv).Dot(w.fn.Name())
 	} else {
 		callee = em.id(w.fn.Name())
@@ -181,6 +192,9 @@ func typeParamNames(tps *types.TypeParamList) []jen.Code {
 // helperTypeParams are the type parameters of the key's encoding
 // function: the function's, or the receiver type's for a method.
 func (w *wrapper) helperTypeParams() *types.TypeParamList {
+	if w.deco != nil {
+		return w.deco.typeParams()
+	}
 	if w.recv != nil {
 		return w.sig.RecvTypeParams()
 	}
@@ -259,7 +273,7 @@ func (em *emitter) keyCode(w *wrapper, wn *wnames) []jen.Code {
 	}
 	helper := jen.Func()
 	if w.recv != nil {
-		helper = helper.Params(jen.Id(wn.recv).Add(em.typ(w.recv.Type())))
+		helper = helper.Params(em.recvDecl(w, wn))
 	}
 	helper = helper.Id(w.keyFunc)
 	if w.recv == nil && tps.Len() > 0 {
