@@ -22,6 +22,7 @@
 //	//idem:name        identifier
 //	//idem:namespace   word | "quoted string"
 //	//idem:version     N
+//	//idem:wrap        pkg.Func | (*pkg.Type).Method | (pkg.Type).Method
 //
 // A path is a constant (a quoted Go string such as "dlq", or a decimal
 // integer), or a root followed by selectors. The root is a parameter name,
@@ -33,6 +34,22 @@
 // (time.ParseDuration) greater than zero; N is a decimal integer of at
 // least 1. A namespace is printable text of at most MaxNamespaceLen bytes
 // (see NamespaceProblem).
+//
+// //idem:wrap declares a wrapper, in the file's own package, for a function
+// or method of another package (generated code such as sqlc or protobuf
+// output, or a third-party package) that cannot carry directives. It goes
+// with the other directives in the doc comment of a blank variable whose
+// value is the same function or method expression, which keeps the import
+// used and lets the compiler check the name:
+//
+//	//idem:wrap (*db.Queries).InsertEvent
+//	//idem:key arg.ID
+//	//idem:effect api
+//	var _ = (*db.Queries).InsertEvent
+//
+// The wrapper is a function (InsertEventIdem unless //idem:name says
+// otherwise); for a method, its first parameter is the receiver, named by
+// the type's initial (q for Queries), which key paths may start at.
 //
 // The option if-empty=run after the key paths makes a call whose key parts
 // are all empty (each the zero value of its type, or crossing a nil
@@ -69,12 +86,13 @@ const (
 	NameName        = "name"
 	NameNamespace   = "namespace"
 	NameVersion     = "version"
+	NameWrap        = "wrap"
 )
 
 // Names lists every known directive name in the order the documentation
 // presents them.
 func Names() []string {
-	return []string{NameKey, NameFingerprint, NameEffect, NameRetry, NameTTL, NameLease, NameName, NameNamespace, NameVersion}
+	return []string{NameKey, NameFingerprint, NameEffect, NameRetry, NameTTL, NameLease, NameName, NameNamespace, NameVersion, NameWrap}
 }
 
 // Defaults applied by the generator to directives that are absent (defined
@@ -255,6 +273,23 @@ type VersionDirective struct {
 	Value int
 }
 
+// WrapDirective is //idem:wrap: the function or method, declared in
+// another package, that the directives apply to. Its forms are pkg.Func,
+// (*pkg.Type).Method and (pkg.Type).Method, where pkg is the name the file
+// imports the package under.
+type WrapDirective struct {
+	Directive
+	// Target is the function or method expression as written, without
+	// spaces: "db.InsertEvent", "(*db.Queries).InsertEvent".
+	Target string
+	// Pkg, Type and Func are its parts; Type is "" for a function, and
+	// Pointer is set for (*pkg.Type).Method.
+	Pkg, Type, Func string
+	Pointer         bool
+	// ArgPos is the position of the target.
+	ArgPos token.Pos
+}
+
 // Set is the directives of one comment group. A nil field means the
 // directive is absent (or was malformed: then a Diagnostic says why).
 type Set struct {
@@ -269,6 +304,7 @@ type Set struct {
 	Name        *NameDirective
 	Namespace   *NamespaceDirective
 	Version     *VersionDirective
+	Wrap        *WrapDirective
 	// Lines holds the name and position of every directive line, known or
 	// not, well-formed or not, in source order.
 	Lines []Directive

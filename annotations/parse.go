@@ -184,6 +184,8 @@ func parserFor(name string) (func(*line, *Set), bool) {
 		return parseNamespace, true
 	case NameVersion:
 		return parseVersion, true
+	case NameWrap:
+		return parseWrap, true
 	}
 	return nil, false
 }
@@ -708,4 +710,39 @@ func NamespaceProblem(ns string) string {
 		}
 	}
 	return ""
+}
+
+func parseWrap(l *line, s *Set) {
+	w, ok := l.single("the function or method it wraps: pkg.Func or (*pkg.Type).Method")
+	if !ok {
+		return
+	}
+	d := &WrapDirective{Directive: l.directive(), Target: w.text, ArgPos: l.at(w.off)}
+	text := w.text
+	bad := func() {
+		l.errorf(w.off, "malformed %s%s target %q: write pkg.Func, (*pkg.Type).Method or (pkg.Type).Method, with pkg the name the file imports the package under", Prefix, l.name, w.text)
+	}
+	if strings.HasPrefix(text, "(") {
+		inner, method, found := strings.Cut(text[1:], ").")
+		if !found {
+			bad()
+			return
+		}
+		d.Pointer = strings.HasPrefix(inner, "*")
+		inner = strings.TrimPrefix(inner, "*")
+		pkg, typ, found := strings.Cut(inner, ".")
+		if !found || !token.IsIdentifier(pkg) || !token.IsIdentifier(typ) || !token.IsIdentifier(method) {
+			bad()
+			return
+		}
+		d.Pkg, d.Type, d.Func = pkg, typ, method
+	} else {
+		pkg, fn, found := strings.Cut(text, ".")
+		if !found || !token.IsIdentifier(pkg) || !token.IsIdentifier(fn) {
+			bad()
+			return
+		}
+		d.Pkg, d.Func = pkg, fn
+	}
+	s.Wrap = d
 }

@@ -161,11 +161,11 @@ func TestParseErrors(t *testing.T) {
 		want  []string
 	}{
 		{"unknown", []string{"//idem:key id", "//idem:retries attempts=3"},
-			[]string{"1:8: unknown directive //idem:retries; did you mean //idem:retry? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)"}},
+			[]string{"1:8: unknown directive //idem:retries; did you mean //idem:retry? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)"}},
 		{"unknown suggests key", []string{"//idem:keys id"},
-			[]string{"0:8: unknown directive //idem:keys; did you mean //idem:key? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)"}},
+			[]string{"0:8: unknown directive //idem:keys; did you mean //idem:key? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)"}},
 		{"empty name", []string{"//idem:key id", "//idem:"},
-			[]string{"1:1: empty directive name after \"//idem:\"; known directives: key, fingerprint, effect, retry, ttl, lease, name, namespace, version"}},
+			[]string{"1:1: empty directive name after \"//idem:\"; known directives: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap"}},
 		{"repeated", []string{"//idem:key id", "//idem:ttl 1h", "//idem:ttl 2h"},
 			[]string{"2:1: //idem:ttl repeated: a function takes one //idem:ttl line; remove this one"}},
 		{"no key", []string{"//idem:effect api", "//idem:ttl 1h"},
@@ -254,7 +254,7 @@ func TestParseErrors(t *testing.T) {
 				"0:15: unknown effect \"xyz\": use one of none, api, queue, db",
 				"1:12: malformed ttl \"soon\": write a Go duration such as 30s, 5m or 24h",
 				"2:14: lease \"0s\" must be greater than zero",
-				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)",
+				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)",
 				"0:1: //idem:effect without //idem:key: add //idem:key naming the parameters that identify one operation, or remove the idem directives",
 			}},
 	}
@@ -357,4 +357,25 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseWrap(t *testing.T) {
+	set, ds := parse(t, "//idem:wrap (*db.Queries).InsertEvent", "//idem:key arg.ID")
+	require.Empty(t, ds)
+	w := set.Wrap
+	require.NotNil(t, w)
+	assert.Equal(t, []string{"db", "Queries", "InsertEvent"}, []string{w.Pkg, w.Type, w.Func})
+	assert.True(t, w.Pointer)
+	assert.Equal(t, "(*db.Queries).InsertEvent", w.Target)
+
+	set, ds = parse(t, "//idem:wrap mail.Send", "//idem:key id")
+	require.Empty(t, ds)
+	assert.Equal(t, []string{"mail", "", "Send"}, []string{set.Wrap.Pkg, set.Wrap.Type, set.Wrap.Func})
+	assert.False(t, set.Wrap.Pointer)
+
+	for _, bad := range []string{"Send", "(*db.Queries.Insert", "(*db).Insert", "a.b.c"} {
+		_, ds = parse(t, "//idem:wrap "+bad, "//idem:key id")
+		require.Len(t, ds, 1, bad)
+		assert.Contains(t, ds[0], "malformed //idem:wrap target", bad)
+	}
 }

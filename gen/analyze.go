@@ -20,6 +20,9 @@ type wrapper struct {
 	// deco is the decorator whose method this wrapper is, for a method of
 	// an interface.
 	deco *decorator
+	// ext is the target of //idem:wrap, a function or method of another
+	// package.
+	ext *external
 
 	fn        *types.Func
 	sig       *types.Signature
@@ -152,6 +155,9 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	info := pg.pkg.TypesInfo
 	at := w.dirs.Key.Pos
 	fn, _ := info.Defs[w.decl.Name].(*types.Func)
+	if w.ext != nil {
+		fn = w.ext.fn
+	}
 	if fn == nil {
 		pg.reportTypeErrors(w.decl.Pos(), w.decl.End())
 		pg.errorf(at, "cannot wrap %s: it does not type-check", w.decl.Name.Name)
@@ -159,6 +165,9 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	}
 	w.fn = fn
 	w.sig = fn.Type().(*types.Signature)
+	if w.ext != nil {
+		w.sig = pg.externalSignature(w.ext)
+	}
 	q := pg.qualifier()
 	if w.sig.Recv() == nil && (fn.Name() == "init" || fn.Name() == "_") {
 		pg.errorf(at, "%s cannot be called, so it cannot be wrapped; move the directives to a function that it calls", fn.Name())
@@ -273,6 +282,9 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	if w.recvType != nil {
 		w.namespace = pg.tpkg.Path() + "." + w.recvType.Name() + "." + fn.Name()
 	}
+	if w.ext != nil {
+		w.namespace = w.ext.namespace()
+	}
 	if d.Namespace != nil {
 		w.namespace = d.Namespace.Value
 	}
@@ -321,6 +333,8 @@ func (pg *pkgGen) analyze(w *wrapper) {
 		w.fpMode = fpDefault
 		for _, p := range w.params {
 			switch {
+			case w.ext != nil && w.ext.recv != nil && p.idx == 0:
+				w.fpOmitted = append(w.fpOmitted, p.label()+" (the receiver)")
 			case isContext(p.typ):
 				w.fpOmitted = append(w.fpOmitted, p.label()+" (context.Context)")
 			case containsTypeParam(p.typ):

@@ -12,6 +12,9 @@ import (
 
 // qualifiedName is the function's name as a doc link target: F or T.M.
 func (w *wrapper) qualifiedName() string {
+	if w.ext != nil {
+		return w.ext.name()
+	}
 	if w.recvType != nil {
 		return w.recvType.Name() + "." + w.fn.Name()
 	}

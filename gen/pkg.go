@@ -260,6 +260,10 @@ func (pg *pkgGen) collect() {
 			for _, d := range diags {
 				pg.errorf(d.Pos, "%s", d.Message)
 			}
+			if set != nil && set.Wrap != nil {
+				pg.errorf(set.Wrap.Pos, "%s%s on the function %s: it declares a wrapper for a function of another package, and belongs in the doc comment of var _ = %s; to wrap %s, remove the line", annotations.Prefix, annotations.NameWrap, fd.Name.Name, set.Wrap.Target, fd.Name.Name)
+				continue
+			}
 			if set == nil || set.Key == nil {
 				continue
 			}
@@ -269,6 +273,30 @@ func (pg *pkgGen) collect() {
 		}
 		for _, d := range s.f.Decls {
 			gd, ok := d.(*ast.GenDecl)
+			if ok && gd.Tok == token.VAR {
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					doc := wrapDoc(gd, vs)
+					if doc == nil {
+						continue
+					}
+					set, diags := annotations.Parse(comments(doc))
+					if set == nil || set.Wrap == nil {
+						continue // reported as stray directives
+					}
+					docs[doc] = true
+					for _, d := range diags {
+						pg.errorf(d.Pos, "%s", d.Message)
+					}
+					if set.Key == nil {
+						continue
+					}
+					if w := pg.externalWrapper(fg, vs, set); w != nil {
+						fg.wrappers = append(fg.wrappers, w)
+						all = append(all, w)
+					}
+				}
+			}
 			if !ok || gd.Tok != token.TYPE {
 				continue
 			}
@@ -279,6 +307,10 @@ func (pg *pkgGen) collect() {
 					set, diags := annotations.Parse(comments(fd.Doc))
 					for _, d := range diags {
 						pg.errorf(d.Pos, "%s", d.Message)
+					}
+					if set != nil && set.Wrap != nil {
+						pg.errorf(set.Wrap.Pos, "%s%s on a method of an interface: it belongs in the doc comment of var _ = %s", annotations.Prefix, annotations.NameWrap, set.Wrap.Target)
+						continue
 					}
 					if set == nil || set.Key == nil {
 						continue
@@ -397,7 +429,7 @@ func (pg *pkgGen) strayDirectives(f *ast.File, docs map[*ast.CommentGroup]bool) 
 				where = enclosing(f, g)
 			}
 			name, _, _ := strings.Cut(strings.TrimPrefix(c.Text, annotations.Prefix), " ")
-			pg.errorf(c.Slash, "%s%s is %s: idem directives belong in the doc comment of a top-level function or method",
+			pg.errorf(c.Slash, "%s%s is %s: idem directives belong in the doc comment of a top-level function or method, of a method of an interface, or (with //idem:wrap) of a var _ = declaration",
 				annotations.Prefix, strings.TrimSpace(name), where)
 		}
 	}

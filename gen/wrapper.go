@@ -160,7 +160,10 @@ func (em *emitter) recvDecl(w *wrapper, wn *wnames) *jen.Statement {
 // arguments.
 func (em *emitter) originalCall(w *wrapper, wn *wnames) *jen.Statement {
 	var callee *jen.Statement
-	if w.deco != nil {
+	first := 0
+	if w.ext != nil {
+		callee, first = em.externalCallee(w, wn)
+	} else if w.deco != nil {
 		callee = jen.Id(wn.recv).Dot("inner").Dot(w.fn.Name())
 	} else if w.recv != nil {
 		callee = jen.Id(wn.recv).Dot(w.fn.Name())
@@ -170,13 +173,13 @@ func (em *emitter) originalCall(w *wrapper, wn *wnames) *jen.Statement {
 			callee = callee.Types(typeParamNames(tps)...)
 		}
 	}
-	args := make([]jen.Code, len(w.params))
-	for i, p := range w.params {
-		a := jen.Id(wn.params[i])
+	var args []jen.Code
+	for i, p := range w.params[first:] {
+		a := jen.Id(wn.params[first+i])
 		if p.variadic {
 			a = a.Op("...")
 		}
-		args[i] = a
+		args = append(args, a)
 	}
 	return callee.Call(args...)
 }
