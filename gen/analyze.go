@@ -68,6 +68,10 @@ type txKind int
 const (
 	txSQL txKind = iota + 1 // *database/sql.Tx; the wrapper takes *sql.DB
 	txPgx                   // pgx.Tx; the wrapper takes *pgxpool.Pool
+	// txOps is any other transaction type T (a sqlc *Queries made with
+	// WithTx, an *sqlx.Tx): the wrapper takes a runtime.TxOps[T], which
+	// begins, claims in and commits transactions of that type.
+	txOps
 )
 
 type fpMode int
@@ -224,7 +228,17 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	}
 	if w.dirs.Effect != nil && w.dirs.Effect.Effect == annotations.EffectDB {
 		if w.tx == nil {
-			pg.errorf(w.dirs.Effect.Pos, "effect db needs a parameter of %s that is the transaction its writes run in: a *sql.Tx (the wrapper then takes a *sql.DB in its place) or a pgx.Tx (the wrapper then takes a *pgxpool.Pool)", fn.Name())
+			// Another transaction type: the first parameter after the
+			// context that is a pointer to a named type or an interface.
+			for _, p := range w.params {
+				if p != w.ctx && !p.variadic && isTxCandidate(p.typ) {
+					w.tx, w.txKind = p, txOps
+					break
+				}
+			}
+		}
+		if w.tx == nil {
+			pg.errorf(w.dirs.Effect.Pos, "effect db needs a parameter of %s that is the transaction its writes run in: a *sql.Tx (the wrapper then takes a *sql.DB in its place), a pgx.Tx (the wrapper then takes a *pgxpool.Pool), or another transaction type T, a pointer or an interface (the wrapper then takes a runtime.TxOps[T])", fn.Name())
 			ok = false
 		}
 	} else if w.tx != nil {
@@ -755,4 +769,24 @@ func (pg *pkgGen) nameDecoratorMethod(w *wrapper) bool {
 	w.name, w.keyFunc = name, keyName
 	w.encodeFunc = pg.fresh("encode" + d.name + upperFirst(name) + "Key")
 	return true
+}
+
+// isTxCandidate reports whether a parameter of type t can be the
+// transaction of the db effect through runtime.TxOps: a pointer to a named
+// type (*sqlx.Tx, a sqlc *Queries) or a named interface, other than a
+// context.
+func isTxCandidate(t types.Type) bool {
+	t = types.Unalias(t)
+	if isContext(t) {
+		return false
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Pointer:
+		_, named := types.Unalias(u.Elem()).(*types.Named)
+		return named
+	case *types.Interface:
+		_, named := t.(*types.Named)
+		return named
+	}
+	return false
 }

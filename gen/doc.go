@@ -94,8 +94,11 @@ func (w *wrapper) doc(rt string) []string {
 		b.WriteString("Effect queue: the key is the message's deduplication id, so a failed attempt may run again, and the claim of a caller that died is taken over.")
 	case annotations.EffectDB:
 		handle := "*sql.DB"
-		if w.txKind == txPgx {
+		switch w.txKind {
+		case txPgx:
 			handle = "*pgxpool.Pool"
+		case txOps:
+			handle = "[" + rt + ".TxOps] (which begins transactions of " + w.tx.label() + "'s type and keeps the records in them)"
 		}
 		b.WriteString("Effect db: the wrapper takes a " + handle + " in place of " + w.tx.label() + ", begins a transaction, claims the key in it, runs " + fn + " in it and commits the key's record with " + fn + "'s writes: exactly once. Failures that rolled the transaction back are retried under the retry policy.")
 	default:

@@ -83,6 +83,8 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 	switch w.txKind {
 	case txSQL:
 		wn.handle = sc.fresh("db")
+	case txOps:
+		wn.handle = sc.fresh("ops")
 	case txPgx:
 		wn.handle = sc.fresh("pool")
 	}

@@ -35,7 +35,7 @@ func (em *emitter) wrapperCode(w *wrapper, wn *wnames) []jen.Code {
 	params := make([]jen.Code, len(w.params))
 	for i, p := range w.params {
 		if p == w.tx {
-			params[i] = jen.Id(wn.handle).Add(em.handleType(w.txKind))
+			params[i] = jen.Id(wn.handle).Add(em.handleType(w))
 			continue
 		}
 		if p.variadic {

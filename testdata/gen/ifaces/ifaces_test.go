@@ -41,7 +41,7 @@ func (m *mockRepo) Get(ctx context.Context, id string) (Order, error) {
 }
 
 func (m *mockRepo) Count(kinds ...string) int { return len(kinds) }
-func (m *mockRepo) Close() error             { m.closes++; return nil }
+func (m *mockRepo) Close() error              { m.closes++; return nil }
 
 func ctx() context.Context { return runtime.WithStore(context.Background(), memstore.New()) }
 
