@@ -279,12 +279,13 @@ func (l *line) single(what string) (field, bool) {
 	return ws[0], true
 }
 
-// splitOutside splits s at the bytes for which at returns true, outside
-// quoted strings; each piece comes with its offset in s.
-func splitOutside(s string, at func(byte) bool) (pieces []string, offs []int) {
-	start := 0
+// IndexOutsideQuotes returns the index of the first byte of s at or after
+// from for which at returns true and that lies outside a quoted Go string
+// ("…" or `…`), or -1. Paths hold quoted constants (h["a, b"]), so commas
+// and spaces inside them separate nothing.
+func IndexOutsideQuotes(s string, from int, at func(byte) bool) int {
 	var quote byte
-	for i := 0; i < len(s); i++ {
+	for i := from; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case quote != 0:
@@ -296,11 +297,24 @@ func splitOutside(s string, at func(byte) bool) (pieces []string, offs []int) {
 		case c == '"' || c == '`':
 			quote = c
 		case at(c):
-			pieces, offs = append(pieces, s[start:i]), append(offs, start)
-			start = i + 1
+			return i
 		}
 	}
-	return append(pieces, s[start:]), append(offs, start)
+	return -1
+}
+
+// splitOutside splits s at the bytes for which at returns true, outside
+// quoted strings; each piece comes with its offset in s.
+func splitOutside(s string, at func(byte) bool) (pieces []string, offs []int) {
+	start := 0
+	for {
+		i := IndexOutsideQuotes(s, start, at)
+		if i < 0 {
+			return append(pieces, s[start:]), append(offs, start)
+		}
+		pieces, offs = append(pieces, s[start:i]), append(offs, start)
+		start = i + 1
+	}
 }
 
 // keyOptions takes the options (name=value words) off the end of the

@@ -226,8 +226,12 @@ func (em *emitter) signature(s *types.Signature) *jen.Statement {
 			params[i] = em.typ(t)
 		}
 	}
-	st := jen.Params(params...)
-	switch r := s.Results(); r.Len() {
+	return em.withResults(jen.Params(params...), s.Results())
+}
+
+// withResults appends a result list (without names) to st.
+func (em *emitter) withResults(st *jen.Statement, r *types.Tuple) *jen.Statement {
+	switch r.Len() {
 	case 0:
 	case 1:
 		st = st.Add(em.typ(r.At(0).Type()))

@@ -180,18 +180,7 @@ func (em *emitter) decoratorCode(d *decorator, sc *names) []jen.Code {
 		if sig.Results().Len() > 0 {
 			body = jen.Return(call)
 		}
-		fn := jen.Func().Params(jen.Id(recv).Add(recvT.Clone())).Id(m.Name()).Params(params...)
-		switch r := sig.Results(); r.Len() {
-		case 0:
-		case 1:
-			fn = fn.Add(em.typ(r.At(0).Type()))
-		default:
-			rs := make([]jen.Code, r.Len())
-			for j := range rs {
-				rs[j] = em.typ(r.At(j).Type())
-			}
-			fn = fn.Params(rs...)
-		}
+		fn := em.withResults(jen.Func().Params(jen.Id(recv).Add(recvT.Clone())).Id(m.Name()).Params(params...), sig.Results())
 		out = append(out,
 			jen.Comment("// "+m.Name()+" calls the inner implementation's "+m.Name()+": it has no idem directives."),
 			fn.Block(body), jen.Line())

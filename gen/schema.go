@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/idem-go/idem/annotations"
 )
 
 // A schema is what the keys, fingerprints and recorded results of one
@@ -107,21 +109,8 @@ func (s *schema) canonical(path string, byPosition bool) string {
 // cutName splits a schema line's "name shape" at the first space outside
 // a quoted string (a path may hold a constant such as h["Webhook Id"]).
 func cutName(rest string) (name, shape string) {
-	var quote byte
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		switch {
-		case quote != 0:
-			if c == '\\' && quote == '"' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '`':
-			quote = c
-		case c == ' ':
-			return rest[:i], rest[i+1:]
-		}
+	if i := annotations.IndexOutsideQuotes(rest, 0, func(c byte) bool { return c == ' ' }); i >= 0 {
+		return rest[:i], rest[i+1:]
 	}
 	return rest, ""
 }
