@@ -136,7 +136,7 @@ func (em *emitter) externalCallee(w *wrapper, wn *wnames) (*jen.Statement, int) 
 	p := w.ext.fn.Pkg()
 	callee := em.qual(p.Path(), p.Name(), w.ext.fn.Name())
 	if tps := w.sig.TypeParams(); tps.Len() > 0 {
-		callee = callee.Types(typeParamNames(tps)...)
+		callee = callee.Types(typeParamNames(tpSlice(tps))...)
 	}
 	return callee, 0
 }

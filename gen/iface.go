@@ -99,7 +99,7 @@ func (pg *pkgGen) decoratorOf(ts *ast.TypeSpec, fg *fileGen, at ast.Node) *decor
 func (em *emitter) decoratorRecv(d *decorator) *jen.Statement {
 	t := em.id(d.name)
 	if tps := d.typeParams(); tps.Len() > 0 {
-		t = t.Types(typeParamNames(tps)...)
+		t = t.Types(typeParamNames(tpSlice(tps))...)
 	}
 	return jen.Op("*").Add(t)
 }
@@ -111,7 +111,7 @@ func (em *emitter) decoratorCode(d *decorator, sc *names) []jen.Code {
 	tps := d.typeParams()
 	ifaceT := em.id(d.iface.Name())
 	if tps.Len() > 0 {
-		ifaceT = ifaceT.Types(typeParamNames(tps)...)
+		ifaceT = ifaceT.Types(typeParamNames(tpSlice(tps))...)
 	}
 	inner := "inner"
 	var out []jen.Code
@@ -120,19 +120,19 @@ func (em *emitter) decoratorCode(d *decorator, sc *names) []jen.Code {
 	)
 	typ := jen.Type().Id(d.name)
 	if tps.Len() > 0 {
-		typ = typ.Types(em.typeParamDecls(tps)...)
+		typ = typ.Types(em.typeParamDecls(tpSlice(tps))...)
 	}
 	out = append(out, typ.Struct(jen.Id(inner).Add(ifaceT.Clone())), jen.Line())
 	out = append(out, jen.Comment(commentLines(wrapText(d.ctor+" returns a "+d.name+" that decorates inner: callers keep using the "+d.iface.Name()+" interface, and tests keep their mocks by passing them as inner.", 76, "", ""))))
 	ctor := jen.Func().Id(d.ctor)
 	if tps.Len() > 0 {
-		ctor = ctor.Types(em.typeParamDecls(tps)...)
+		ctor = ctor.Types(em.typeParamDecls(tpSlice(tps))...)
 	}
 	recvT := em.decoratorRecv(d)
 	ctor = ctor.Params(jen.Id(inner).Add(ifaceT.Clone())).Add(recvT.Clone()).Block(
 		jen.Return(jen.Op("&").Add(em.id(d.name)).Add(func() *jen.Statement {
 			if tps.Len() > 0 {
-				return jen.Types(typeParamNames(tps)...)
+				return jen.Types(typeParamNames(tpSlice(tps))...)
 			}
 			return jen.Null()
 		}()).Values(jen.Id(inner).Op(":").Id(inner))),
@@ -141,7 +141,7 @@ func (em *emitter) decoratorCode(d *decorator, sc *names) []jen.Code {
 	if tps.Len() == 0 {
 		out = append(out, jen.Var().Id("_").Add(ifaceT.Clone()).Op("=").Parens(recvT.Clone()).Parens(em.id("nil")), jen.Line())
 	} else {
-		out = append(out, jen.Func().Id("_").Types(em.typeParamDecls(tps)...).Params().Block(
+		out = append(out, jen.Func().Id("_").Types(em.typeParamDecls(tpSlice(tps))...).Params().Block(
 			jen.Var().Id("_").Add(ifaceT.Clone()).Op("=").Parens(recvT.Clone()).Parens(em.id("nil")),
 		), jen.Line())
 	}

@@ -170,7 +170,7 @@ func (em *emitter) originalCall(w *wrapper, wn *wnames) *jen.Statement {
 	} else {
 		callee = em.id(w.fn.Name())
 		if tps := w.sig.TypeParams(); tps.Len() > 0 {
-			callee = callee.Types(typeParamNames(tps)...)
+			callee = callee.Types(typeParamNames(tpSlice(tps))...)
 		}
 	}
 	var args []jen.Code
@@ -184,10 +184,55 @@ func (em *emitter) originalCall(w *wrapper, wn *wnames) *jen.Statement {
 	return callee.Call(args...)
 }
 
-func typeParamNames(tps *types.TypeParamList) []jen.Code {
-	out := make([]jen.Code, tps.Len())
+func typeParamNames(tps []*types.TypeParam) []jen.Code {
+	out := make([]jen.Code, len(tps))
+	for i, tp := range tps {
+		out[i] = jen.Id(tp.Obj().Name())
+	}
+	return out
+}
+
+// tpSlice returns the type parameters of a list.
+func tpSlice(l *types.TypeParamList) []*types.TypeParam {
+	out := make([]*types.TypeParam, l.Len())
 	for i := range out {
-		out[i] = jen.Id(tps.At(i).Obj().Name())
+		out[i] = l.At(i)
+	}
+	return out
+}
+
+// keyTypeParams are the type parameters the key's encoding function
+// needs: those its parameters (the key parameters, and the receiver when
+// the key reads it) mention, and those their constraints mention. Key
+// helpers of generic functions thus need no explicit instantiation for a
+// key that does not depend on a type parameter.
+func (w *wrapper) keyTypeParams() []*types.TypeParam {
+	all := tpSlice(w.helperTypeParams())
+	if len(all) == 0 {
+		return nil
+	}
+	need := map[*types.TypeParam]bool{}
+	var mark func(t types.Type)
+	mark = func(t types.Type) {
+		walkType(t, func(t types.Type) bool {
+			if tp, ok := t.(*types.TypeParam); ok && !need[tp] {
+				need[tp] = true
+				mark(tp.Constraint())
+			}
+			return true
+		})
+	}
+	for _, p := range w.keyParams {
+		mark(p.typ)
+	}
+	if w.keyRecv {
+		mark(w.recv.Type())
+	}
+	var out []*types.TypeParam
+	for _, tp := range all {
+		if need[tp] {
+			out = append(out, tp)
+		}
 	}
 	return out
 }
@@ -208,7 +253,7 @@ func (w *wrapper) helperTypeParams() *types.TypeParamList {
 // the wrapper's (or key helper's) arguments.
 func (em *emitter) encodeKeyCall(w *wrapper, wn *wnames, enc jen.Code) *jen.Statement {
 	callee := em.id(w.encodeFunc)
-	if tps := w.helperTypeParams(); tps.Len() > 0 {
+	if tps := w.keyTypeParams(); len(tps) > 0 {
 		callee = callee.Types(typeParamNames(tps)...)
 	}
 	args := []jen.Code{enc}
@@ -239,10 +284,9 @@ func (em *emitter) keyParamDecls(w *wrapper, wn *wnames) []jen.Code {
 }
 
 // typeParamDecls declares type parameters with their constraints.
-func (em *emitter) typeParamDecls(tps *types.TypeParamList) []jen.Code {
-	decls := make([]jen.Code, tps.Len())
-	for i := range decls {
-		tp := tps.At(i)
+func (em *emitter) typeParamDecls(tps []*types.TypeParam) []jen.Code {
+	decls := make([]jen.Code, len(tps))
+	for i, tp := range tps {
 		decls[i] = jen.Id(tp.Obj().Name()).Add(em.constraint(tp.Constraint()))
 	}
 	return decls
@@ -252,14 +296,14 @@ func (em *emitter) typeParamDecls(tps *types.TypeParamList) []jen.Code {
 // key helper both call, and the key helper.
 func (em *emitter) keyCode(w *wrapper, wn *wnames) []jen.Code {
 	enc := encRef{name: wn.key}
-	tps := w.helperTypeParams()
+	tps := w.keyTypeParams()
 	params := []jen.Code{jen.Id(wn.key).Op("*").Add(em.rt("Encoder"))}
 	if w.keyRecv {
 		params = append(params, jen.Id(wn.recv).Add(em.typ(w.recv.Type())))
 	}
 	params = append(params, em.keyParamDecls(w, wn)...)
 	encFn := jen.Func().Id(w.encodeFunc)
-	if tps.Len() > 0 {
+	if len(tps) > 0 {
 		encFn = encFn.Types(em.typeParamDecls(tps)...)
 	}
 	encFn = encFn.Params(params...).BlockFunc(func(g *jen.Group) {
@@ -279,7 +323,7 @@ func (em *emitter) keyCode(w *wrapper, wn *wnames) []jen.Code {
 		helper = helper.Params(em.recvDecl(w, wn))
 	}
 	helper = helper.Id(w.keyFunc)
-	if w.recv == nil && tps.Len() > 0 {
+	if w.recv == nil && len(tps) > 0 {
 		helper = helper.Types(em.typeParamDecls(tps)...)
 	}
 	helper = helper.Params(em.keyParamDecls(w, wn)...).Add(em.id("string")).Block(
