@@ -568,6 +568,9 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 				// receiver means (protobuf getters return the zero value).
 				st.checks, st.stars = levels-1, levels-1
 			}
+			if _, isIface := cur.Underlying().(*types.Interface); isIface {
+				st.checks = 1 // a method of a nil interface cannot be called
+			}
 			pt.steps = append(pt.steps, st)
 			cur, addressable = sig.Results().At(0).Type(), false
 			sofar += "." + s.Name + "()"

@@ -131,3 +131,15 @@ func Pay(ctx context.Context, client *http.Client, req *wrapperspb.StringValue, 
 	record(ctx, "Pay")
 	return nil
 }
+
+// Identified is an interface with a getter.
+type Identified interface{ GetId() string }
+
+// Track keys on a method of an interface: a nil interface fails the call
+// with ErrInvalidKey instead of panicking.
+//
+//idem:key ev.GetId()
+func Track(ctx context.Context, ev Identified) error {
+	record(ctx, "Track")
+	return nil
+}

@@ -97,3 +97,19 @@ func TestProtoAndBigFingerprint(t *testing.T) {
 	require.ErrorIs(t, PayIdem(ctx, nil, req, nil, Options{}), runtime.ErrKeyReused)
 	require.Equal(t, before+1, runs["Pay"])
 }
+
+type ident string
+
+func (i ident) GetId() string { return string(i) }
+
+func TestInterfaceGetterKey(t *testing.T) {
+	ctx := ctxWithStore()
+	before := runs["Track"]
+	require.NoError(t, TrackIdem(ctx, ident("t1")))
+	require.NoError(t, TrackIdem(ctx, ident("t1")))
+	require.Equal(t, before+1, runs["Track"])
+	require.Equal(t, seen["Track"], TrackIdemKey(ident("t1")))
+	require.ErrorIs(t, TrackIdem(ctx, nil), runtime.ErrInvalidKey)
+	require.Equal(t, "", TrackIdemKey(nil))
+	require.Equal(t, before+1, runs["Track"])
+}
