@@ -17,3 +17,11 @@ var _ = (*db.Queries).InsertEvent
 //idem:effect api
 //idem:name SendOnce
 var _ = db.Send
+
+// A sqlc query bound to a transaction, with the db effect: the wrapper
+// takes a runtime.TxOps[*db.TxQueries] in place of the receiver.
+//
+//idem:wrap (*db.TxQueries).Save
+//idem:key id
+//idem:effect db
+var _ = (*db.TxQueries).Save

@@ -4,6 +4,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 )
 
@@ -37,4 +38,19 @@ func Send(ctx context.Context, id string, body ...string) error {
 	}
 	Sent[id]++
 	return nil
+}
+
+// TxQueries is sqlc's query set bound to a transaction (Queries.WithTx).
+type TxQueries struct{ tx *sql.Tx }
+
+// WithTx binds the queries to tx, as sqlc's WithTx does.
+func WithTx(tx *sql.Tx) *TxQueries { return &TxQueries{tx: tx} }
+
+// Tx is the bound transaction.
+func (q *TxQueries) Tx() *sql.Tx { return q.tx }
+
+// Save is a generated query.
+func (q *TxQueries) Save(ctx context.Context, id string) error {
+	_, err := q.tx.ExecContext(ctx, `INSERT INTO saved (id) VALUES (?)`, id)
+	return err
 }
