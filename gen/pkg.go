@@ -256,10 +256,7 @@ func (pg *pkgGen) collect() {
 				continue
 			}
 			docs[fd.Doc] = true
-			set, diags := annotations.Parse(comments(fd.Doc))
-			for _, d := range diags {
-				pg.errorf(d.Pos, "%s", d.Message)
-			}
+			set := pg.parseDoc(fd.Doc)
 			if set != nil && set.Wrap != nil {
 				pg.errorf(set.Wrap.Pos, "%s%s on the function %s: it declares a wrapper for a function of another package, and belongs in the doc comment of var _ = %s; to wrap %s, remove the line", annotations.Prefix, annotations.NameWrap, fd.Name.Name, set.Wrap.Target, fd.Name.Name)
 				continue
@@ -272,58 +269,8 @@ func (pg *pkgGen) collect() {
 			all = append(all, w)
 		}
 		for _, d := range s.f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if ok && gd.Tok == token.VAR {
-				for _, spec := range gd.Specs {
-					vs := spec.(*ast.ValueSpec)
-					doc := wrapDoc(gd, vs)
-					if doc == nil {
-						continue
-					}
-					set, diags := annotations.Parse(comments(doc))
-					if set == nil || set.Wrap == nil {
-						continue // reported as stray directives
-					}
-					docs[doc] = true
-					for _, d := range diags {
-						pg.errorf(d.Pos, "%s", d.Message)
-					}
-					if set.Key == nil {
-						continue
-					}
-					if w := pg.externalWrapper(fg, vs, set); w != nil {
-						fg.wrappers = append(fg.wrappers, w)
-						all = append(all, w)
-					}
-				}
-			}
-			if !ok || gd.Tok != token.TYPE {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				ts := spec.(*ast.TypeSpec)
-				for _, fd := range interfaceMethods(ts) {
-					docs[fd.Doc] = true
-					set, diags := annotations.Parse(comments(fd.Doc))
-					for _, d := range diags {
-						pg.errorf(d.Pos, "%s", d.Message)
-					}
-					if set != nil && set.Wrap != nil {
-						pg.errorf(set.Wrap.Pos, "%s%s on a method of an interface: it belongs in the doc comment of var _ = %s", annotations.Prefix, annotations.NameWrap, set.Wrap.Target)
-						continue
-					}
-					if set == nil || set.Key == nil {
-						continue
-					}
-					deco := pg.decoratorOf(ts, fg, fd.Doc)
-					if deco == nil {
-						continue
-					}
-					w := &wrapper{file: fg, decl: fd, dirs: set, deco: deco}
-					deco.wrapped[fd.Name.Name] = w
-					fg.wrappers = append(fg.wrappers, w)
-					all = append(all, w)
-				}
+			if gd, ok := d.(*ast.GenDecl); ok {
+				all = append(all, pg.collectGenDecl(fg, gd, docs)...)
 			}
 		}
 		pg.strayDirectives(s.f, docs)
@@ -371,6 +318,67 @@ func (pg *pkgGen) collect() {
 				pg.rel(fg.out), pg.rel(fg.src))
 		}
 	}
+}
+
+// collectGenDecl finds the wrappers a var declaration (//idem:wrap) or a
+// type declaration (directives on the methods of an interface) declares,
+// adds them to fg and marks the doc comments it read in docs.
+func (pg *pkgGen) collectGenDecl(fg *fileGen, gd *ast.GenDecl, docs map[*ast.CommentGroup]bool) []*wrapper {
+	var out []*wrapper
+	add := func(w *wrapper) {
+		fg.wrappers = append(fg.wrappers, w)
+		out = append(out, w)
+	}
+	switch gd.Tok {
+	case token.VAR:
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			doc := wrapDoc(gd, vs)
+			if doc == nil {
+				continue
+			}
+			if set, _ := annotations.Parse(comments(doc)); set == nil || set.Wrap == nil {
+				continue // reported as stray directives
+			}
+			docs[doc] = true
+			if set := pg.parseDoc(doc); set.Key != nil {
+				if w := pg.externalWrapper(fg, vs, set); w != nil {
+					add(w)
+				}
+			}
+		}
+	case token.TYPE:
+		for _, spec := range gd.Specs {
+			ts := spec.(*ast.TypeSpec)
+			for _, fd := range interfaceMethods(ts) {
+				docs[fd.Doc] = true
+				set := pg.parseDoc(fd.Doc)
+				if set != nil && set.Wrap != nil {
+					pg.errorf(set.Wrap.Pos, "%s%s on a method of an interface: it belongs in the doc comment of var _ = %s", annotations.Prefix, annotations.NameWrap, set.Wrap.Target)
+					continue
+				}
+				if set == nil || set.Key == nil {
+					continue
+				}
+				if deco := pg.decoratorOf(ts, fg, fd.Doc); deco != nil {
+					w := &wrapper{file: fg, decl: fd, dirs: set, deco: deco}
+					deco.wrapped[fd.Name.Name] = w
+					add(w)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// parseDoc parses the directives of a doc comment and reports their
+// mistakes.
+func (pg *pkgGen) parseDoc(doc *ast.CommentGroup) *annotations.Set {
+	set, diags := annotations.Parse(comments(doc))
+	for _, d := range diags {
+		pg.errorf(d.Pos, "%s", d.Message)
+	}
+	return set
 }
 
 // isGeneratedSyntax reports whether a parsed file starts with header.
