@@ -147,11 +147,6 @@ func (p *part) callsOrIndexes() bool {
 	return false
 }
 
-// root names the part's root in messages: the parameter or the receiver.
-func (p *part) root(w *wrapper) string {
-	if p.recv {
-		return "the receiver " + w.recv.Name()
-	}
 	return p.param.label()
 }
 
