@@ -147,9 +147,6 @@ func (p *part) callsOrIndexes() bool {
 	return false
 }
 
-	return p.param.label()
-}
-
 func (pg *pkgGen) analyze(w *wrapper) {
 	info := pg.pkg.TypesInfo
 	at := w.dirs.Key.Pos
