@@ -184,6 +184,8 @@ func parserFor(name string) (func(*line, *Set), bool) {
 		return parseNamespace, true
 	case NameVersion:
 		return parseVersion, true
+	case NameWrap:
+		return parseWrap, true
 	}
 	return nil, false
 }
@@ -277,6 +279,72 @@ func (l *line) single(what string) (field, bool) {
 	return ws[0], true
 }
 
+// IndexOutsideQuotes returns the index of the first byte of s at or after
+// from for which at returns true and that lies outside a quoted Go string
+// ("…" or `…`), or -1. Paths hold quoted constants (h["a, b"]), so commas
+// and spaces inside them separate nothing.
+func IndexOutsideQuotes(s string, from int, at func(byte) bool) int {
+	var quote byte
+	for i := from; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote == '"' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '`':
+			quote = c
+		case at(c):
+			return i
+		}
+	}
+	return -1
+}
+
+// splitOutside splits s at the bytes for which at returns true, outside
+// quoted strings; each piece comes with its offset in s.
+func splitOutside(s string, at func(byte) bool) (pieces []string, offs []int) {
+	start := 0
+	for {
+		i := IndexOutsideQuotes(s, start, at)
+		if i < 0 {
+			return append(pieces, s[start:]), append(offs, start)
+		}
+		pieces, offs = append(pieces, s[start:i]), append(offs, start)
+		start = i + 1
+	}
+}
+
+// keyOptions takes the options (name=value words) off the end of the
+// arguments of //idem:key: if-empty=run.
+func (l *line) keyOptions() (ifEmptyRun bool) {
+	words, offs := splitOutside(l.args, func(c byte) bool { return isSpace(c) })
+	cut := len(l.args)
+	for i := len(words) - 1; i > 0; i-- {
+		w := words[i]
+		if w == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(w, "=")
+		if !ok || strings.ContainsAny(w, "\"`[](),.") {
+			break
+		}
+		cut = offs[i]
+		switch {
+		case name == "if-empty" && val == "run":
+			ifEmptyRun = true
+		case name == "if-empty":
+			l.errorf(l.aoff+offs[i]+len(name)+1, "unknown if-empty value %q: write if-empty=run to run a call whose key parts are all empty without deduplication, or leave the option out", val)
+		default:
+			l.errorf(l.aoff+offs[i], "unknown %s%s option %q: the only option is if-empty=run", Prefix, l.name, name)
+		}
+	}
+	l.args = strings.TrimRightFunc(l.args[:cut], func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) })
+	return ifEmptyRun
+}
+
 // paths parses a comma-separated list of paths.
 func (l *line) paths() ([]Path, bool) {
 	if l.args == "" {
@@ -286,23 +354,16 @@ func (l *line) paths() ([]Path, bool) {
 	var out []Path
 	ok := true
 	seen := map[string]bool{}
-	start := 0
-	for start <= len(l.args) {
-		end := strings.IndexByte(l.args[start:], ',')
-		if end < 0 {
-			end = len(l.args)
-		} else {
-			end += start
-		}
-		elem := l.args[start:end]
+	elems, offs := splitOutside(l.args, func(c byte) bool { return c == ',' })
+	for i, elem := range elems {
 		lead := 0
 		for lead < len(elem) && isSpace(elem[lead]) {
 			lead++
 		}
 		trimmed := strings.TrimRightFunc(elem[lead:], func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) })
-		off := l.aoff + start + lead
+		off := l.aoff + offs[i] + lead
 		if trimmed == "" {
-			l.errorf(l.aoff+start, "empty path in %s%s: remove the stray comma", Prefix, l.name)
+			l.errorf(l.aoff+offs[i], "empty path in %s%s: remove the stray comma", Prefix, l.name)
 			ok = false
 		} else if path, good := l.path(trimmed, off); good {
 			if seen[path.String()] {
@@ -315,43 +376,127 @@ func (l *line) paths() ([]Path, bool) {
 		} else {
 			ok = false
 		}
-		start = end + 1
 	}
 	return out, ok
+}
+
+// literal parses a constant at the start of s: a quoted Go string or a
+// decimal integer. It returns the literal and its length, or false.
+func literal(s string) (Literal, int, bool) {
+	if s == "" {
+		return Literal{}, 0, false
+	}
+	switch c := s[0]; {
+	case c == '"' || c == '`':
+		for i := 1; i < len(s); i++ {
+			if s[i] == '\\' && c == '"' {
+				i++
+				continue
+			}
+			if s[i] == c {
+				if _, err := strconv.Unquote(s[:i+1]); err != nil {
+					return Literal{}, 0, false
+				}
+				return Literal{Text: s[:i+1], Kind: token.STRING}, i + 1, true
+			}
+		}
+		return Literal{}, 0, false
+	case c == '-' || c >= '0' && c <= '9':
+		i := 1
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if _, err := strconv.ParseInt(s[:i], 10, 64); err != nil {
+			return Literal{}, 0, false
+		}
+		return Literal{Text: s[:i], Kind: token.INT}, i, true
+	}
+	return Literal{}, 0, false
 }
 
 // path parses one path that starts at offset off.
 func (l *line) path(s string, off int) (Path, bool) {
 	var p Path
-	segOff := off
-	for i, seg := range strings.Split(s, ".") {
-		if !token.IsIdentifier(seg) {
-			switch {
-			case seg == "":
-				l.errorf(segOff, "malformed path %q: empty name between dots", s)
-			case strings.IndexFunc(seg, func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) }) >= 0:
-				l.errorf(segOff, "malformed path %q: separate paths with commas, and write no spaces inside a path", s)
-			default:
-				l.errorf(segOff, "malformed path %q: %q is not a Go identifier", s, seg)
-			}
-			return Path{}, false
+	bad := func(at int, format string, args ...any) (Path, bool) {
+		l.errorf(off+at, "malformed path %q: "+format, append([]any{s}, args...)...)
+		return Path{}, false
+	}
+	if lit, n, ok := literal(s); ok || s[0] == '"' || s[0] == '`' || s[0] == '-' || s[0] >= '0' && s[0] <= '9' {
+		if !ok {
+			return bad(0, "write a constant as a quoted Go string (\"dlq\") or a decimal integer")
 		}
-		id := Ident{Name: seg, Pos: l.at(segOff)}
-		if i == 0 {
-			if seg == "_" {
-				l.errorf(segOff, "a path cannot start with _: give the parameter a name to use it")
-				return Path{}, false
-			}
-			p.Param = id
-		} else {
-			p.Fields = append(p.Fields, id)
+		if n != len(s) {
+			return bad(n, "a constant stands alone; separate paths with commas")
 		}
-		segOff += len(seg) + 1
+		lit.Pos = l.at(off)
+		p.Const = &lit
+		return p, true
+	}
+	ident := func(i int) int {
+		j := i
+		for j < len(s) && (s[j] == '_' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= '0' && s[j] <= '9' || s[j] >= utf8.RuneSelf) {
+			j++
+		}
+		if j > i && !token.IsIdentifier(s[i:j]) {
+			return i
+		}
+		return j
+	}
+	i := ident(0)
+	if i == 0 {
+		return bad(0, "a path starts with a parameter name (or the receiver's name), or is a constant")
+	}
+	if s[:i] == "_" {
+		l.errorf(off, "a path cannot start with _: give the parameter a name to use it")
+		return Path{}, false
+	}
+	p.Param = Ident{Name: s[:i], Pos: l.at(off)}
+	seg := 0 // start of the current selector, for messages
+	for i < len(s) {
+		switch s[i] {
+		case '.':
+			seg = i + 1
+			j := ident(i + 1)
+			if j == i+1 {
+				if j == len(s) || s[j] == '.' {
+					return bad(i+1, "empty name between dots")
+				}
+				word := s[i+1:]
+				if k := strings.IndexAny(word, ".[( \t"); k >= 0 {
+					word = word[:k]
+				}
+				return bad(i+1, "%q is not a Go identifier", word)
+			}
+			st := Step{Kind: StepField, Name: s[i+1 : j], Pos: l.at(off + i + 1)}
+			if strings.HasPrefix(s[j:], "()") {
+				st.Kind = StepCall
+				j += 2
+			} else if j < len(s) && s[j] == '(' {
+				return bad(j, "a method on a path takes no arguments: write %s()", st.Name)
+			}
+			p.Steps = append(p.Steps, st)
+			i = j
+		case '[':
+			seg = i
+			lit, n, ok := literal(s[i+1:])
+			if !ok || i+1+n >= len(s) || s[i+1+n] != ']' {
+				return bad(i, "a map entry is [constant]: a quoted Go string or a decimal integer, as in h[\"Webhook-Id\"]")
+			}
+			lit.Pos = l.at(off + i + 1)
+			p.Steps = append(p.Steps, Step{Kind: StepIndex, Index: &lit, Pos: lit.Pos})
+			i += n + 2
+		default:
+			if isSpace(s[i]) {
+				return bad(seg, "separate paths with commas, and write no spaces inside a path")
+			}
+			return bad(i, "unexpected %q; a path continues with .Field, .Method() or [constant]", s[i:i+1])
+		}
 	}
 	return p, true
 }
 
 func parseKey(l *line, s *Set) {
+	ifEmpty := l.keyOptions()
 	paths, ok := l.paths()
 	if !ok && len(paths) == 0 {
 		// Keep the directive so that the function is still treated as
@@ -359,7 +504,7 @@ func parseKey(l *line, s *Set) {
 		s.Key = &KeyDirective{Directive: l.directive()}
 		return
 	}
-	s.Key = &KeyDirective{Directive: l.directive(), Paths: paths}
+	s.Key = &KeyDirective{Directive: l.directive(), Paths: paths, IfEmptyRun: ifEmpty}
 }
 
 func parseFingerprint(l *line, s *Set) {
@@ -579,4 +724,39 @@ func NamespaceProblem(ns string) string {
 		}
 	}
 	return ""
+}
+
+func parseWrap(l *line, s *Set) {
+	w, ok := l.single("the function or method it wraps: pkg.Func or (*pkg.Type).Method")
+	if !ok {
+		return
+	}
+	d := &WrapDirective{Directive: l.directive(), Target: w.text, ArgPos: l.at(w.off)}
+	text := w.text
+	bad := func() {
+		l.errorf(w.off, "malformed %s%s target %q: write pkg.Func, (*pkg.Type).Method or (pkg.Type).Method, with pkg the name the file imports the package under", Prefix, l.name, w.text)
+	}
+	if strings.HasPrefix(text, "(") {
+		inner, method, found := strings.Cut(text[1:], ").")
+		if !found {
+			bad()
+			return
+		}
+		d.Pointer = strings.HasPrefix(inner, "*")
+		inner = strings.TrimPrefix(inner, "*")
+		pkg, typ, found := strings.Cut(inner, ".")
+		if !found || !token.IsIdentifier(pkg) || !token.IsIdentifier(typ) || !token.IsIdentifier(method) {
+			bad()
+			return
+		}
+		d.Pkg, d.Type, d.Func = pkg, typ, method
+	} else {
+		pkg, fn, found := strings.Cut(text, ".")
+		if !found || !token.IsIdentifier(pkg) || !token.IsIdentifier(fn) {
+			bad()
+			return
+		}
+		d.Pkg, d.Func = pkg, fn
+	}
+	s.Wrap = d
 }

@@ -59,7 +59,7 @@ func TestParseFull(t *testing.T) {
 	assert.Equal(t, "ev.ID", set.Key.Paths[0].String())
 	assert.Equal(t, "ev", set.Key.Paths[0].Param.Name)
 	assert.Equal(t, token.Pos(1200+len("//idem:key ")), set.Key.Paths[0].Param.Pos)
-	assert.Equal(t, token.Pos(1200+len("//idem:key ev.")), set.Key.Paths[0].Fields[0].Pos)
+	assert.Equal(t, token.Pos(1200+len("//idem:key ev.")), set.Key.Paths[0].Steps[0].Pos)
 	assert.Equal(t, "tenant", set.Key.Paths[1].String())
 	assert.Equal(t, token.Pos(1200+len("//idem:key ev.ID, ")), set.Key.Paths[1].Param.Pos)
 	assert.False(t, set.Fingerprint.None)
@@ -161,11 +161,11 @@ func TestParseErrors(t *testing.T) {
 		want  []string
 	}{
 		{"unknown", []string{"//idem:key id", "//idem:retries attempts=3"},
-			[]string{"1:8: unknown directive //idem:retries; did you mean //idem:retry? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)"}},
+			[]string{"1:8: unknown directive //idem:retries; did you mean //idem:retry? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)"}},
 		{"unknown suggests key", []string{"//idem:keys id"},
-			[]string{"0:8: unknown directive //idem:keys; did you mean //idem:key? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)"}},
+			[]string{"0:8: unknown directive //idem:keys; did you mean //idem:key? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)"}},
 		{"empty name", []string{"//idem:key id", "//idem:"},
-			[]string{"1:1: empty directive name after \"//idem:\"; known directives: key, fingerprint, effect, retry, ttl, lease, name, namespace, version"}},
+			[]string{"1:1: empty directive name after \"//idem:\"; known directives: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap"}},
 		{"repeated", []string{"//idem:key id", "//idem:ttl 1h", "//idem:ttl 2h"},
 			[]string{"2:1: //idem:ttl repeated: a function takes one //idem:ttl line; remove this one"}},
 		{"no key", []string{"//idem:effect api", "//idem:ttl 1h"},
@@ -239,12 +239,22 @@ func TestParseErrors(t *testing.T) {
 			[]string{"1:16: malformed version \"v2\": write a decimal integer of at least 1"}},
 		{"invalid utf8", []string{"//idem:key a\xff"},
 			[]string{"0:1: directive is not valid UTF-8"}},
+		{"key method with argument", []string{"//idem:key req.Get(1)"},
+			[]string{"0:19: malformed path \"req.Get(1)\": a method on a path takes no arguments: write Get()"}},
+		{"key index not constant", []string{"//idem:key h[k]"},
+			[]string{"0:13: malformed path \"h[k]\": a map entry is [constant]: a quoted Go string or a decimal integer, as in h[\"Webhook-Id\"]"}},
+		{"key constant with selector", []string{`//idem:key "dlq".x`},
+			[]string{"0:17: malformed path \"\\\"dlq\\\".x\": a constant stands alone; separate paths with commas"}},
+		{"key unknown option", []string{"//idem:key id if-empty=skip"},
+			[]string{"0:24: unknown if-empty value \"skip\": write if-empty=run to run a call whose key parts are all empty without deduplication, or leave the option out"}},
+		{"key option on fingerprint", []string{"//idem:key id", "//idem:fingerprint id if-empty=run"},
+			[]string{"1:20: malformed path \"id if-empty=run\": separate paths with commas, and write no spaces inside a path"}},
 		{"many at once", []string{"//idem:effect xyz", "//idem:ttl soon", "//idem:lease 0s", "//idem:frobnicate"},
 			[]string{
 				"0:15: unknown effect \"xyz\": use one of none, api, queue, db",
 				"1:12: malformed ttl \"soon\": write a Go duration such as 30s, 5m or 24h",
 				"2:14: lease \"0s\" must be greater than zero",
-				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version)",
+				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)",
 				"0:1: //idem:effect without //idem:key: add //idem:key naming the parameters that identify one operation, or remove the idem directives",
 			}},
 	}
@@ -255,6 +265,34 @@ func TestParseErrors(t *testing.T) {
 			assert.Equal(t, c.want, ds)
 		})
 	}
+}
+
+func TestParseRicherPaths(t *testing.T) {
+	set, ds := parse(t,
+		`//idem:key req.GetOrder().GetId(), h["Webhook-Id, x"], "dlq", s.tenant, m[-3], 42 if-empty=run`,
+	)
+	require.Empty(t, ds)
+	require.True(t, set.Key.IfEmptyRun)
+	var got []string
+	for _, p := range set.Key.Paths {
+		got = append(got, p.String())
+	}
+	assert.Equal(t, []string{`req.GetOrder().GetId()`, `h["Webhook-Id, x"]`, `"dlq"`, `s.tenant`, `m[-3]`, `42`}, got)
+	p := set.Key.Paths[0]
+	assert.Equal(t, []StepKind{StepCall, StepCall}, []StepKind{p.Steps[0].Kind, p.Steps[1].Kind})
+	assert.Equal(t, "GetId", p.Steps[1].Name)
+	idx := set.Key.Paths[1].Steps[0]
+	assert.Equal(t, StepIndex, idx.Kind)
+	assert.Equal(t, token.STRING, idx.Index.Kind)
+	assert.Equal(t, token.Pos(1000+len(`//idem:key req.GetOrder().GetId(), h[`)), idx.Pos)
+	c := set.Key.Paths[2]
+	require.NotNil(t, c.Const)
+	assert.Equal(t, "", c.Param.Name)
+	assert.Equal(t, token.INT, set.Key.Paths[5].Const.Kind)
+
+	set, ds = parse(t, "//idem:key id")
+	require.Empty(t, ds)
+	assert.False(t, set.Key.IfEmptyRun)
 }
 
 func TestMalformedKeyStillMarksFunction(t *testing.T) {
@@ -319,4 +357,25 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseWrap(t *testing.T) {
+	set, ds := parse(t, "//idem:wrap (*db.Queries).InsertEvent", "//idem:key arg.ID")
+	require.Empty(t, ds)
+	w := set.Wrap
+	require.NotNil(t, w)
+	assert.Equal(t, []string{"db", "Queries", "InsertEvent"}, []string{w.Pkg, w.Type, w.Func})
+	assert.True(t, w.Pointer)
+	assert.Equal(t, "(*db.Queries).InsertEvent", w.Target)
+
+	set, ds = parse(t, "//idem:wrap mail.Send", "//idem:key id")
+	require.Empty(t, ds)
+	assert.Equal(t, []string{"mail", "", "Send"}, []string{set.Wrap.Pkg, set.Wrap.Type, set.Wrap.Func})
+	assert.False(t, set.Wrap.Pointer)
+
+	for _, bad := range []string{"Send", "(*db.Queries.Insert", "(*db).Insert", "a.b.c"} {
+		_, ds = parse(t, "//idem:wrap "+bad, "//idem:key id")
+		require.Len(t, ds, 1, bad)
+		assert.Contains(t, ds[0], "malformed //idem:wrap target", bad)
+	}
 }

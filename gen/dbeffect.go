@@ -6,8 +6,11 @@ package gen
 import "github.com/dave/jennifer/jen"
 
 // handleType is the database handle a db-effect wrapper takes.
-func (em *emitter) handleType(k txKind) *jen.Statement {
-	if k == txPgx {
+func (em *emitter) handleType(w *wrapper) *jen.Statement {
+	switch w.txKind {
+	case txOps:
+		return em.rt("TxOps").Types(em.typ(w.tx.typ))
+	case txPgx:
 		return jen.Op("*").Add(em.qual("github.com/jackc/pgx/v5/pgxpool", "pgxpool", "Pool"))
 	}
 	return jen.Op("*").Add(em.qual("database/sql", "sql", "DB"))
@@ -21,6 +24,8 @@ func (em *emitter) doCall(w *wrapper, wn *wnames, ctx, spec, key, fp jen.Code) *
 		return em.rt("DoSQL").Call(ctx, spec, jen.Id(wn.handle), key, fp, jen.Id(wn.run))
 	case txPgx:
 		return em.qual(idempgxPath, "idempgx", "DoPgx").Call(ctx, spec, jen.Id(wn.handle), key, fp, jen.Id(wn.run))
+	case txOps:
+		return em.rt("DoTx").Call(ctx, spec, key, fp, jen.Id(wn.handle), jen.Id(wn.run))
 	}
 	return em.rt("Do").Call(ctx, spec, key, fp, jen.Id(wn.run))
 }

@@ -12,6 +12,9 @@ import (
 
 // qualifiedName is the function's name as a doc link target: F or T.M.
 func (w *wrapper) qualifiedName() string {
+	if w.ext != nil {
+		return w.ext.name()
+	}
 	if w.recvType != nil {
 		return w.recvType.Name() + "." + w.fn.Name()
 	}
@@ -19,6 +22,9 @@ func (w *wrapper) qualifiedName() string {
 }
 
 func (w *wrapper) wrapperQualifiedName() string {
+	if w.deco != nil {
+		return w.deco.name + "." + w.name
+	}
 	if w.recvType != nil {
 		return w.recvType.Name() + "." + w.name
 	}
@@ -48,6 +54,9 @@ func (w *wrapper) doc(rt string) []string {
 	b.WriteString("; namespace " + strconv.Quote(w.namespace) + ", version " + strconv.Itoa(w.version) + ".")
 	if nilPath {
 		b.WriteString(" A nil pointer on the way to a key path's field fails the call with [" + rt + ".ErrInvalidKey].")
+	}
+	if w.ifEmpty {
+		b.WriteString(" When every key part that is not a constant is empty (its zero value, or a nil pointer on its path), " + fn + " runs without deduplication: no key, no record, no replay.")
 	}
 	if w.ctx != nil {
 		b.WriteString(" " + fn + " can read it from its context with [" + rt + ".KeyFrom].")
@@ -85,8 +94,11 @@ func (w *wrapper) doc(rt string) []string {
 		b.WriteString("Effect queue: the key is the message's deduplication id, so a failed attempt may run again, and the claim of a caller that died is taken over.")
 	case annotations.EffectDB:
 		handle := "*sql.DB"
-		if w.txKind == txPgx {
+		switch w.txKind {
+		case txPgx:
 			handle = "*pgxpool.Pool"
+		case txOps:
+			handle = "[" + rt + ".TxOps] (which begins transactions of " + w.tx.label() + "'s type and keeps the records in them)"
 		}
 		b.WriteString("Effect db: the wrapper takes a " + handle + " in place of " + w.tx.label() + ", begins a transaction, claims the key in it, runs " + fn + " in it and commits the key's record with " + fn + "'s writes: exactly once. Failures that rolled the transaction back are retried under the retry policy.")
 	default:

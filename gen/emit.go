@@ -226,8 +226,12 @@ func (em *emitter) signature(s *types.Signature) *jen.Statement {
 			params[i] = em.typ(t)
 		}
 	}
-	st := jen.Params(params...)
-	switch r := s.Results(); r.Len() {
+	return em.withResults(jen.Params(params...), s.Results())
+}
+
+// withResults appends a result list (without names) to st.
+func (em *emitter) withResults(st *jen.Statement, r *types.Tuple) *jen.Statement {
+	switch r.Len() {
 	case 0:
 	case 1:
 		st = st.Add(em.typ(r.At(0).Type()))
@@ -337,6 +341,10 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 		g.Add(enc.call("Time", x))
 		return
 	}
+	if m := keyMarshal(t, em.pg.tpkg); m != "" {
+		em.encodeMarshaled(g, enc, x, t, m)
+		return
+	}
 	if isDuration(t) {
 		g.Add(enc.call("Duration", x))
 		return
@@ -417,6 +425,35 @@ func (em *emitter) encode(g *jen.Group, enc encRef, x *jen.Statement, t types.Ty
 	}
 }
 
+// encodeMarshaled writes a value whose structure cannot be encoded through
+// its marshaled bytes (keyMarshal): a nil pointer or interface is Nil, a
+// pointer is marked as such.
+func (em *emitter) encodeMarshaled(g *jen.Group, enc encRef, x *jen.Statement, t types.Type, m string) {
+	write := func(g *jen.Group) {
+		if m == marshalProto {
+			g.Add(em.qual(idemprotoPath, "idemproto", "EncodeKey").Call(enc.ptr(), x))
+			return
+		}
+		g.Add(enc.call("Text", x))
+	}
+	switch t.Underlying().(type) {
+	case *types.Pointer:
+		g.If(jen.Add(x).Op("==").Add(em.id("nil"))).Block(enc.call("Nil")).Else().BlockFunc(func(g *jen.Group) {
+			g.Add(enc.call("Pointer"))
+			write(g)
+		})
+	case *types.Interface:
+		g.If(jen.Add(x).Op("==").Add(em.id("nil"))).Block(enc.call("Nil")).Else().BlockFunc(write)
+	default:
+		write(g)
+	}
+}
+
+// idemprotoPath is the import path of the package that encodes protobuf
+// messages in keys; only wrappers with such key or fingerprint parts
+// import it, so the runtime links no protobuf.
+const idemprotoPath = "github.com/idem-go/idem/runtime/idemproto"
+
 func (em *emitter) isHelperType(t types.Type) bool {
 	n, ok := types.Unalias(t).(*types.Named)
 	return ok && em.pg.isRecursive(n)
@@ -450,28 +487,59 @@ func (em *emitter) encodeStruct(g *jen.Group, enc encRef, x *jen.Statement, st *
 	g.Add(enc.call("EndStruct"))
 }
 
-// encodePart appends the statements that write a key or fingerprint part.
-// A nil pointer crossed on the way to the path's last field makes a key
-// fail (NilPath: calls with different arguments must not share a key) and
-// writes Nil for the whole part of a fingerprint.
-func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string, isKey bool) {
-	x := jen.Id(params[p.param.idx])
+// partExpr returns the expression of a part's value and the conditions
+// under which it is nil because a nil pointer lies on its path.
+func (em *emitter) partExpr(p *part, wn *wnames) (*jen.Statement, []jen.Code) {
+	if p.konst != nil {
+		return jen.Op(p.konst.Text), nil
+	}
+	var x *jen.Statement
+	if p.recv {
+		x = jen.Id(wn.recv)
+	} else {
+		x = jen.Id(wn.params[p.param.idx])
+	}
 	var conds []jen.Code
 	for _, s := range p.steps {
-		for k := 0; k < s.derefs; k++ {
+		for k := 0; k < s.checks; k++ {
 			c := jen.Add(x)
 			if k > 0 {
 				c = jen.Op(strings.Repeat("*", k)).Add(x)
 			}
 			conds = append(conds, c.Op("==").Add(em.id("nil")))
 		}
-		if s.derefs > 1 {
-			x = jen.Parens(jen.Op(strings.Repeat("*", s.derefs-1)).Add(x))
+		if s.stars > 0 {
+			x = jen.Parens(jen.Op(strings.Repeat("*", s.stars)).Add(x))
 		}
-		x = jen.Add(x).Dot(s.field.Name())
+		switch {
+		case s.field != nil:
+			x = jen.Add(x).Dot(s.field.Name())
+		case s.method != "":
+			x = jen.Add(x).Dot(s.method).Call()
+		default:
+			x = jen.Add(x).Index(jen.Op(s.index.Text))
+		}
+	}
+	return x, conds
+}
+
+// encodePart appends the statements that write a key or fingerprint part.
+// A nil pointer crossed on the way to the path's last selector makes a key
+// fail (NilPath: calls with different arguments must not share a key) and
+// writes Nil for the whole part of a fingerprint.
+func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, wn *wnames, isKey bool) {
+	x, conds := em.partExpr(p, wn)
+	write := func(g *jen.Group) {
+		if _, basic := p.typ.Underlying().(*types.Basic); !basic && p.callsOrIndexes() {
+			// Evaluate a getter or map entry once, not per element.
+			v := em.scope.fresh("v")
+			g.Id(v).Op(":=").Add(x)
+			x = jen.Id(v)
+		}
+		em.encode(g, enc, x, p.typ, false)
 	}
 	if len(conds) == 0 {
-		em.encode(g, enc, x, p.typ, false)
+		write(g)
 		return
 	}
 	cond := jen.Add(conds[0])
@@ -482,7 +550,5 @@ func (em *emitter) encodePart(g *jen.Group, enc encRef, p *part, params []string
 	if isKey {
 		onNil = enc.call("NilPath", jen.Lit(p.display))
 	}
-	g.If(cond).Block(onNil).Else().BlockFunc(func(g *jen.Group) {
-		em.encode(g, enc, x, p.typ, false)
-	})
+	g.If(cond).Block(onNil).Else().BlockFunc(write)
 }

@@ -47,6 +47,25 @@
 //     (a struct field added, a result field added or removed, a new
 //     wrapper) pass silently.
 //
+// # What is generated
+//
+//   - For a marked function or method, the wrapper (F + "Idem", or the
+//     //idem:name value) with F's parameters and results, its spec
+//     variable (fIdemSpec, named after the wrapper), the key helper
+//     <Wrapper>Key(key parameters) string (a method of the same receiver
+//     for a method), and the key's encoding function that both call.
+//   - For an interface whose methods carry directives, the decorator
+//     <Interface>Idem, New<Interface>Idem(inner) and a compile-time
+//     assertion; annotated methods run through the runtime, the others
+//     delegate to inner.
+//   - For //idem:wrap on var _ = pkg.Func or (*pkg.T).M, a wrapper function
+//     in the declaring package (the receiver first).
+//
+// Warnings (Result.Warnings) do not stop generation: a parameter the
+// default fingerprint leaves out although it is data, a transaction
+// parameter on a function whose effect is not db, accepted breaking
+// changes.
+//
 // The package's exported surface is what cmd/idemgen needs: Run, Config,
 // Result, File, Action, Diagnostic and ErrDiagnostics.
 package gen

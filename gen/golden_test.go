@@ -94,6 +94,11 @@ func TestGolden(t *testing.T) {
 				diags.WriteString(d.Format(dir) + "\n")
 			}
 			checkGolden(t, filepath.Join(dir, "errors.golden"), diags.String())
+			var warns strings.Builder
+			for _, d := range res.Warnings {
+				warns.WriteString("warning: " + d.Format(dir) + "\n")
+			}
+			checkGolden(t, filepath.Join(dir, "warnings.golden"), warns.String())
 			if len(res.Diagnostics) > 0 {
 				require.ErrorIs(t, err, ErrDiagnostics)
 				require.Empty(t, res.Files, "nothing is generated when there are errors")

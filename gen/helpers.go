@@ -57,7 +57,7 @@ func (pg *pkgGen) placeHelpers() {
 // reachHelpers walks t as encode does and places the helpers it calls.
 func (pg *pkgGen) reachHelpers(t types.Type, fg *fileGen, top bool) {
 	t = types.Unalias(t)
-	if _, ok := t.(*types.TypeParam); ok || isTime(t) || isDuration(t) {
+	if _, ok := t.(*types.TypeParam); ok || isTime(t) || isDuration(t) || keyMarshal(t, pg.tpkg) != "" {
 		return
 	}
 	if n, ok := t.(*types.Named); ok && !top && pg.isRecursive(n) {

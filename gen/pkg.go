@@ -34,9 +34,12 @@ type pkgGen struct {
 	taken map[string]bool
 	// methods maps a receiver type to the wrapper method names generated
 	// on it.
-	methods     map[*types.TypeName]map[string]*wrapper
-	funcs       map[string]*wrapper
-	helpers     *helperSet
+	methods map[*types.TypeName]map[string]*wrapper
+	funcs   map[string]*wrapper
+	helpers *helperSet
+	// decorators holds the decorator of every interface with directives
+	// (nil after a reported mistake).
+	decorators  map[*ast.TypeSpec]*decorator
 	recursiveMu sync.Mutex
 	recursive   map[*types.Named]bool
 	// importNames maps the import names of the package's files to a file
@@ -54,6 +57,8 @@ type fileGen struct {
 	syntax   *ast.File
 	wrappers []*wrapper
 	helpers  []*helper // encoding functions placed in this file
+	// decorators are the interface decorators declared in this file.
+	decorators []*decorator
 
 	// Set by prepare.
 	units   []*unit
@@ -251,9 +256,10 @@ func (pg *pkgGen) collect() {
 				continue
 			}
 			docs[fd.Doc] = true
-			set, diags := annotations.Parse(comments(fd.Doc))
-			for _, d := range diags {
-				pg.errorf(d.Pos, "%s", d.Message)
+			set := pg.parseDoc(fd.Doc)
+			if set != nil && set.Wrap != nil {
+				pg.errorf(set.Wrap.Pos, "%s%s on the function %s: it declares a wrapper for a function of another package, and belongs in the doc comment of var _ = %s; to wrap %s, remove the line", annotations.Prefix, annotations.NameWrap, fd.Name.Name, set.Wrap.Target, fd.Name.Name)
+				continue
 			}
 			if set == nil || set.Key == nil {
 				continue
@@ -261,6 +267,11 @@ func (pg *pkgGen) collect() {
 			w := &wrapper{file: fg, decl: fd, dirs: set}
 			fg.wrappers = append(fg.wrappers, w)
 			all = append(all, w)
+		}
+		for _, d := range s.f.Decls {
+			if gd, ok := d.(*ast.GenDecl); ok {
+				all = append(all, pg.collectGenDecl(fg, gd, docs)...)
+			}
 		}
 		pg.strayDirectives(s.f, docs)
 		if len(fg.wrappers) > 0 {
@@ -291,9 +302,13 @@ func (pg *pkgGen) collect() {
 		if w.name == "" {
 			continue
 		}
+		// deliverWebhookIdemSpec, for a method too; the receiver type
+		// joins the name only when two wrappers would share it.
 		base := lowerFirst(w.name) + "Spec"
-		if w.recvType != nil {
-			base = lowerFirst(w.recvType.Name()) + w.name + "Spec"
+		if w.deco != nil {
+			base = lowerFirst(w.deco.iface.Name()) + upperFirst(w.name) + "IdemSpec"
+		} else if w.recvType != nil && (pg.taken[base] || pg.importNames[base] != "") {
+			base = lowerFirst(w.recvType.Name()) + upperFirst(w.name) + "Spec"
 		}
 		w.specVar = pg.fresh(base)
 	}
@@ -303,6 +318,67 @@ func (pg *pkgGen) collect() {
 				pg.rel(fg.out), pg.rel(fg.src))
 		}
 	}
+}
+
+// collectGenDecl finds the wrappers a var declaration (//idem:wrap) or a
+// type declaration (directives on the methods of an interface) declares,
+// adds them to fg and marks the doc comments it read in docs.
+func (pg *pkgGen) collectGenDecl(fg *fileGen, gd *ast.GenDecl, docs map[*ast.CommentGroup]bool) []*wrapper {
+	var out []*wrapper
+	add := func(w *wrapper) {
+		fg.wrappers = append(fg.wrappers, w)
+		out = append(out, w)
+	}
+	switch gd.Tok {
+	case token.VAR:
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			doc := wrapDoc(gd, vs)
+			if doc == nil {
+				continue
+			}
+			if set, _ := annotations.Parse(comments(doc)); set == nil || set.Wrap == nil {
+				continue // reported as stray directives
+			}
+			docs[doc] = true
+			if set := pg.parseDoc(doc); set.Key != nil {
+				if w := pg.externalWrapper(fg, vs, set); w != nil {
+					add(w)
+				}
+			}
+		}
+	case token.TYPE:
+		for _, spec := range gd.Specs {
+			ts := spec.(*ast.TypeSpec)
+			for _, fd := range interfaceMethods(ts) {
+				docs[fd.Doc] = true
+				set := pg.parseDoc(fd.Doc)
+				if set != nil && set.Wrap != nil {
+					pg.errorf(set.Wrap.Pos, "%s%s on a method of an interface: it belongs in the doc comment of var _ = %s", annotations.Prefix, annotations.NameWrap, set.Wrap.Target)
+					continue
+				}
+				if set == nil || set.Key == nil {
+					continue
+				}
+				if deco := pg.decoratorOf(ts, fg, fd.Doc); deco != nil {
+					w := &wrapper{file: fg, decl: fd, dirs: set, deco: deco}
+					deco.wrapped[fd.Name.Name] = w
+					add(w)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// parseDoc parses the directives of a doc comment and reports their
+// mistakes.
+func (pg *pkgGen) parseDoc(doc *ast.CommentGroup) *annotations.Set {
+	set, diags := annotations.Parse(comments(doc))
+	for _, d := range diags {
+		pg.errorf(d.Pos, "%s", d.Message)
+	}
+	return set
 }
 
 // isGeneratedSyntax reports whether a parsed file starts with header.
@@ -361,7 +437,7 @@ func (pg *pkgGen) strayDirectives(f *ast.File, docs map[*ast.CommentGroup]bool) 
 				where = enclosing(f, g)
 			}
 			name, _, _ := strings.Cut(strings.TrimPrefix(c.Text, annotations.Prefix), " ")
-			pg.errorf(c.Slash, "%s%s is %s: idem directives belong in the doc comment of a top-level function or method",
+			pg.errorf(c.Slash, "%s%s is %s: idem directives belong in the doc comment of a top-level function or method, of a method of an interface, or (with //idem:wrap) of a var _ = declaration",
 				annotations.Prefix, strings.TrimSpace(name), where)
 		}
 	}
@@ -391,6 +467,15 @@ func lowerFirst(s string) string {
 	}
 	for j := 0; j < n; j++ {
 		r[j] = toLower(r[j])
+	}
+	return string(r)
+}
+
+// upperFirst upper-cases the first letter of an identifier.
+func upperFirst(s string) string {
+	r := []rune(s)
+	if len(r) > 0 && r[0] >= 'a' && r[0] <= 'z' {
+		r[0] -= 'a' - 'A'
 	}
 	return string(r)
 }

@@ -49,6 +49,7 @@ func (pg *pkgGen) render() {
 type unit struct {
 	w     *wrapper
 	h     *helper
+	d     *decorator
 	used  map[string]bool // package-level and predeclared names it refers to
 	code  []jen.Code
 	names *names
@@ -66,6 +67,10 @@ func (fg *fileGen) prepare() {
 			wn, sc := u.w.names(nil)
 			em = fg.newEmitter(sc)
 			u.code = em.wrapperCode(u.w, wn)
+		} else if u.d != nil {
+			sc := newNames(fg.pg.taken)
+			em = fg.newEmitter(sc)
+			u.code = em.decoratorCode(u.d, sc)
 		} else {
 			sc := newNames(fg.pg.taken)
 			e, v := sc.fresh("e"), sc.fresh("v")
@@ -79,6 +84,11 @@ func (fg *fileGen) prepare() {
 		for k := range em.used {
 			fg.used[k] = true
 		}
+	}
+	for _, d := range fg.decorators {
+		u := &unit{d: d}
+		fg.units = append(fg.units, u)
+		build(u)
 	}
 	for _, w := range fg.wrappers {
 		u := &unit{w: w}
@@ -160,6 +170,9 @@ func (fg *fileGen) finish() ([]byte, error) {
 			if u.w != nil {
 				wn, sc := u.w.names(reserved)
 				code = fg.newEmitter(sc).wrapperCode(u.w, wn)
+			} else if u.d != nil {
+				sc := newNames(reserved, fg.pg.taken)
+				code = fg.newEmitter(sc).decoratorCode(u.d, sc)
 			} else {
 				sc := newNames(reserved, fg.pg.taken)
 				e, v := sc.fresh("e"), sc.fresh("v")

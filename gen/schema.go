@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/idem-go/idem/annotations"
 )
 
 // A schema is what the keys, fingerprints and recorded results of one
@@ -55,10 +57,10 @@ func (pg *pkgGen) schemaOf(w *wrapper) *schema {
 		s.params = append(s.params, p.schemaName())
 	}
 	for _, p := range w.key {
-		s.key = append(s.key, schemaPart{p.schemaName(), shapeOf(p.typ, false)})
+		s.key = append(s.key, schemaPart{p.schemaName(), keyShapeOf(p.typ, pg.tpkg)})
 	}
 	for _, p := range w.fp {
-		s.fp = append(s.fp, schemaPart{p.schemaName(), shapeOf(p.typ, false)})
+		s.fp = append(s.fp, schemaPart{p.schemaName(), keyShapeOf(p.typ, pg.tpkg)})
 	}
 	for i := 0; i < len(w.results)-1; i++ {
 		s.results = append(s.results, schemaPart{"R" + strconv.Itoa(i), shapeOf(w.results[i].Type(), true)})
@@ -69,7 +71,7 @@ func (pg *pkgGen) schemaOf(w *wrapper) *schema {
 // schemaName is the part's path, with $N for the unnamed parameter N
 // (counted from 1), which a schema line can hold without spaces.
 func (p *part) schemaName() string {
-	if !p.param.named() {
+	if p.param != nil && !p.param.named() {
 		return p.param.schemaName()
 	}
 	return p.display
@@ -91,17 +93,26 @@ func (s *schema) canonical(path string, byPosition bool) string {
 	if !byPosition {
 		return path
 	}
-	param, fields, _ := strings.Cut(path, ".")
+	end := strings.IndexAny(path, ".[")
+	if end < 0 {
+		end = len(path)
+	}
+	param, rest := path[:end], path[end:]
 	for i, p := range s.params {
 		if p == param {
-			param = "#" + strconv.Itoa(i+1)
-			break
+			return "#" + strconv.Itoa(i+1) + rest
 		}
 	}
-	if fields != "" {
-		return param + "." + fields
+	return path // a constant, or the receiver
+}
+
+// cutName splits a schema line's "name shape" at the first space outside
+// a quoted string (a path may hold a constant such as h["Webhook Id"]).
+func cutName(rest string) (name, shape string) {
+	if i := annotations.IndexOutsideQuotes(rest, 0, func(c byte) bool { return c == ' ' }); i >= 0 {
+		return rest[:i], rest[i+1:]
 	}
-	return param
+	return rest, ""
 }
 
 // lines renders the schema, one line per fact.
@@ -180,7 +191,7 @@ func parseSchemas(file []byte) []*schema {
 			if rest == "none" && word == "fingerprint" {
 				continue
 			}
-			name, shape, _ := strings.Cut(rest, " ")
+			name, shape := cutName(rest)
 			p := schemaPart{name, shape}
 			switch word {
 			case "key":
@@ -213,7 +224,18 @@ func shapeOf(t types.Type, results bool) string {
 	return b.String()
 }
 
+// keyShapeOf is the shape of a key or fingerprint part's type in package
+// pkg: values encoded through their marshaled bytes (keyMarshal) are
+// "proto" or "text".
+func keyShapeOf(t types.Type, pkg *types.Package) string {
+	var b strings.Builder
+	sh := shaper{b: &b, pkg: pkg}
+	sh.write(t)
+	return b.String()
+}
+
 type shaper struct {
+	pkg     *types.Package // for keys: the generated code's package
 	results bool
 	rm      *resultMarshalers
 	b       *strings.Builder
@@ -234,6 +256,12 @@ func (sh *shaper) write(t types.Type) {
 	if isDuration(t) {
 		b.WriteString("duration")
 		return
+	}
+	if sh.pkg != nil {
+		if m := keyMarshal(t, sh.pkg); m != "" {
+			b.WriteString(m)
+			return
+		}
 	}
 	if sh.results {
 		if _, isPtr := t.Underlying().(*types.Pointer); !isPtr {

@@ -152,6 +152,59 @@ func keyProblem(t types.Type, pkg *types.Package) *problem {
 }
 
 func keyProblemAt(t types.Type, pkg *types.Package, where string, seen map[*types.Named]bool) *problem {
+	p := structProblemAt(t, pkg, where, seen)
+	if p != nil && marshalOf(t) != "" {
+		return nil // encoded through its marshaled bytes
+	}
+	return p
+}
+
+// Marshaled encodings of key values that cannot be encoded field by field.
+const (
+	marshalProto = "proto" // a protobuf message: its deterministic wire bytes
+	marshalText  = "text"  // an encoding.TextMarshaler: its text
+)
+
+// keyMarshal says how a key value of t is encoded when its structure
+// cannot be (a protobuf message, a math/big number, a decimal: types with
+// unexported state): marshalProto, marshalText, or "" when it is encoded
+// field by field. A type whose structure can be encoded keeps that
+// encoding even if it has MarshalText, so that its keys never change.
+func keyMarshal(t types.Type, pkg *types.Package) string {
+	if m := marshalOf(t); m != "" && structProblemAt(t, pkg, "", map[*types.Named]bool{}) != nil {
+		return m
+	}
+	return ""
+}
+
+// marshalOf reports whether the method set of t holds ProtoReflect()
+// returning protoreflect.Message (detected by name: the generator does not
+// import protobuf) or MarshalText() ([]byte, error).
+func marshalOf(t types.Type) string {
+	t = types.Unalias(t)
+	if _, isTP := t.(*types.TypeParam); isTP {
+		return ""
+	}
+	ms := types.NewMethodSet(t)
+	if sel := ms.Lookup(nil, "ProtoReflect"); sel != nil {
+		sig := sel.Obj().Type().(*types.Signature)
+		if sig.Params().Len() == 0 && sig.Results().Len() == 1 && isNamedType(sig.Results().At(0).Type(), "google.golang.org/protobuf/reflect/protoreflect", "Message") {
+			return marshalProto
+		}
+	}
+	if sel := ms.Lookup(nil, "MarshalText"); sel != nil {
+		sig := sel.Obj().Type().(*types.Signature)
+		if sig.Params().Len() == 0 && sig.Results().Len() == 2 && isError(sig.Results().At(1).Type()) {
+			if sl, ok := sig.Results().At(0).Type().(*types.Slice); ok && types.Identical(sl.Elem(), types.Typ[types.Byte]) {
+				return marshalText
+			}
+		}
+	}
+	return ""
+}
+
+// structProblemAt is keyProblemAt without marshaled encodings at the top.
+func structProblemAt(t types.Type, pkg *types.Package, where string, seen map[*types.Named]bool) *problem {
 	t = types.Unalias(t)
 	if n, ok := t.(*types.Named); ok {
 		if isTime(n) {

@@ -32,7 +32,7 @@ type wnames struct {
 // refers to, an import, a type parameter); locals avoid all of these.
 func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 	sc := newNames(reserved)
-	for _, l := range []*types.TypeParamList{w.sig.TypeParams(), w.sig.RecvTypeParams()} {
+	for _, l := range []*types.TypeParamList{w.sig.TypeParams(), w.sig.RecvTypeParams(), w.helperTypeParams()} {
 		for i := 0; i < l.Len(); i++ {
 			sc.take(l.At(i).Obj().Name())
 		}
@@ -40,7 +40,7 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 	wn := &wnames{params: make([]string, len(w.params)), results: make([]string, len(w.results))}
 	keep := func(name string) bool { return name != "" && name != "_" && !sc.isTaken(name) }
 	// Keep declared names first, so that a fresh name never steals one.
-	if w.recv != nil && keep(w.recv.Name()) {
+	if w.recv != nil && w.deco == nil && keep(w.recv.Name()) {
 		wn.recv = w.recv.Name()
 		sc.keep(wn.recv)
 	}
@@ -83,6 +83,8 @@ func (w *wrapper) names(reserved map[string]bool) (*wnames, *names) {
 	switch w.txKind {
 	case txSQL:
 		wn.handle = sc.fresh("db")
+	case txOps:
+		wn.handle = sc.fresh("ops")
 	case txPgx:
 		wn.handle = sc.fresh("pool")
 	}

@@ -209,3 +209,27 @@ func TestBreakingChange(t *testing.T) {
 	require.Contains(t, stderr, "warning: a.go:7:1: the key of A changes: id changes type from int to int64")
 	require.Contains(t, stderr, "(accepted by -allow-breaking)")
 }
+
+// TestFingerprintWarning: data the default fingerprint cannot encode is a
+// warning naming the parameter and //idem:fingerprint; the run succeeds and
+// writes the file.
+func TestFingerprintWarning(t *testing.T) {
+	dir := module(t, map[string]string{"a.go": `package m
+
+import "context"
+
+// Opts holds a callback.
+type Opts struct{ Done func() }
+
+// A is wrapped.
+//
+//idem:key id
+func A(ctx context.Context, id string, opts Opts) error { return nil }
+`})
+	code, _, stderr := runCmd()
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: a.go:11:40: opts of A is left out of the default fingerprint: opts.Done has type func(), which is a func;")
+	require.Contains(t, stderr, "//idem:fingerprint")
+	_, err := os.Stat(filepath.Join(dir, "a_idem.go"))
+	require.NoError(t, err)
+}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	idem "github.com/idem-go/idem/runtime"
@@ -152,3 +153,51 @@ func Enqueue(ctx context.Context, q *Queue, topic string, msg Message) error {
 	q.Publish(key, msg)
 	return nil
 }
+
+// Ledger is how the service records payments; callers hold the interface
+// and tests mock it. The directive on Append makes idemgen write
+// LedgerIdem, built with NewLedgerIdem(inner), which runs Append at most
+// once per entry id and delegates Balance.
+type Ledger interface {
+	// Append adds an entry.
+	//
+	//idem:key entryID
+	Append(ctx context.Context, entryID string, cents int64) error
+
+	// Balance reads; it has no directives.
+	Balance(ctx context.Context) (int64, error)
+}
+
+// MemLedger is an in-memory Ledger.
+type MemLedger struct {
+	mu      sync.Mutex
+	Entries []int64
+}
+
+// Append adds an entry, once per call.
+func (l *MemLedger) Append(ctx context.Context, entryID string, cents int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.Entries = append(l.Entries, cents)
+	return nil
+}
+
+// Balance sums the entries.
+func (l *MemLedger) Balance(ctx context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sum int64
+	for _, c := range l.Entries {
+		sum += c
+	}
+	return sum, nil
+}
+
+// os.WriteFile cannot carry directives: //idem:wrap declares its wrapper,
+// WriteFileOnce, here. The file is written once per name.
+//
+//idem:wrap os.WriteFile
+//idem:key name
+//idem:fingerprint -
+//idem:name WriteFileOnce
+var _ = os.WriteFile

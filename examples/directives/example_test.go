@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	idem "github.com/idem-go/idem/runtime"
@@ -76,4 +78,41 @@ func ExampleEnqueueIdem() {
 	// <nil>
 	// <nil>
 	// [m1 m1]
+}
+
+// A decorator runs the annotated methods of an interface once per key and
+// delegates the others; the inner implementation can be a test's mock.
+func ExampleNewLedgerIdem() {
+	ctx := idem.WithStore(context.Background(), memstore.New())
+	inner := &directives.MemLedger{}
+	var ledger directives.Ledger = directives.NewLedgerIdem(inner)
+
+	fmt.Println(ledger.Append(ctx, "entry-1", 500))
+	fmt.Println(ledger.Append(ctx, "entry-1", 500)) // a retry: replayed
+	fmt.Println(ledger.Balance(ctx))
+	// Output:
+	// <nil>
+	// <nil>
+	// 500 <nil>
+}
+
+// A wrapper declared with //idem:wrap for a function of another package
+// (os.WriteFile, which takes no context: its wrapper uses the default
+// store), and its key helper, which goes from arguments to the key of
+// their record.
+func ExampleWriteFileOnceKey() {
+	idem.SetDefaultStore(memstore.New())
+	defer idem.SetDefaultStore(nil)
+	dir, _ := os.MkdirTemp("", "idem-example")
+	defer os.RemoveAll(dir)
+	name := filepath.Join(dir, "report.txt")
+
+	fmt.Println(directives.WriteFileOnce(name, []byte("v1"), 0o644))
+	fmt.Println(directives.WriteFileOnce(name, []byte("v2"), 0o644)) // replayed: not written again
+	b, _ := os.ReadFile(name)
+	fmt.Println(string(b), len(directives.WriteFileOnceKey(name)))
+	// Output:
+	// <nil>
+	// <nil>
+	// v1 64
 }

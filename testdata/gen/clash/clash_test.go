@@ -54,3 +54,10 @@ func TestClashingNamesStillForwardTheRightValues(t *testing.T) {
 	require.Equal(t, time.Hour, timesIdemSpec.TTL)
 	require.Equal(t, "not the runtime", key())
 }
+
+// TestKeyHelperOfGenericNeedsNoTypeArguments: the key of Generic does not
+// depend on its type parameter, so its helper takes none.
+func TestKeyHelperOfGenericNeedsNoTypeArguments(t *testing.T) {
+	require.Len(t, GenericIdemKey("x"), 64)
+	require.NotEqual(t, GenericIdemKey("x"), GenericIdemKey("y"))
+}

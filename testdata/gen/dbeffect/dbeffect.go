@@ -56,3 +56,34 @@ func InsertPgx(ctx context.Context, db pgx.Tx, id string, amount int64) (string,
 	_, err := db.Exec(ctx, `INSERT INTO events (id, amount) VALUES ($1, $2)`, id, amount)
 	return "inserted " + id, err
 }
+
+// Refund takes its transaction after other parameters: the wrapper takes
+// the *sql.DB in the transaction's place.
+//
+//idem:key ref
+//idem:effect db
+func Refund(ctx context.Context, ref string, tx *sql.Tx, cents int64) error {
+	runs["Refund"]++
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, amount) VALUES (?, ?)`, "refund/"+ref, cents)
+	return err
+}
+
+// Queries is a sqlc-style query set; WithTx binds it to a transaction.
+type Queries struct{ tx *sql.Tx }
+
+// WithTx returns the queries bound to tx.
+func WithTx(tx *sql.Tx) *Queries { return &Queries{tx: tx} }
+
+// Tx is the transaction the queries run in.
+func (q *Queries) Tx() *sql.Tx { return q.tx }
+
+// Record writes through sqlc-style queries: the wrapper takes a
+// runtime.TxOps[*Queries] in their place.
+//
+//idem:key id
+//idem:effect db
+func Record(ctx context.Context, q *Queries, id string) error {
+	runs["Record"]++
+	_, err := q.tx.ExecContext(ctx, `INSERT INTO events (id, amount) VALUES (?, 1)`, "record/"+id)
+	return err
+}

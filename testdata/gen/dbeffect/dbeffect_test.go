@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,6 +15,7 @@ import (
 	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime"
 	"github.com/idem-go/idem/runtime/sqlitestore"
+	"github.com/idem-go/idem/runtime/store"
 )
 
 func openSQLite(t *testing.T) *sql.DB {
@@ -94,4 +96,53 @@ func TestInsertPgxWritesOnce(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+func TestRefundTransactionInTheMiddle(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	before := runs["Refund"]
+	require.NoError(t, RefundIdem(ctx, "r1", db, 7))
+	require.NoError(t, RefundIdem(ctx, "r1", db, 7))
+	require.Equal(t, before+1, runs["Refund"])
+	require.Equal(t, 1, count(t, db))
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM idem_records`).Scan(&n))
+	require.Equal(t, 1, n, "the record committed in the same database")
+}
+
+// queriesOps is the TxOps of *Queries, built on the runtime's database/sql
+// TxOps as a driver package would provide it.
+type queriesOps struct{ runtime.TxOps[*sql.Tx] }
+
+func (o queriesOps) Begin(ctx context.Context) (*Queries, error) {
+	tx, err := o.TxOps.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return WithTx(tx), nil
+}
+func (o queriesOps) Commit(ctx context.Context, q *Queries) error { return o.TxOps.Commit(ctx, q.Tx()) }
+func (o queriesOps) Rollback(q *Queries)                          { o.TxOps.Rollback(q.Tx()) }
+func (o queriesOps) Claim(ctx context.Context, q *Queries, req store.ClaimRequest) (store.ClaimResult, error) {
+	return o.TxOps.Claim(ctx, q.Tx(), req)
+}
+func (o queriesOps) Complete(ctx context.Context, q *Queries, key store.Key, f store.Fence, result []byte, until time.Time) error {
+	return o.TxOps.Complete(ctx, q.Tx(), key, f, result, until)
+}
+
+func TestRecordThroughTxOps(t *testing.T) {
+	db := openSQLite(t)
+	sqlOps, err := runtime.SQLTxOps(db)
+	require.NoError(t, err)
+	ops := queriesOps{sqlOps}
+	ctx := context.Background()
+	before := runs["Record"]
+	require.NoError(t, RecordIdem(ctx, ops, "x"))
+	require.NoError(t, RecordIdem(ctx, ops, "x"))
+	require.Equal(t, before+1, runs["Record"])
+	require.Equal(t, 1, count(t, db))
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM idem_records`).Scan(&n))
+	require.Equal(t, 1, n, "the record committed with the write")
 }

@@ -165,7 +165,7 @@ func Malformed(ctx context.Context, a, b, c string) error { return nil }
 //idem:namespace github.com/idem-go/idem/testdata/gen/errors.Scalar
 func SameNamespace(ctx context.Context, id string) error { return nil }
 
-// Iface has a directive on an interface method.
+// Iface has a directive on an interface method: it gets a decorator.
 type Iface interface {
 	// M is a method.
 	//
