@@ -49,8 +49,8 @@ var mutations = []mutation{
 	{
 		name: "heartbeat gives up after one temporary Renew error",
 		file: "runtime/do.go",
-		old:  "hb.stopTimer = afterFunc(c.clock, lease/3, hb.beat)",
-		new:  "if err != nil { return }; hb.stopTimer = afterFunc(c.clock, lease/3, hb.beat)",
+		old:  "renewed three times per period.\n\thb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)",
+		new:  "renewed three times per period.\n\tif err != nil {\n\t\treturn\n\t}\n\thb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)",
 		pkgs: []string{"./runtime"},
 	},
 	{
@@ -68,10 +68,10 @@ var mutations = []mutation{
 		pkgs: []string{"./runtime/store", "./runtime/memstore"},
 	},
 	{
-		name: "classify treats every error as not applied",
+		name: "classify treats every unmarked error as not applied",
 		file: "runtime/errors.go",
-		old:  "if isNotApplied(err) {",
-		new:  "if true {",
+		old:  "\treturn classIndeterminate\n}\n\n// safeToRetry",
+		new:  "\treturn classNotApplied\n}\n\n// safeToRetry",
 		pkgs: []string{"./runtime"},
 	},
 	{
@@ -80,6 +80,20 @@ var mutations = []mutation{
 		old:  "e, err := s.held(\"complete\", key, f)",
 		new:  "e, err := s.recs[key], error(nil)",
 		pkgs: []string{"./runtime/memstore"},
+	},
+	{
+		name: "memstore Renew raises the retention only to the lease (a dead holder's key frees with its lease)",
+		file: "runtime/memstore/memstore.go",
+		old:  "e.rec.RetainUntil = store.ShiftRetention(e.rec, leaseUntil)",
+		new:  "if leaseUntil.After(e.rec.RetainUntil) {\n\t\te.rec.RetainUntil = leaseUntil\n\t}",
+		pkgs: []string{"./runtime/memstore", "./runtime"},
+	},
+	{
+		name: "a failure to record after the function ran counts as not applied",
+		file: "runtime/errors.go",
+		old:  "if errors.Is(err, ErrNotRecorded) || errors.Is(err, ErrLeaseLost) {\n\t\treturn classApplied",
+		new:  "if errors.Is(err, ErrNotRecorded) || errors.Is(err, ErrLeaseLost) {\n\t\treturn classNotApplied",
+		pkgs: []string{"./runtime"},
 	},
 }
 
