@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"sync"
 	"testing"
 	"time"
@@ -60,14 +59,7 @@ func TestReplayIsOneRead(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	table := "idem_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		_, _ = pool.Exec(ctx, `DROP TABLE IF EXISTS "`+table+`"; DROP SEQUENCE IF EXISTS "`+table+`_token_seq"`)
-	})
-	s, err := New(ctx, pool, WithTable(table))
-	require.NoError(t, err)
+	s := storeOn(t, pool)
 	tr.mu.Lock()
 	tr.q = &s.q
 	tr.mu.Unlock()
