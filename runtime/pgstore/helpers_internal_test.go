@@ -15,7 +15,7 @@ import (
 
 // internalStore returns a pool and a store on a fresh table of it;
 // everything the store creates is dropped when the test ends.
-func internalStore(t *testing.T) (*pgxpool.Pool, *Store) {
+func internalStore(t testing.TB) (*pgxpool.Pool, *Store) {
 	pool, err := pgxpool.New(context.Background(), testenv.PostgresDSN(t))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -24,7 +24,7 @@ func internalStore(t *testing.T) (*pgxpool.Pool, *Store) {
 
 // storeOn returns a store on a fresh table of pool, dropped when the test
 // ends.
-func storeOn(t *testing.T, pool *pgxpool.Pool) *Store {
+func storeOn(t testing.TB, pool *pgxpool.Pool) *Store {
 	ctx := context.Background()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
