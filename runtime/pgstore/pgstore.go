@@ -16,6 +16,11 @@
 //     lease), a second statement writes Decide's record, conditional on
 //     the row still being the version read; a concurrent claim that changed
 //     it first makes the claim start over (see claimSQL).
+//   - A claim of a key this store last saw settled (it completed it, or a
+//     claim returned it completed or indeterminate) is first the prepared
+//     primary-key SELECT of Get, answered from when the record is settled
+//     and retained past the request's Now: a replay costs what a read by
+//     primary key costs. Anything else takes the claim statement.
 //   - Complete, Release, MarkIndeterminate and Renew are UPDATE or DELETE
 //     statements conditional on the key, the fence (owner and token) and
 //     the in-progress state; no row affected means store.ErrFenced.
