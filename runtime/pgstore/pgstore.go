@@ -67,7 +67,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +75,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idem-go/idem/runtime/internal/settled"
+	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -578,9 +578,6 @@ func (r *row) record(key store.Key) (store.Record, error) {
 	return rec, nil
 }
 
-// zeroNanos stands for the zero time.Time, which has no UnixNano.
-const zeroNanos = math.MinInt64
-
 // toNanos converts a caller's time to what the table keeps, refusing the
 // times store.CheckTime refuses.
 func toNanos(field string, t time.Time) (int64, error) {
@@ -592,17 +589,7 @@ func toNanos(field string, t time.Time) (int64, error) {
 
 // nanos converts a time that passed store.CheckTime to what the table
 // keeps.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return zeroNanos
-	}
-	return t.UnixNano()
-}
+func nanos(t time.Time) int64 { return sqlexpr.Nanos(t) }
 
 // fromNanos is the inverse of toNanos. Times come back in UTC.
-func fromNanos(n int64) time.Time {
-	if n == zeroNanos {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return sqlexpr.Time(n) }

@@ -50,7 +50,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -376,19 +375,9 @@ func (s *Store) lockWriter(ctx context.Context) (unlock func(), err error) {
 // nanos encodes t as Unix nanoseconds. The zero time maps to MinInt64 and
 // back. t must have passed store.CheckTime, which every operation applies
 // first: the table keeps exactly the range store.MinTime to store.MaxTime.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return math.MinInt64
-	}
-	return t.UnixNano()
-}
+func nanos(t time.Time) int64 { return sqlexpr.Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == math.MinInt64 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return sqlexpr.Time(n) }
 
 // row is a scanned idem_records row.
 type row struct {
