@@ -124,6 +124,23 @@ func runID(t *testing.T, out string) string {
 	return m[1]
 }
 
+// -conns with a list runs the whole benchmark once per worker count.
+func TestConcurrencySweep(t *testing.T) {
+	c, err := parseFlags([]string{"-conns", "1,8,32"}, noEnv, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 8, 32}, c.sweep)
+	assert.Equal(t, 1, c.conns)
+
+	path := filepath.Join(t.TempDir(), "bench.db")
+	code, out, errw := runBench(t, noEnv, "-sqlite", path, "-n", "8", "-conns", "1,2", "-rounds", "1", "-replay-keys", "2")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errw)
+	one, two := strings.Index(out, "=== 1 worker(s)"), strings.Index(out, "=== 2 worker(s)")
+	require.True(t, one >= 0 && two > one, "the sweep's sections, in order:\n%s", out)
+	assert.Contains(t, out[one:two], "-conns=1 ")
+	assert.Contains(t, out[two:], "-conns=2 ")
+	assert.Equal(t, 2, strings.Count(out, "sqlite  first-call"), "one table row per worker count:\n%s", out)
+}
+
 func TestRunSQLiteAndMemory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bench.db")
 	code, out, errw := runBench(t, noEnv, "-sqlite", path, "-memory", "-n", "24", "-conns", "3", "-rounds", "2", "-replay-keys", "5")
@@ -279,7 +296,7 @@ func TestParseFlags(t *testing.T) {
 	assert.Equal(t, "-sqlite=/x.db -postgres=off -redis=redis://other/1 -memory=false -conns=2 -n=5 -rounds=3 -replay-keys=64 -check=true", c.flagLine("/x.db"))
 
 	for _, bad := range [][]string{
-		{"-conns", "0"}, {"-n", "-1"}, {"-duration", "0"}, {"-rounds", "0"}, {"-replay-keys", "0"}, {"extra"}, {"-nope"},
+		{"-conns", "0"}, {"-conns", "1,x"}, {"-conns", "8,0"}, {"-n", "-1"}, {"-duration", "0"}, {"-rounds", "0"}, {"-replay-keys", "0"}, {"extra"}, {"-nope"},
 	} {
 		_, err := parseFlags(bad, noEnv, &bytes.Buffer{})
 		assert.Error(t, err, "%q", bad)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,6 +39,7 @@ type config struct {
 	redis      string // a URL; "" (no URL anywhere) or off to skip
 	memory     bool
 	conns      int
+	sweep      []int // -conns 1,8,32: the worker counts to run one after another; nil for one
 	duration   time.Duration
 	n          int64 // ops per measurement; 0 means measure for duration
 	rounds     int
@@ -56,7 +58,25 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 	fs.StringVar(&c.postgres, "postgres", "", "PostgreSQL DSN (default $"+envPostgres+"; "+off+" skips PostgreSQL)")
 	fs.StringVar(&c.redis, "redis", "", "Redis URL (default $"+envRedis+"; "+off+" skips Redis)")
 	fs.BoolVar(&c.memory, "memory", false, "also measure memstore against a mutex-guarded map (informational: no targets)")
-	fs.IntVar(&c.conns, "conns", 8, "concurrent workers, and the connection pool size, for baseline and runtime alike")
+	c.conns = 8
+	fs.Func("conns", "concurrent workers, and the connection pool size, for baseline and runtime alike (default 8); a list such as 1,8,32 runs the whole benchmark once per count (a concurrency sweep)", func(v string) error {
+		var counts []int
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return fmt.Errorf("%q is not a worker count", f)
+			}
+			if n < 1 {
+				return fmt.Errorf("%d: need at least one worker", n)
+			}
+			counts = append(counts, n)
+		}
+		c.conns, c.sweep = counts[0], nil
+		if len(counts) > 1 {
+			c.sweep = counts
+		}
+		return nil
+	})
 	fs.DurationVar(&c.duration, "duration", 3*time.Second, "length of each measurement (ignored when -n is set)")
 	fs.Int64Var(&c.n, "n", 0, "operations per measurement instead of -duration")
 	fs.IntVar(&c.rounds, "rounds", 3, "measurements of baseline and of runtime per workload; medians are reported")
@@ -80,8 +100,6 @@ func parseFlags(args []string, getenv func(string) string, errw io.Writer) (conf
 		c.redis = getenv(envRedis)
 	}
 	switch {
-	case c.conns < 1:
-		return c, fmt.Errorf("-conns %d: need at least one worker", c.conns)
 	case c.n < 0:
 		return c, fmt.Errorf("-n %d: need a positive number of operations, or 0 to measure for -duration", c.n)
 	case c.n == 0 && c.duration <= 0:
@@ -158,12 +176,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, out, er
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(out, "command: idembench %s\n", strings.Join(redactArgs(args), " "))
-	rep := benchmark(ctx, cfg, errw)
-	rep.print(out)
-	for _, e := range rep.errs {
-		fmt.Fprintln(errw, "idembench:", e)
+	counts := cfg.sweep
+	if counts == nil {
+		counts = []int{cfg.conns}
 	}
-	return rep.exitCode(cfg.check)
+	code := 0
+	for _, n := range counts {
+		cfg.conns = n
+		if cfg.sweep != nil {
+			fmt.Fprintf(out, "\n=== %d worker(s)\n", n)
+		}
+		rep := benchmark(ctx, cfg, errw)
+		rep.print(out)
+		for _, e := range rep.errs {
+			fmt.Fprintln(errw, "idembench:", e)
+		}
+		code = max(code, rep.exitCode(cfg.check))
+	}
+	return code
 }
 
 // redactArgs returns args with the passwords in them redacted.

@@ -20,8 +20,11 @@
 // Usage:
 //
 //	idembench [-sqlite PATH|off] [-postgres DSN|off] [-redis URL|off] [-memory]
-//	          [-conns 8] [-duration 3s | -n OPS] [-rounds 3] [-replay-keys 64]
+//	          [-conns 8 | -conns 1,8,32] [-duration 3s | -n OPS] [-rounds 3] [-replay-keys 64]
 //	          [-check] [-cpuprofile FILE]
+//
+// -conns 1,8,32 runs the whole benchmark once per worker count, one report
+// after another, so that the cost's growth with load is visible.
 //
 // PostgreSQL and Redis default to $IDEM_TEST_POSTGRES_DSN and
 // $IDEM_TEST_REDIS_URL (`source scripts/services.sh` starts throwaway servers

@@ -15,11 +15,17 @@ import (
 
 // internalStore returns a pool and a store on a fresh table of it;
 // everything the store creates is dropped when the test ends.
-func internalStore(t *testing.T) (*pgxpool.Pool, *Store) {
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testenv.PostgresDSN(t))
+func internalStore(t testing.TB) (*pgxpool.Pool, *Store) {
+	pool, err := pgxpool.New(context.Background(), testenv.PostgresDSN(t))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
+	return pool, storeOn(t, pool)
+}
+
+// storeOn returns a store on a fresh table of pool, dropped when the test
+// ends.
+func storeOn(t testing.TB, pool *pgxpool.Pool) *Store {
+	ctx := context.Background()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	table := "idem_test_" + hex.EncodeToString(b)
@@ -29,5 +35,5 @@ func internalStore(t *testing.T) (*pgxpool.Pool, *Store) {
 	})
 	s, err := New(ctx, pool, WithTable(table))
 	require.NoError(t, err)
-	return pool, s
+	return s
 }

@@ -198,6 +198,9 @@ func TestLostDataSetFailsClosed(t *testing.T) {
 
 			for i := range n {
 				err := l.call(keyN(i), 16)
+				if how == "EpochDeleted" && err == nil {
+					continue // the record survived and replayed: no run (requireNoRerun)
+				}
 				require.ErrorIs(t, err, store.ErrRecordsLost, "key %d after the loss", i)
 				assert.ErrorContains(t, err, "appendonly yes")
 			}

@@ -102,6 +102,16 @@
 // comparison of the retention with the request's Now, answered with the
 // record as stored; Complete is a GET, a fence comparison and a SET.
 //
+// A claim of a key this store last saw settled (it completed it, or a claim
+// returned it completed or indeterminate) is first a plain GET, without a
+// script: a replay costs what a GET costs. The GET's record is the answer
+// only when it is completed or indeterminate and retained past the
+// request's Now; anything else (no record, a tombstone, an in-progress or
+// expired record) runs the claim script as usual. That GET does not check
+// the epoch, and needs not: a record that exists is no loss (it is what
+// the call that ran recorded), and an absent one goes through the script,
+// which does.
+//
 // # Times
 //
 // Times are the caller's. Each is kept to the nanosecond, so it round-trips
@@ -155,6 +165,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/idem-go/idem/runtime/internal/settled"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -234,8 +245,9 @@ type Store struct {
 	unsafe  bool // the caller accepts a server configuration that can lose records
 	waitN   int  // replicas every script waits for (WithWaitReplicas); 0 for none
 	waitFor time.Duration
-	noEpoch bool      // no loss detection (a Ring)
-	epochs  epochKeys // the epoch keys (see epoch.go)
+	settled settled.Keys // keys last seen settled: their claims GET first
+	noEpoch bool         // no loss detection (a Ring)
+	epochs  epochKeys    // the epoch keys (see epoch.go)
 	initMu  sync.Mutex
 	epoch   atomic.Pointer[string] // the epoch id, once established ("" for noEpoch)
 }
@@ -587,6 +599,19 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := store.CheckClaimTimes(req); err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
+	if s.settled.Has(req.Key) {
+		// Most likely a replay: one GET, answered from when the record
+		// is settled and retained (see internal/settled). A record that
+		// exists is no loss; an absent one takes the script, which
+		// checks the epoch.
+		rec, err := s.Get(ctx, req.Key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
+		}
+		if res, ok := settled.Answer(rec, req); err == nil && ok {
+			return res, nil
+		}
+	}
 	takeover := "0"
 	if req.Takeover {
 		takeover = "1"
@@ -635,6 +660,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
+	if !res.Granted && res.Record.State != store.StateInProgress {
+		s.settled.Add(req.Key)
+	}
 	return res, nil
 }
 
@@ -670,10 +698,16 @@ func (s *Store) Complete(ctx context.Context, key store.Key, f store.Fence, resu
 	if err := store.CheckTime("retainUntil", retainUntil); err != nil {
 		return fmt.Errorf("redisstore: complete key %s: %w", key, err)
 	}
+	var err error
 	if result == nil {
-		return s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin)
+		err = s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin)
+	} else {
+		err = s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin, result)
 	}
-	return s.fenced(ctx, "complete", s.sc.complete, key, f, &retainUntil, s.margin, result)
+	if err == nil {
+		s.settled.Add(key)
+	}
+	return err
 }
 
 // Release implements store.Store. The record becomes a tombstone that Get

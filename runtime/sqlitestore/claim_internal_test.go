@@ -12,10 +12,11 @@ import (
 	"github.com/idem-go/idem/runtime/store"
 )
 
-// A claim writes its decision conditional on the row it read. These tests
-// change the row between a claim's read and its write (as another process
-// would) and check that the write does not apply to the changed row: the
-// claim reads again and answers from what is there now.
+// A claim that must write decides again under the write lock (the group
+// commit's transaction) whatever it read before. These tests change the row
+// between a claim's lock-free read and its write (as another process would)
+// and check that the write does not apply to the changed row: the claim
+// answers from what is there now.
 func TestClaimWriteFindsRowChanged(t *testing.T) {
 	ctx := context.Background()
 	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -30,10 +31,10 @@ func TestClaimWriteFindsRowChanged(t *testing.T) {
 		t.Helper()
 		r, found, err := s.read(ctx, claim.Key)
 		require.NoError(t, err)
-		decided, act := decide(r, found, claim)
+		_, act := decide(r, found, claim)
 		require.NotEqual(t, noWrite, act, "the claim must decide to write")
 		change()
-		res, err := s.claimWrite(ctx, claim, r, found, decided, act)
+		res, err := s.claimGrouped(ctx, claim)
 		require.NoError(t, err)
 		return res
 	}

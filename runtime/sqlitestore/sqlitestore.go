@@ -23,14 +23,13 @@
 //
 // A claim whose answer is the existing record (completed, indeterminate, or
 // held under another owner's live lease) is a single read and takes no write
-// lock. Every other claim reads the record, decides, and writes its decision
-// with one prepared statement that is conditional on the record still being
-// the version it read (an INSERT that does nothing when the key has a row,
-// or an UPDATE conditional on the row's token, owner, state, lease and
-// retention).
-// SQLite runs that statement under its write lock, so concurrent claims, in
-// this process or another, are serialised; a claim whose statement finds the
-// row changed reads it again and decides again. Every write after the claim
+// lock. Every other claim is written in a transaction that takes the write
+// lock with its first statement (as ClaimTx does) and reads, decides and
+// writes under it, so concurrent claims, in this process or another, are
+// serialised. The claims of this store that wait at the same time share
+// that transaction and its commit (group commit): one fsync for all of
+// them, each decided in turn and none answered before the commit. Every
+// write after the claim
 // is one conditional UPDATE on key, owner, token and state; no affected row
 // means store.ErrFenced.
 //
@@ -51,7 +50,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -115,14 +113,6 @@ const MaxConns = 8
 // sweep releases the write lock between batches.
 const sweepBatch = 1000
 
-// maxClaimTries bounds how often a claim decides again because another
-// connection changed the row between the claim's read and its write. Each
-// try after the first follows a committed change by another process (or
-// another store or transaction on the file: the store's own writes wait
-// for its writer slot, which the claim holds then), so this is reached only
-// under pathological contention on one key.
-const maxClaimTries = 16
-
 // tombstone is the state column of a released or deleted record.
 const tombstone = 0
 
@@ -152,20 +142,8 @@ ON CONFLICT (key) DO UPDATE SET
 	lease_until = excluded.lease_until, retain_until = excluded.retain_until,
 	result = NULL, attempts = excluded.attempts,
 	created_at = excluded.created_at, updated_at = excluded.updated_at`
-	sqlClaimLease = `UPDATE idem_records SET lease_until = ?, retain_until = ?, updated_at = ? WHERE key = ?`
-	sqlClaimMark  = `UPDATE idem_records SET state = 3, updated_at = ? WHERE key = ?`
-	// unchanged makes a claim's write conditional on the row being the
-	// version the claim read: under one grant (token and owner), only state,
-	// lease_until and retain_until change (result and updated_at change only
-	// with one of them; namespace, fingerprint, attempts and created_at only
-	// with the grant). The owner tells a grant from one that reuses its token
-	// after Sweep removed the row.
-	unchanged = ` WHERE key = ? AND token = ? AND owner = ? AND state = ? AND lease_until = ? AND retain_until = ?`
-	// sqlGrantOver writes a fresh grant or a takeover over the row read.
-	sqlGrantOver = `UPDATE idem_records SET namespace = ?, fingerprint = ?, state = 1, owner = ?, token = ?,
-	lease_until = ?, retain_until = ?, result = NULL, attempts = ?, created_at = ?, updated_at = ?` + unchanged
-	sqlExtendOver    = `UPDATE idem_records SET lease_until = ?, retain_until = ?, updated_at = ?` + unchanged
-	sqlMarkOver      = `UPDATE idem_records SET state = 3, updated_at = ?` + unchanged
+	sqlClaimLease    = `UPDATE idem_records SET lease_until = ?, retain_until = ?, updated_at = ? WHERE key = ?`
+	sqlClaimMark     = `UPDATE idem_records SET state = 3, updated_at = ? WHERE key = ?`
 	fenced           = ` WHERE key = ? AND owner = ? AND token = ? AND state = 1`
 	sqlComplete      = `UPDATE idem_records SET state = 2, result = ?, retain_until = ?` + fenced
 	sqlRelease       = `UPDATE idem_records SET state = 0, result = NULL` + fenced
@@ -194,6 +172,11 @@ type Store struct {
 	// instead of polling for SQLite's lock; other processes (and other
 	// stores on the same file) contend for that lock through retryBusy.
 	writer chan struct{}
+	// queue holds the claims waiting for a group commit (see
+	// claimGrouped).
+	queueMu sync.Mutex
+	queue   []*pendingClaim
+	groups  atomic.Int64 // group transactions written, for tests
 
 	initMu sync.Mutex
 	ready  atomic.Bool
@@ -283,7 +266,7 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	stmts := make(map[string]*sql.Stmt)
-	for _, q := range []string{sqlSelect, sqlInsertNew, sqlGrantOver, sqlExtendOver, sqlMarkOver,
+	for _, q := range []string{sqlSelect, sqlInsertNew,
 		sqlComplete, sqlRelease, sqlIndeterminate, sqlRenew, sqlDelete} {
 		st, err := s.db.PrepareContext(ctx, q)
 		if err != nil {
@@ -392,32 +375,16 @@ func (s *Store) lockWriter(ctx context.Context) (unlock func(), err error) {
 // nanos encodes t as Unix nanoseconds. The zero time maps to MinInt64 and
 // back. t must have passed store.CheckTime, which every operation applies
 // first: the table keeps exactly the range store.MinTime to store.MaxTime.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return math.MinInt64
-	}
-	return t.UnixNano()
-}
+func nanos(t time.Time) int64 { return sqlexpr.Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == math.MinInt64 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return sqlexpr.Time(n) }
 
 // row is a scanned idem_records row.
 type row struct {
 	rec   store.Record
 	state int64 // raw state column; tombstone for a removed record
-	// lease and retain are the raw lease_until and retain_until columns,
-	// which a claim's write is conditional on (see unchanged).
+	// lease and retain are the raw lease_until and retain_until columns.
 	lease, retain int64
-}
-
-// version returns the arguments of unchanged for key and r.
-func (r *row) version(key store.Key) []any {
-	return []any{key[:], r.rec.Token, r.rec.Owner[:], r.state, r.lease, r.retain}
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -489,8 +456,9 @@ func decide(r row, found bool, req store.ClaimRequest) (store.ClaimResult, actio
 
 // Claim implements store.Store. An answer that leaves the record unchanged
 // is served by one read; a grant, a lease extension or a mark as
-// indeterminate is then written by one statement conditional on the row
-// read (see claimWrite).
+// indeterminate is decided again and written under the write lock, in a
+// group commit with the claims that wait at the same time (see
+// claimGrouped).
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
 	if err := store.CheckClaimTimes(req); err != nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
@@ -506,7 +474,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if act == noWrite {
 		return res, nil
 	}
-	res, err = s.claimWrite(ctx, req, r, found, res, act)
+	res, err = s.claimGrouped(ctx, req)
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("sqlitestore: claim key %s: %w", req.Key, err)
 	}
@@ -534,57 +502,6 @@ func readOnce(ctx context.Context, st *sql.Stmt, key store.Key) (row, bool, erro
 		return row{}, false, err
 	}
 	return scanRows(rs, key)
-}
-
-// claimWrite writes the claim's decision act, which decide made on the row
-// r (found false: no row), with one statement conditional on the row still
-// being that version, holding this process's writer slot. When another
-// connection changed the row in between, the statement writes nothing: the
-// claim reads the row again and decides again.
-func (s *Store) claimWrite(ctx context.Context, req store.ClaimRequest, r row, found bool, res store.ClaimResult, act action) (store.ClaimResult, error) {
-	unlock, err := s.lockWriter(ctx)
-	if err != nil {
-		return store.ClaimResult{}, err
-	}
-	defer unlock()
-	for range maxClaimTries {
-		var (
-			q    string
-			args []any
-		)
-		rec := res.Record
-		switch {
-		case !found:
-			q, args = sqlInsertNew, grantArgs(rec)
-		case act == grantNew:
-			q = sqlGrantOver
-			args = append([]any{rec.Namespace, rec.Fingerprint[:], rec.Owner[:], rec.Token, nanos(rec.LeaseUntil),
-				nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
-		case act == extend:
-			q = sqlExtendOver
-			args = append([]any{nanos(rec.LeaseUntil), nanos(rec.RetainUntil), nanos(rec.UpdatedAt)}, r.version(req.Key)...)
-		default: // markIndet
-			q = sqlMarkOver
-			args = append([]any{nanos(rec.UpdatedAt)}, r.version(req.Key)...)
-		}
-		n, err := s.exec(ctx, q, args)
-		if err != nil {
-			return store.ClaimResult{}, err
-		}
-		if n == 1 {
-			return res, nil
-		}
-		// Another connection changed the row after it was read: before
-		// the claim took the writer slot, or since, in another process,
-		// another store or a caller's transaction on the same file.
-		if r, found, err = s.read(ctx, req.Key); err != nil {
-			return store.ClaimResult{}, err
-		}
-		if res, act = decide(r, found, req); act == noWrite {
-			return res, nil
-		}
-	}
-	return store.ClaimResult{}, fmt.Errorf("the row changed under %d consecutive attempts; another process keeps claiming this key", maxClaimTries)
 }
 
 // exec runs the prepared statement q with args, waiting for another

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math"
 	"math/rand/v2"
 	"net"
 	"reflect"
@@ -27,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -275,19 +275,9 @@ func (d *Dialect) waitBusy(ctx context.Context, f func() error) error {
 // nanos is a time as the table keeps it: Unix nanoseconds, the zero time
 // as math.MinInt64, as the stores keep them. t must have passed
 // store.CheckTime, which Claim and Complete apply first.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return math.MinInt64
-	}
-	return t.UnixNano()
-}
+func nanos(t time.Time) int64 { return sqlexpr.Nanos(t) }
 
-func fromNanos(n int64) time.Time {
-	if n == math.MinInt64 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+func fromNanos(n int64) time.Time { return sqlexpr.Time(n) }
 
 // row is a scanned row of sel.
 type row struct {

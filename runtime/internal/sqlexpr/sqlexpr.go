@@ -3,7 +3,11 @@
 // contract is spelled once for both.
 package sqlexpr
 
-import "strings"
+import (
+	"math"
+	"strings"
+	"time"
+)
 
 // shiftSQL is store.ShiftRetention over the lease_until and retain_until
 // columns (Unix nanoseconds, the zero time.Time as MinInt64) and the new
@@ -36,4 +40,22 @@ func ShiftRetention(lease string) string {
 		"{M}", "9223372036854775807",
 		"{Z}", "(-9223372036854775807 - 1)",
 	).Replace(shiftSQL)
+}
+
+// Nanos is a time as the SQL stores keep it in their bigint columns: Unix
+// nanoseconds, with the zero time.Time as math.MinInt64 (which no time in
+// store.MinTime to store.MaxTime has). t must have passed store.CheckTime.
+func Nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+// Time is the inverse of Nanos, in UTC.
+func Time(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }

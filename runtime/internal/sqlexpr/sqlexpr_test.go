@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
@@ -70,23 +69,9 @@ func check(t *testing.T, db *sql.DB, mark, expr string) {
 		if err := st.QueryRow(v[0], v[1], v[2]).Scan(&got); err != nil {
 			t.Fatalf("lease %d retain %d new %d: %v", v[0], v[1], v[2], err)
 		}
-		want := nanos(store.ShiftRetention(store.Record{LeaseUntil: fromNanos(v[0]), RetainUntil: fromNanos(v[1])}, fromNanos(v[2])))
+		want := sqlexpr.Nanos(store.ShiftRetention(store.Record{LeaseUntil: sqlexpr.Time(v[0]), RetainUntil: sqlexpr.Time(v[1])}, sqlexpr.Time(v[2])))
 		if got != want {
 			t.Errorf("lease %d retain %d new %d: SQL %d, store.ShiftRetention %d", v[0], v[1], v[2], got, want)
 		}
 	}
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return math.MinInt64
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == math.MinInt64 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }
