@@ -119,7 +119,9 @@ type call struct {
 	granted   bool
 	waited    bool
 	fence     store.Fence
-	claimedAt time.Time // the Now of the claim that granted the key
+	claimedAt time.Time  // the Now of the claim that granted the key
+	createdAt time.Time  // the granted record's CreatedAt: the generation of a composite's steps
+	comp      *composite // a composite operation's step state
 }
 
 func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder) error {
@@ -205,6 +207,7 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 		if res.Granted {
 			c.granted = true
 			c.fence = store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}
+			c.createdAt = res.Record.CreatedAt
 			if res.TookOver {
 				c.emit(EventTakeover, 0, nil)
 			}
@@ -259,7 +262,7 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 		Namespace:   c.spec.Namespace,
 		Fingerprint: c.fp,
 		Owner:       c.owner,
-		Takeover:    c.spec.Effect.dedupesDownstream(),
+		Takeover:    c.rerunSafe(nil),
 	}
 	try := func() (store.ClaimResult, error) {
 		now := c.clock.Now()
@@ -327,7 +330,7 @@ func (c *call) forgetClaim() {
 			if rec.State != store.StateInProgress || rec.Owner != c.owner {
 				return nil // never granted to this call, or released
 			}
-			err = c.store.Release(ctx, c.key, store.Fence{Owner: rec.Owner, Token: rec.Token})
+			err = c.letGo(ctx, store.Fence{Owner: rec.Owner, Token: rec.Token})
 			if errors.Is(err, store.ErrFenced) {
 				return nil // no longer this call's
 			}
@@ -453,7 +456,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 				panic(p)
 			}
 		}()
-		data, err = run(inner)
+		data, err = run(c.attemptCtx(inner, hb))
 		lastErr = err
 		return err
 	}
@@ -492,7 +495,7 @@ func (c *call) retryable(inner context.Context, err error) bool {
 	case classNotApplied:
 		return true
 	case classIndeterminate:
-		return c.spec.Effect.dedupesDownstream()
+		return c.rerunSafe(err)
 	}
 	return false
 }
@@ -521,8 +524,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		return nil
 	}
 	cls := classifyIn(ctx, err)
-	if cls == classNotApplied || cls == classPermanent ||
-		(c.spec.Effect.dedupesDownstream() && !errors.Is(err, ErrResultTooLarge)) {
+	if !c.stepBlocked() && (cls == classNotApplied || cls == classPermanent || c.rerunSafe(err)) {
 		werr, pending := c.settle(ctx, hb, "release", c.release)
 		c.emit(EventFailed, attempt, err)
 		c.reportWrite(attempt, werr, pending)
@@ -562,7 +564,7 @@ func errOrDone(err error) error {
 
 // release gives up the claim so that a later call may run again.
 func (c *call) release(ctx context.Context) error {
-	return c.store.Release(ctx, c.key, c.fence)
+	return c.letGo(ctx, c.fence)
 }
 
 // postRunGrace is how long past its context's end a caller still waits
@@ -807,6 +809,14 @@ func (hb *heartbeat) expire() {
 	hb.lost = true
 	hb.stopBeat()
 	hb.cancel(ErrLeaseLost)
+}
+
+// lostOrPast reports whether the claim was lost or the holder's own
+// deadline is not after now.
+func (hb *heartbeat) lostOrPast(now time.Time) bool {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.lost || !now.Before(hb.hold)
 }
 
 // holdUntil is the holder's own deadline: the writes after the function
