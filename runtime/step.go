@@ -357,11 +357,15 @@ func (st *stepOf) execute(ctx context.Context, effect Effect, f store.Fence, fn 
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
+				// As Do does: a none step may have applied its effect;
+				// an api or queue step is released, to run again.
 				if effect == EffectNone {
 					st.comp.blocked.Store(true)
 					_ = write("mark indeterminate", func(ctx context.Context) error {
 						return c.store.MarkIndeterminate(ctx, st.recKey, f, c.clock.Now().Add(c.spec.ttl()))
 					})
+				} else {
+					_ = write("release", func(ctx context.Context) error { return c.store.Release(ctx, st.recKey, f) })
 				}
 				panic(p)
 			}

@@ -422,3 +422,35 @@ func TestStepSQLRollsBackAndRunsAgain(t *testing.T) {
 	require.EqualValues(t, 1, st.Executed)
 	require.EqualValues(t, 2, st.Failed)
 }
+
+// A panic in a step re-panics; an api step is released and runs again at
+// once on the next call, a none step is indeterminate.
+func TestPanicInAStep(t *testing.T) {
+	for _, effect := range []runtime.Effect{runtime.EffectAPI, runtime.EffectNone} {
+		t.Run(effect.String(), func(t *testing.T) {
+			e := newCompositeEnv(t, 0)
+			k, f := encoders(e.spec, "o1", "")
+			runs := 0
+			op := func(panics bool) (int, error) {
+				return runtime.Do(e.ctx, e.spec, k, f, func(ctx context.Context) (int, error) {
+					return runtime.Step(ctx, "s", effect, func(context.Context) (int, error) {
+						runs++
+						if panics {
+							panic("crash")
+						}
+						return runs, nil
+					})
+				})
+			}
+			require.PanicsWithValue(t, "crash", func() { _, _ = op(true) })
+			got, err := op(false) // the fake clock stands still: no lease passes
+			if effect == runtime.EffectNone {
+				require.ErrorIs(t, err, runtime.ErrIndeterminate)
+				require.Equal(t, 1, runs)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, 2, got)
+		})
+	}
+}
