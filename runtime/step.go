@@ -121,11 +121,24 @@ func compositeFrom(ctx context.Context) (*composite, error) {
 type stepOf struct {
 	comp    *composite
 	name    string
-	key     Key // passed downstream
 	recKey  Key // the record's key
+	key     Key // passed downstream, derived on first use (keyDone)
+	keyDone bool
 	start   time.Time
 	ctrs    *counters
-	visible string // "namespace step name" for errors
+}
+
+// visible names the step in errors.
+func (st *stepOf) visible() string {
+	return fmt.Sprintf("%s: step %q", st.comp.c.spec.Namespace, st.name)
+}
+
+// stepKey is the key the step passes downstream.
+func (st *stepOf) stepKey() Key {
+	if !st.keyDone {
+		st.key, st.keyDone = stepKey(st.comp.c.key, st.name), true
+	}
+	return st.key
 }
 
 // begin checks the step's name and that the holder still holds the
@@ -143,31 +156,30 @@ func (s *composite) begin(name string) (*stepOf, error) {
 		return nil, Permanent(fmt.Errorf("idem: %s: step name %q used twice in one execution; give each step its own name (names may be computed, e.g. \"notify-\"+user.ID)", c.spec.Namespace, name))
 	}
 	st := &stepOf{comp: s, name: name, ctrs: stepCountersFor(c.spec.Namespace, name),
-		visible: fmt.Sprintf("%s: step %q", c.spec.Namespace, name)}
-	st.key, st.recKey = stepKeys(c.key, c.createdAt, name)
+		recKey: stepRecordKey(c.key, c.createdAt, name)}
 	if c.obs != nil {
 		st.start = c.clock.Now()
 	}
 	return st, s.live()
 }
 
-// stepKeys derives a step's downstream key from the operation's key and
-// the step's name, and its record's key from those and the generation of
-// the operation's record.
-func stepKeys(op Key, generation time.Time, name string) (key, rec Key) {
-	h := sha256.New()
-	h.Write([]byte("idem step\x00"))
-	h.Write(op[:])
-	h.Write([]byte(name))
-	h.Sum(key[:0])
-	h.Reset()
-	h.Write([]byte("idem step record\x00"))
-	h.Write(key[:])
-	var g [8]byte
-	binary.BigEndian.PutUint64(g[:], uint64(generation.UnixNano()))
-	h.Write(g[:])
-	h.Sum(rec[:0])
-	return key, rec
+// stepKey derives a step's downstream key from the operation's key and
+// the step's name.
+func stepKey(op Key, name string) Key {
+	var buf [128]byte
+	b := append(buf[:0], "idem step\x00"...)
+	b = append(b, op[:]...)
+	return sha256.Sum256(append(b, name...))
+}
+
+// stepRecordKey derives a step record's key from the operation's key, the
+// generation of the operation's record and the step's name.
+func stepRecordKey(op Key, generation time.Time, name string) Key {
+	var buf [128]byte
+	b := append(buf[:0], "idem step record\x00"...)
+	b = append(b, op[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(generation.UnixNano()))
+	return sha256.Sum256(append(b, name...))
 }
 
 // live returns an error matching ErrLeaseLost when the holder's own
@@ -187,20 +199,20 @@ func (st *stepOf) emit(kind EventKind, err error) {
 	st.ctrs[kind].Add(1)
 	c := st.comp.c
 	if c.obs != nil {
-		c.obs.Observe(Event{Kind: kind, Namespace: c.spec.Namespace, Step: st.name, Key: st.key, Duration: c.clock.Now().Sub(st.start), Err: err})
+		c.obs.Observe(Event{Kind: kind, Namespace: c.spec.Namespace, Step: st.name, Key: st.stepKey(), Duration: c.clock.Now().Sub(st.start), Err: err})
 	}
 }
 
 // ctx is the context fn runs in: the operation's, with the step's key.
 func (st *stepOf) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, callCtxKey, &callInfo{key: st.key.String(), namespace: st.comp.c.spec.Namespace})
+	return context.WithValue(ctx, callCtxKey, &callInfo{key: st.stepKey().String(), namespace: st.comp.c.spec.Namespace})
 }
 
 // indeterminate blocks the operation after a none step that may have
 // applied its effect and returns the step's error.
 func (st *stepOf) indeterminate(why string, cause error) error {
 	st.comp.blocked.Store(true)
-	err := fmt.Errorf("%w: %s (step key %s): %s; the operation is not run again until its retention passes, unless an operator deletes its record after checking the step's effect", ErrIndeterminate, st.visible, st.key, why)
+	err := fmt.Errorf("%w: %s (step key %s): %s; the operation is not run again until its retention passes, unless an operator deletes its record after checking the step's effect", ErrIndeterminate, st.visible(), st.stepKey(), why)
 	if cause != nil {
 		err = fmt.Errorf("%w: %w", err, cause)
 	}
@@ -251,17 +263,17 @@ func Step[T any](ctx context.Context, name string, effect Effect, fn func(ctx co
 func marshalStep[T any](st *stepOf, out *T) ([]byte, error) {
 	data, err := marshalResult(out)
 	if err != nil {
-		return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", st.visible, err)}
+		return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", st.visible(), err)}
 	}
 	if limit := maxResultSize(); len(data) > limit {
-		return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d", ErrResultTooLarge, st.visible, len(data), limit)}
+		return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d", ErrResultTooLarge, st.visible(), len(data), limit)}
 	}
 	return data, nil
 }
 
 func unmarshalStep[T any](st *stepOf, data []byte, out *T) error {
 	if err := unmarshalResult(data, out); err != nil {
-		return Permanent(fmt.Errorf("idem: %s: the recorded results cannot be decoded into the current result types: %w", st.visible, err))
+		return Permanent(fmt.Errorf("idem: %s: the recorded results cannot be decoded into the current result types: %w", st.visible(), err))
 	}
 	return nil
 }
@@ -284,7 +296,7 @@ func (st *stepOf) run(ctx context.Context, effect Effect, fn func(context.Contex
 		if err != nil {
 			// Not applied: a claim whose answer was lost is granted
 			// again to this call's owner.
-			return nil, false, NotApplied(fmt.Errorf("%w: %s: claim: %w", ErrStore, st.visible, err))
+			return nil, false, NotApplied(fmt.Errorf("%w: %s: claim: %w", ErrStore, st.visible(), err))
 		}
 		if res.Granted {
 			return nil, false, st.execute(ctx, effect, store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}, fn)
@@ -292,7 +304,7 @@ func (st *stepOf) run(ctx context.Context, effect Effect, fn func(context.Contex
 		rec := res.Record
 		switch {
 		case rec.Fingerprint != c.fp:
-			return nil, false, Permanent(fmt.Errorf("%w: %s: the step's record belongs to other arguments", ErrKeyReused, st.visible))
+			return nil, false, Permanent(fmt.Errorf("%w: %s: the step's record belongs to other arguments", ErrKeyReused, st.visible()))
 		case rec.State == store.StateCompleted:
 			st.emit(EventReplayed, nil)
 			return rec.Result, true, nil
@@ -305,7 +317,7 @@ func (st *stepOf) run(ctx context.Context, effect Effect, fn func(context.Contex
 				return nil, false, err
 			}
 		default:
-			return nil, false, fmt.Errorf("%w: %s: the store returned a record in unknown state %s", ErrStore, st.visible, rec.State)
+			return nil, false, fmt.Errorf("%w: %s: the store returned a record in unknown state %s", ErrStore, st.visible(), rec.State)
 		}
 	}
 }
@@ -331,7 +343,7 @@ func (st *stepOf) waitFor(ctx context.Context, until time.Time) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("idem: %s: waiting for an earlier holder's step claim to expire: %w", st.visible, ctxError(ctx))
+			return fmt.Errorf("idem: %s: waiting for an earlier holder's step claim to expire: %w", st.visible(), ctxError(ctx))
 		case <-c.clock.After(min(d, waitPollMax)):
 		}
 	}
@@ -341,15 +353,23 @@ func (st *stepOf) waitFor(ctx context.Context, until time.Time) error {
 func (st *stepOf) execute(ctx context.Context, effect Effect, f store.Fence, fn func(context.Context) ([]byte, error)) (err error) {
 	c := st.comp.c
 	write := func(op string, w func(context.Context) error) error {
-		werr := c.persist(st.comp.hb.holdUntil, func(ctx context.Context) error {
+		fenced := func(ctx context.Context) error {
 			err := w(ctx)
 			if errors.Is(err, store.ErrFenced) {
-				return fmt.Errorf("%w: %s: %s: %w", ErrLeaseLost, st.visible, op, err)
+				return fmt.Errorf("%w: %s: %s: %w", ErrLeaseLost, st.visible(), op, err)
 			}
 			return err
-		})
+		}
+		// The first try on the operation's context (most writes succeed
+		// at once); then with backoff until the holder's deadline.
+		if ctx.Err() == nil && ctx != context.Background() {
+			if err := fenced(ctx); err == nil {
+				return nil
+			}
+		}
+		werr := c.persist(st.comp.hb.holdUntil, fenced)
 		if werr != nil {
-			return fmt.Errorf("%w: %s: %s: %w", ErrNotRecorded, st.visible, op, werr)
+			return fmt.Errorf("%w: %s: %s: %w", ErrNotRecorded, st.visible(), op, werr)
 		}
 		return nil
 	}
@@ -442,7 +462,7 @@ func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(
 		Now: now, LeaseUntil: lease, RetainUntil: later(now.Add(c.spec.ttl()), lease), Takeover: true,
 	})
 	if err != nil {
-		return out, NotApplied(fmt.Errorf("%w: %s: claim in transaction: %w", ErrStore, st.visible, err))
+		return out, NotApplied(fmt.Errorf("%w: %s: claim in transaction: %w", ErrStore, st.visible(), err))
 	}
 	committed := false
 	defer func() {
@@ -453,7 +473,7 @@ func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(
 	if !res.Granted {
 		rec := res.Record
 		if rec.Fingerprint != c.fp || rec.State != store.StateCompleted {
-			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another fingerprint or state; was its key used elsewhere?", ErrStore, st.visible, rec.State))
+			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another fingerprint or state; was its key used elsewhere?", ErrStore, st.visible(), rec.State))
 		}
 		st.emit(EventReplayed, nil)
 		return out, unmarshalStep(st, rec.Result, &out)
@@ -472,13 +492,13 @@ func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(
 	}
 	fence := store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}
 	if err := ops.Complete(ctx, tx, st.recKey, fence, data, c.clock.Now().Add(c.spec.ttl())); err != nil {
-		return out, NotApplied(fmt.Errorf("%w: %s: record results in transaction: %w", ErrStore, st.visible, err))
+		return out, NotApplied(fmt.Errorf("%w: %s: record results in transaction: %w", ErrStore, st.visible(), err))
 	}
 	committed = true
 	if err := ops.Commit(ctx, tx); err != nil {
 		// The commit's outcome is unknown: the operation's next
 		// attempt finds the committed record, if any, and replays it.
-		return out, NotApplied(fmt.Errorf("idem: %s: commit: %w", st.visible, err))
+		return out, NotApplied(fmt.Errorf("idem: %s: commit: %w", st.visible(), err))
 	}
 	st.emit(EventExecuted, nil)
 	return r, nil
