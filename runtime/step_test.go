@@ -10,10 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/idem-go/idem/internal/fakeclock"
+	"github.com/idem-go/idem/internal/testenv"
 	"github.com/idem-go/idem/runtime"
+	"github.com/idem-go/idem/runtime/idempgx"
 	"github.com/idem-go/idem/runtime/memstore"
 	"github.com/idem-go/idem/runtime/store"
 )
@@ -453,4 +457,45 @@ func TestPanicInAStep(t *testing.T) {
 			require.Equal(t, 2, got)
 		})
 	}
+}
+
+// idempgx.StepPgx: the step's row and record commit in one pgx
+// transaction; a failed transaction runs again, a committed one replays.
+func TestStepPgxCommitsWithItsRecord(t *testing.T) {
+	dsn := freshPostgresSchema(t, testenv.PostgresDSN(t))
+	pool, err := pgxpool.New(context.Background(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(context.Background(), ledgerTable)
+	require.NoError(t, err)
+	ctx := runtime.WithStore(context.Background(), memstore.New())
+	spec := newSpec(t, runtime.EffectComposite, 3)
+	k, f := encoders(spec, "o1", "")
+	runs, fails := 0, 1
+	got, err := runtime.Do(ctx, spec, k, f, func(ctx context.Context) (int64, error) {
+		n, err := idempgx.StepPgx(ctx, "insert", pool, func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			runs++
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger (key, amount) VALUES ('o1', 5)`); err != nil {
+				return 0, err
+			}
+			if runs == 1 {
+				return 0, errors.New("rolled back")
+			}
+			return 5, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if fails > 0 {
+			fails--
+			return 0, errors.New("a later failure")
+		}
+		return n, nil
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 5, got)
+	require.Equal(t, 2, runs, "run again after the rollback, replayed after the commit")
+	var rows int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM ledger WHERE key = 'o1'`).Scan(&rows))
+	require.Equal(t, 1, rows)
 }
