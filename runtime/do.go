@@ -661,6 +661,12 @@ func isClosed(ch chan struct{}) bool {
 // the record is looked up, and if it is in the state the write sets, under
 // this call's owner and token, the earlier attempt applied.
 func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) func(context.Context) error {
+	return c.recognizeLostAnswerOf(c.key, c.fence, op, w)
+}
+
+// recognizeLostAnswerOf is recognizeLostAnswer for the record of key held
+// under fence (a composite's step).
+func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string, w func(context.Context) error) func(context.Context) error {
 	want := store.State(0)
 	switch op {
 	case "complete":
@@ -672,11 +678,11 @@ func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) fun
 	return func(ctx context.Context) error {
 		err := w(ctx)
 		if errors.Is(err, store.ErrFenced) && failed && want != 0 {
-			rec, gerr := c.store.Get(ctx, c.key)
+			rec, gerr := c.store.Get(ctx, key)
 			if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
 				return gerr // retried: the lookup decides
 			}
-			if gerr == nil && rec.State == want && rec.Owner == c.fence.Owner && rec.Token == c.fence.Token {
+			if gerr == nil && rec.State == want && rec.Owner == fence.Owner && rec.Token == fence.Token {
 				return nil
 			}
 		}

@@ -353,13 +353,9 @@ func (st *stepOf) waitFor(ctx context.Context, until time.Time) error {
 func (st *stepOf) execute(ctx context.Context, effect Effect, f store.Fence, fn func(context.Context) ([]byte, error)) (err error) {
 	c := st.comp.c
 	write := func(op string, w func(context.Context) error) error {
-		fenced := func(ctx context.Context) error {
-			err := w(ctx)
-			if errors.Is(err, store.ErrFenced) {
-				return fmt.Errorf("%w: %s: %s: %w", ErrLeaseLost, st.visible(), op, err)
-			}
-			return err
-		}
+		// A retry whose first answer was lost is recognised; a fenced
+		// write is ErrLeaseLost.
+		fenced := c.recognizeLostAnswerOf(st.recKey, f, op, w)
 		// The first try on the operation's context (most writes succeed
 		// at once); then with backoff until the holder's deadline.
 		if ctx.Err() == nil && ctx != context.Background() {

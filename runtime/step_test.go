@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -498,4 +499,39 @@ func TestStepPgxCommitsWithItsRecord(t *testing.T) {
 	var rows int
 	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM ledger WHERE key = 'o1'`).Scan(&rows))
 	require.Equal(t, 1, rows)
+}
+
+// lostFirstComplete applies the first Complete and loses its answer.
+type lostFirstComplete struct {
+	store.Store
+	lost atomic.Bool
+}
+
+func (s *lostFirstComplete) Complete(ctx context.Context, key store.Key, f store.Fence, result []byte, retain time.Time) error {
+	err := s.Store.Complete(ctx, key, f, result, retain)
+	if err == nil && s.lost.CompareAndSwap(false, true) {
+		return errors.New("connection reset before the answer")
+	}
+	return err
+}
+
+// A step's result write whose answer was lost is recognised on its retry:
+// the none step is recorded, not indeterminate.
+func TestStepRecordWithALostAnswer(t *testing.T) {
+	ctx := runtime.WithStore(context.Background(), &lostFirstComplete{Store: memstore.New()})
+	spec := newSpec(t, runtime.EffectComposite, 0)
+	k, f := encoders(spec, "o1", "")
+	runs := 0
+	op := func() (int, error) {
+		return runtime.Do(ctx, spec, k, f, func(ctx context.Context) (int, error) {
+			return runtime.Step(ctx, "count", runtime.EffectNone, func(context.Context) (int, error) { runs++; return 7, nil })
+		})
+	}
+	got, err := op()
+	require.NoError(t, err)
+	require.Equal(t, 7, got)
+	got, err = op()
+	require.NoError(t, err)
+	require.Equal(t, 7, got)
+	require.Equal(t, 1, runs)
 }
