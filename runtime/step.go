@@ -108,6 +108,16 @@ func (c *call) rerunSafe(err error) bool {
 	return c.spec.Effect.dedupesDownstream() || c.spec.Effect == EffectComposite
 }
 
+// beginStep begins the step named name of the composite operation ctx
+// belongs to.
+func beginStep(ctx context.Context, name string) (*stepOf, error) {
+	comp, err := compositeFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return comp.begin(name)
+}
+
 // compositeFrom returns the composite operation ctx belongs to.
 func compositeFrom(ctx context.Context) (*composite, error) {
 	ci, ok := ctx.Value(callCtxKey).(*callInfo)
@@ -238,11 +248,7 @@ func Step[T any](ctx context.Context, name string, effect Effect, fn func(ctx co
 	if effect != EffectNone && !effect.dedupesDownstream() {
 		return out, Permanent(fmt.Errorf("idem: step %q: Step runs effects none, api and queue; use StepSQL for a database write (effect %s)", name, effect))
 	}
-	comp, err := compositeFrom(ctx)
-	if err != nil {
-		return out, err
-	}
-	st, err := comp.begin(name)
+	st, err := beginStep(ctx, name)
 	if err != nil {
 		return out, err
 	}
@@ -442,14 +448,11 @@ func StepSQL[T any](ctx context.Context, name string, db *sql.DB, fn func(ctx co
 // runtime/idempgx.StepPgx calls it for pgx pools.
 func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(ctx context.Context, tx Tx) (T, error)) (T, error) {
 	var out T
-	comp, err := compositeFrom(ctx)
+	st, err := beginStep(ctx, name)
 	if err != nil {
 		return out, err
 	}
-	st, err := comp.begin(name)
-	if err != nil {
-		return out, err
-	}
+	comp := st.comp
 	c := comp.c
 	now := c.clock.Now()
 	lease := comp.lease()

@@ -190,15 +190,7 @@ func processSales(ctx context.Context, cfg Config, s *Sales) (err error) {
 	}
 	defer st.Close()
 	ctx = runtime.WithStore(ctx, st)
-	defer func() {
-		if p := recover(); p != nil {
-			c, ok := p.(crash)
-			if !ok {
-				panic(p)
-			}
-			err = c
-		}
-	}()
+	defer recoverCrash(&err)
 	for _, ev := range cfg.Events {
 		if _, err := RecordSaleIdem(ctx, s, ev); err != nil {
 			return fmt.Errorf("sale %s: %w", ev.ID, err)

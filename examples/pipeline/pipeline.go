@@ -203,22 +203,25 @@ func process(ctx context.Context, cfg Config, pay *PaymentsClient, q *Queue) (er
 	defer db.Close()
 	ctx = runtime.WithStore(ctx, st)
 
-	defer func() {
-		// Only the simulated crash ends here; anything else is a bug.
-		if p := recover(); p != nil {
-			c, ok := p.(crash)
-			if !ok {
-				panic(p)
-			}
-			err = c
-		}
-	}()
+	defer recoverCrash(&err)
 	for _, ev := range cfg.Events {
 		if err := handle(ctx, db, pay, q, ev); err != nil {
 			return fmt.Errorf("event %s: %w", ev.ID, err)
 		}
 	}
 	return nil
+}
+
+// recoverCrash, deferred, turns the simulated crash into *err; any other
+// panic is a bug and continues.
+func recoverCrash(err *error) {
+	if p := recover(); p != nil {
+		c, ok := p.(crash)
+		if !ok {
+			panic(p)
+		}
+		*err = c
+	}
 }
 
 // handle takes one event through the three effects. Every call is a
