@@ -60,6 +60,12 @@ import (
 //  12. Results whose encoding exceeds the limit (SetMaxResultSize) are not
 //     recorded: the call returns an error matching ErrResultTooLarge and
 //     ErrIndeterminate, and the key is marked indeterminate.
+//  13. Under EffectComposite every effect of fn is in a step (Step,
+//     StepSQL): indeterminate errors are retried and a dead holder is
+//     taken over as under EffectAPI, unless a none step is indeterminate,
+//     which marks the record indeterminate; a failed call parks its claim
+//     (in progress, lease ended) instead of releasing it, so that the next
+//     call resumes from the recorded steps.
 func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn func(context.Context) (R, error)) (R, error) {
 	var c call
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
