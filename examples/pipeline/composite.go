@@ -145,7 +145,7 @@ func runSales(ctx context.Context, cfg Config, out io.Writer) ([]Sink, error) {
 			}
 		}
 	}
-	var steps stepTally
+	steps := stepTally{next: cfg.Observer}
 	ctx = runtime.WithObserver(ctx, &steps)
 	for {
 		err := processSales(ctx, cfg, s)
@@ -201,12 +201,16 @@ func processSales(ctx context.Context, cfg Config, s *Sales) (err error) {
 
 // stepTally counts the steps of a run.
 type stepTally struct {
+	next               runtime.Observer // also told every event, if set
 	executed, replayed int
 }
 
-// Observe implements runtime.Observer. RecordSaleIdem runs on one
-// goroutine, so the counts need no lock.
+// Observe implements runtime.Observer. Steps report on the goroutine that
+// runs RecordSaleIdem, one at a time, so the counts need no lock.
 func (t *stepTally) Observe(e runtime.Event) {
+	if t.next != nil {
+		t.next.Observe(e)
+	}
 	if e.Step == "" {
 		return
 	}
