@@ -535,3 +535,41 @@ func TestStepRecordWithALostAnswer(t *testing.T) {
 	require.Equal(t, 7, got)
 	require.Equal(t, 1, runs)
 }
+
+// Rule 4: a context error ends the operation without a retry; a later
+// call resumes it.
+func TestContextErrorIsNotRetried(t *testing.T) {
+	e := newCompositeEnv(t, 5)
+	ctx, cancel := context.WithCancel(e.ctx)
+	k, f := encoders(e.spec, "o1", "")
+	first, second := 0, 0
+	op := func(ctx context.Context) (int, error) {
+		return runtime.Do(ctx, e.spec, k, f, func(ctx context.Context) (int, error) {
+			if _, err := runtime.Step(ctx, "first", runtime.EffectNone, func(context.Context) (int, error) { first++; return 1, nil }); err != nil {
+				return 0, err
+			}
+			return runtime.Step(ctx, "second", runtime.EffectAPI, func(ctx context.Context) (int, error) {
+				second++
+				if second == 1 {
+					cancel()
+					return 0, ctx.Err()
+				}
+				return 2, nil
+			})
+		})
+	}
+	_, err := op(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.EqualValues(t, 0, runtime.StatsFor(e.spec.Namespace).Retried)
+	// The park may finish in the background after the canceled caller
+	// returned.
+	require.Eventually(t, func() bool {
+		rec, err := e.store.Get(context.Background(), keyOf(t, e.spec, "o1"))
+		return err == nil && rec.State == store.StateInProgress && !rec.LeaseUntil.After(e.clock.Now())
+	}, 10*time.Second, time.Millisecond, "the operation is parked")
+	got, err := op(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, got)
+	require.Equal(t, 1, first, "the none step was replayed")
+	require.Equal(t, 2, second)
+}
