@@ -128,6 +128,9 @@ const (
 	EffectAPI   Effect = Effect(defaults.EffectAPI)
 	EffectQueue Effect = Effect(defaults.EffectQueue)
 	EffectDB    Effect = Effect(defaults.EffectDB)
+	// EffectComposite: every effect of the function runs in a step
+	// (runtime.Step, runtime.StepSQL).
+	EffectComposite Effect = Effect(defaults.EffectComposite)
 )
 
 // String returns the directive spelling.

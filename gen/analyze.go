@@ -239,6 +239,12 @@ func (pg *pkgGen) analyze(w *wrapper) {
 		w.tx, w.txKind = nil, 0
 	}
 
+	// A composite's steps run in its context.
+	if w.dirs.Effect != nil && w.dirs.Effect.Effect == annotations.EffectComposite && w.ctx == nil {
+		pg.errorf(w.dirs.Effect.Pos, "effect composite needs a context.Context parameter in %s: its steps (runtime.Step, runtime.StepSQL) take the context the wrapper passes", fn.Name())
+		ok = false
+	}
+
 	// Receiver.
 	if r := w.sig.Recv(); r != nil {
 		w.recv = r

@@ -101,6 +101,8 @@ func (w *wrapper) doc(rt string) []string {
 			handle = "[" + rt + ".TxOps] (which begins transactions of " + w.tx.label() + "'s type and keeps the records in them)"
 		}
 		b.WriteString("Effect db: the wrapper takes a " + handle + " in place of " + w.tx.label() + ", begins a transaction, claims the key in it, runs " + fn + " in it and commits the key's record with " + fn + "'s writes: exactly once. Failures that rolled the transaction back are retried under the retry policy.")
+	case annotations.EffectComposite:
+		b.WriteString("Effect composite: every effect runs in a step (" + rt + ".Step, " + rt + ".StepSQL); a later execution replays the steps that completed and resumes at the first that did not, so a failed attempt may run again and the claim of a caller that died is taken over. Code between steps runs again and must have no side effects.")
 	default:
 		b.WriteString("Effect none: an attempt that may have applied the effect never runs again; after such a failure the key stays blocked ([" + rt + ".ErrIndeterminate]) until its record expires.")
 	}

@@ -21,6 +21,8 @@ func effectConst(e annotations.Effect) string {
 		return "EffectQueue"
 	case annotations.EffectDB:
 		return "EffectDB"
+	case annotations.EffectComposite:
+		return "EffectComposite"
 	}
 	return "EffectNone"
 }

@@ -60,6 +60,12 @@ import (
 //  12. Results whose encoding exceeds the limit (SetMaxResultSize) are not
 //     recorded: the call returns an error matching ErrResultTooLarge and
 //     ErrIndeterminate, and the key is marked indeterminate.
+//  13. Under EffectComposite every effect of fn is in a step (Step,
+//     StepSQL): indeterminate errors are retried and a dead holder is
+//     taken over as under EffectAPI, unless a none step is indeterminate,
+//     which marks the record indeterminate; a failed call parks its claim
+//     (in progress, lease ended) instead of releasing it, so that the next
+//     call resumes from the recorded steps.
 func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn func(context.Context) (R, error)) (R, error) {
 	var c call
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
@@ -119,7 +125,9 @@ type call struct {
 	granted   bool
 	waited    bool
 	fence     store.Fence
-	claimedAt time.Time // the Now of the claim that granted the key
+	claimedAt time.Time  // the Now of the claim that granted the key
+	createdAt time.Time  // the granted record's CreatedAt: the generation of a composite's steps
+	comp      *composite // a composite operation's step state
 
 	retry         RetryPolicy // the generated policy with overrides; see policy
 	retryErr      error
@@ -224,6 +232,7 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 		if res.Granted {
 			c.granted = true
 			c.fence = store.Fence{Owner: res.Record.Owner, Token: res.Record.Token}
+			c.createdAt = res.Record.CreatedAt
 			if res.TookOver {
 				c.emit(EventTakeover, 0, nil)
 			}
@@ -278,7 +287,7 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 		Namespace:   c.spec.Namespace,
 		Fingerprint: c.fp,
 		Owner:       c.owner,
-		Takeover:    c.spec.Effect.dedupesDownstream(),
+		Takeover:    c.rerunSafe(nil),
 	}
 	try := func() (store.ClaimResult, error) {
 		now := c.clock.Now()
@@ -346,7 +355,7 @@ func (c *call) forgetClaim() {
 			if rec.State != store.StateInProgress || rec.Owner != c.owner {
 				return nil // never granted to this call, or released
 			}
-			err = c.store.Release(ctx, c.key, store.Fence{Owner: rec.Owner, Token: rec.Token})
+			err = c.letGo(ctx, store.Fence{Owner: rec.Owner, Token: rec.Token})
 			if errors.Is(err, store.ErrFenced) {
 				return nil // no longer this call's
 			}
@@ -472,7 +481,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 				panic(p)
 			}
 		}()
-		data, err = run(inner)
+		data, err = run(c.attemptCtx(inner, hb))
 		lastErr = err
 		return err
 	}
@@ -517,7 +526,7 @@ func (c *call) retryable(inner context.Context, err error) bool {
 	case classNotApplied:
 		return true
 	case classIndeterminate:
-		return c.spec.Effect.dedupesDownstream()
+		return c.rerunSafe(err)
 	}
 	return false
 }
@@ -546,8 +555,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		return nil
 	}
 	cls := classifyIn(ctx, err)
-	if cls == classNotApplied || cls == classPermanent ||
-		(c.spec.Effect.dedupesDownstream() && !errors.Is(err, ErrResultTooLarge)) {
+	if !c.stepBlocked() && (cls == classNotApplied || cls == classPermanent || c.rerunSafe(err)) {
 		werr, pending := c.settle(ctx, hb, "release", c.release)
 		c.emit(EventFailed, attempt, err)
 		c.reportWrite(attempt, werr, pending)
@@ -587,7 +595,7 @@ func errOrDone(err error) error {
 
 // release gives up the claim so that a later call may run again.
 func (c *call) release(ctx context.Context) error {
-	return c.store.Release(ctx, c.key, c.fence)
+	return c.letGo(ctx, c.fence)
 }
 
 // postRunGrace is how long past its context's end a caller still waits
@@ -684,6 +692,12 @@ func isClosed(ch chan struct{}) bool {
 // the record is looked up, and if it is in the state the write sets, under
 // this call's owner and token, the earlier attempt applied.
 func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) func(context.Context) error {
+	return c.recognizeLostAnswerOf(c.key, c.fence, op, w)
+}
+
+// recognizeLostAnswerOf is recognizeLostAnswer for the record of key held
+// under fence (a composite's step).
+func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string, w func(context.Context) error) func(context.Context) error {
 	want := store.State(0)
 	switch op {
 	case "complete":
@@ -695,11 +709,11 @@ func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) fun
 	return func(ctx context.Context) error {
 		err := w(ctx)
 		if errors.Is(err, store.ErrFenced) && failed && want != 0 {
-			rec, gerr := c.store.Get(ctx, c.key)
+			rec, gerr := c.store.Get(ctx, key)
 			if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
 				return gerr // retried: the lookup decides
 			}
-			if gerr == nil && rec.State == want && rec.Owner == c.fence.Owner && rec.Token == c.fence.Token {
+			if gerr == nil && rec.State == want && rec.Owner == fence.Owner && rec.Token == fence.Token {
 				return nil
 			}
 		}
@@ -832,6 +846,14 @@ func (hb *heartbeat) expire() {
 	hb.lost = true
 	hb.stopBeat()
 	hb.cancel(ErrLeaseLost)
+}
+
+// lostOrPast reports whether the claim was lost or the holder's own
+// deadline is not after now.
+func (hb *heartbeat) lostOrPast(now time.Time) bool {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.lost || !now.Before(hb.hold)
 }
 
 // holdUntil is the holder's own deadline: the writes after the function

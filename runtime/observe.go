@@ -67,7 +67,10 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind      EventKind
 	Namespace string
-	Key       Key
+	// Step is the step's name for the events of a step of a composite
+	// operation (Key is then the step's key), and "" otherwise.
+	Step string
+	Key  Key
 	// Duration is the time from the start of the wrapped call to this event.
 	Duration time.Duration
 	// Attempt is the attempt number the event concerns (1-based), or 0 where

@@ -114,6 +114,7 @@ type callInfo struct {
 	key       string
 	namespace string
 	attempt   int
+	comp      *composite // the composite operation whose steps may run in this context
 }
 
 // KeyFrom returns the key of the wrapped call that ctx belongs to, as 64

@@ -61,6 +61,9 @@ func SlogObserver(logger *slog.Logger) Observer {
 			slog.String("key", e.Key.String()),
 			slog.Duration("duration", e.Duration),
 		}
+		if e.Step != "" {
+			attrs = append(attrs, slog.String("step", e.Step))
+		}
 		if e.Attempt > 0 {
 			attrs = append(attrs, slog.Int("attempt", e.Attempt))
 		}

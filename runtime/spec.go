@@ -26,9 +26,15 @@ const (
 	// EffectDB marks a function whose effect is a database write in a
 	// transaction that also commits the key record.
 	EffectDB Effect = Effect(shared.EffectDB)
+	// EffectComposite marks a function whose every effect runs in a step
+	// (Step, StepSQL): a later execution replays the steps that completed
+	// and resumes at the first that did not, so the operation is retried
+	// (on every error but permanent and context errors and an
+	// indeterminate none step) and taken over after its holder died.
+	EffectComposite Effect = Effect(shared.EffectComposite)
 )
 
-// String returns the directive spelling: "none", "api", "queue" or "db".
+// String returns the directive spelling: "none", "api", "queue", "db" or "composite".
 func (e Effect) String() string {
 	if n, ok := shared.EffectName(uint8(e)); ok {
 		return n

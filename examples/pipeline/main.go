@@ -21,6 +21,13 @@
 // themselves (rows, charges, messages) and says whether each happened
 // exactly once; the exit status is 1 if not.
 //
+// Then the composite action (RecordSale, effect composite, in
+// composite.go) takes every event through three steps of one operation:
+// insert a sale row (StepSQL), publish a message (a queue step) and add
+// one to a counter (a none step). It crashes once inside the publish step
+// of the same event, after the queue took the message; the restart
+// resumes the sale at that step, and the report counts the three sinks.
+//
 // Run it with
 //
 //	go run ./examples/pipeline

@@ -55,6 +55,9 @@ type Report struct {
 	// Crashed is what the sinks hold for the event whose charge crashed,
 	// if one did.
 	Crashed *CrashCheck
+	// Sales are the sinks of the composite action (RecordSale), run after
+	// the pipeline with the same crash point.
+	Sales []Sink
 }
 
 // CrashCheck is what the sinks hold for the event whose charge crashed.
@@ -81,7 +84,7 @@ func (s Sink) ExactlyOnce() bool {
 
 // ExactlyOnce reports whether every sink holds one effect per event.
 func (r Report) ExactlyOnce() bool {
-	for _, s := range r.Sinks {
+	for _, s := range append(r.Sinks[:len(r.Sinks):len(r.Sinks)], r.Sales...) {
 		if !s.ExactlyOnce() {
 			return false
 		}
@@ -169,6 +172,9 @@ func run(ctx context.Context, cfg Config, out io.Writer) (Report, error) {
 		rep.Crashed = &CrashCheck{Event: id, Charges: pay.ChargesFor(id), Messages: queue.ChargesFor(id)}
 	}
 	rep.Print(out)
+	if rep.Sales, err = runSales(ctx, cfg, out); err != nil {
+		return Report{}, err
+	}
 	return rep, nil
 }
 
@@ -197,22 +203,25 @@ func process(ctx context.Context, cfg Config, pay *PaymentsClient, q *Queue) (er
 	defer db.Close()
 	ctx = runtime.WithStore(ctx, st)
 
-	defer func() {
-		// Only the simulated crash ends here; anything else is a bug.
-		if p := recover(); p != nil {
-			c, ok := p.(crash)
-			if !ok {
-				panic(p)
-			}
-			err = c
-		}
-	}()
+	defer recoverCrash(&err)
 	for _, ev := range cfg.Events {
 		if err := handle(ctx, db, pay, q, ev); err != nil {
 			return fmt.Errorf("event %s: %w", ev.ID, err)
 		}
 	}
 	return nil
+}
+
+// recoverCrash, deferred, turns the simulated crash into *err; any other
+// panic is a bug and continues.
+func recoverCrash(err *error) {
+	if p := recover(); p != nil {
+		c, ok := p.(crash)
+		if !ok {
+			panic(p)
+		}
+		*err = c
+	}
 }
 
 // handle takes one event through the three effects. Every call is a

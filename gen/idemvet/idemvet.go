@@ -16,9 +16,11 @@
 //     position and with the same message (the checks are idemgen's own, run
 //     without generating), so that editors running the analyzer through
 //     gopls show directive mistakes as they are typed.
-//
-// The rule for //idem:effect composite functions (side effects outside a
-// step) is not implemented: composite operations do not exist yet.
+//  3. In a function marked //idem:effect composite, a call that makes a
+//     side effect by the audit's rules (idemgen audit) outside a function
+//     literal passed to a step (runtime.Step, runtime.StepSQL,
+//     runtime.StepTx, idempgx.StepPgx): the code between steps runs again
+//     on every execution of the operation, so its effects would repeat.
 package idemvet
 
 import (
@@ -76,6 +78,7 @@ func run(pass *analysis.Pass) (any, error) {
 	}
 	for _, f := range src {
 		reportBypasses(pass, f)
+		reportOutsideSteps(pass, f)
 	}
 	return nil, nil
 }

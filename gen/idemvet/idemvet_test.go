@@ -136,3 +136,10 @@ func TestDirectiveMistakeInGeneratedPackage(t *testing.T) {
 	require.Equal(t, []string{want}, vet(t, dir, "."))
 	require.Contains(t, want, "a.go:6:23: ")
 }
+
+// TestCompositeSideEffectsOutsideSteps: in a composite function, a side
+// effect outside a step is reported; effects inside steps, reads, and the
+// effects of other functions are not.
+func TestCompositeSideEffectsOutsideSteps(t *testing.T) {
+	analysistest.Run(t, analysistest.TestData(), idemvet.Analyzer, "composite")
+}

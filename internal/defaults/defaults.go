@@ -28,13 +28,14 @@ const (
 	EffectAPI
 	EffectQueue
 	EffectDB
+	EffectComposite
 )
 
 // effectNames are the directive spellings of the effects, indexed by value.
-var effectNames = [...]string{EffectNone: "none", EffectAPI: "api", EffectQueue: "queue", EffectDB: "db"}
+var effectNames = [...]string{EffectNone: "none", EffectAPI: "api", EffectQueue: "queue", EffectDB: "db", EffectComposite: "composite"}
 
 // EffectName returns the directive spelling of effect e ("none", "api",
-// "queue", "db"), and false for an unknown value.
+// "queue", "db", "composite"), and false for an unknown value.
 func EffectName(e uint8) (string, bool) {
 	if int(e) < len(effectNames) {
 		return effectNames[e], true

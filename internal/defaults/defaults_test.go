@@ -14,7 +14,7 @@ import (
 // table spell and number every effect alike.
 func TestEffectNamesAgree(t *testing.T) {
 	names := defaults.EffectNames()
-	require.Equal(t, []string{"none", "api", "queue", "db"}, names)
+	require.Equal(t, []string{"none", "api", "queue", "db", "composite"}, names)
 	for _, name := range names {
 		v, ok := defaults.EffectByName(name)
 		require.True(t, ok, name)

@@ -56,6 +56,8 @@ const (
 	NamespaceKey = attribute.Key("idem.namespace")
 	// OutcomeKey is the outcome of a finished call.
 	OutcomeKey = attribute.Key("idem.outcome")
+	// StepKey is the name of a composite operation's step.
+	StepKey = attribute.Key("idem.step")
 )
 
 // Option configures NewObserver.
@@ -87,6 +89,7 @@ type observer struct {
 	takeovers metric.Int64Counter
 	waits     metric.Int64Counter
 	pending   metric.Int64Counter
+	steps     metric.Int64Counter
 	duration  metric.Float64Histogram
 	tracer    trace.Tracer // nil: no spans
 }
@@ -125,6 +128,10 @@ func NewObserver(opts ...Option) (runtime.Observer, error) {
 		metric.WithDescription("Calls that returned before their outcome was recorded; the write went on in the background.")); err != nil {
 		return nil, err
 	}
+	if o.steps, err = m.Int64Counter("idem.steps", metric.WithUnit("{step}"),
+		metric.WithDescription("Finished steps of composite operations, by namespace, step and outcome (executed, replayed, indeterminate, failed).")); err != nil {
+		return nil, err
+	}
 	if o.duration, err = m.Float64Histogram("idem.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of finished wrapped calls, by namespace and outcome.")); err != nil {
 		return nil, err
@@ -151,6 +158,11 @@ func outcome(kind runtime.EventKind) (final, failed bool) {
 func (o *observer) Observe(e runtime.Event) {
 	ctx := context.Background()
 	ns := NamespaceKey.String(e.Namespace)
+	if e.Step != "" {
+		// A step of a composite operation: counted apart from calls.
+		o.steps.Add(ctx, 1, metric.WithAttributes(ns, StepKey.String(e.Step), OutcomeKey.String(e.Kind.String())))
+		return
+	}
 	switch e.Kind {
 	case runtime.EventRetried:
 		o.retries.Add(ctx, 1, metric.WithAttributes(ns))

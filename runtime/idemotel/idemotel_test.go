@@ -156,3 +156,41 @@ func TestObserverCountsWaitsPendingAndUnrecordedOutcomes(t *testing.T) {
 		"idem.calls/record_failed": 1,
 	}, sums)
 }
+
+// Steps of a composite operation are counted in idem.steps, by namespace,
+// step and outcome, and not as calls.
+func TestObserverCountsSteps(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	obs, err := idemotel.NewObserver(idemotel.WithMeterProvider(mp))
+	require.NoError(t, err)
+	ctx := runtime.WithObserver(runtime.WithStore(context.Background(), memstore.New()), obs)
+	spec := &runtime.Spec{Namespace: "otel/test.Place", Version: 1, Effect: runtime.EffectComposite}
+	var key, fp runtime.Encoder
+	key.Begin(spec.Namespace, spec.Version)
+	key.String("o1")
+	fp.Begin(spec.Namespace, spec.Version)
+	_, err = runtime.Do(ctx, spec, &key, &fp, func(ctx context.Context) (int, error) {
+		return runtime.Step(ctx, "charge", runtime.EffectAPI, func(context.Context) (int, error) { return 1, nil })
+	})
+	require.NoError(t, err)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	steps := map[[3]string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "idem.steps" {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				ns, _ := p.Attributes.Value(idemotel.NamespaceKey)
+				st, _ := p.Attributes.Value(idemotel.StepKey)
+				out, _ := p.Attributes.Value(idemotel.OutcomeKey)
+				steps[[3]string{ns.AsString(), st.AsString(), out.AsString()}] += p.Value
+			}
+		}
+	}
+	require.Equal(t, map[[3]string]int64{{"otel/test.Place", "charge", "executed"}: 1}, steps)
+	calls, _, _ := collect(t, reader)
+	require.Equal(t, map[[2]string]int64{{"otel/test.Place", "executed"}: 1}, calls, "the step is not a call")
+}

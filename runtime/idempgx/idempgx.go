@@ -46,3 +46,11 @@ func (o poolOps) Claim(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (
 func (o poolOps) Complete(ctx context.Context, tx pgx.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
 	return pgstore.CompleteTx(ctx, tx, key, f, result, retainUntil)
 }
+
+// StepPgx is runtime.StepSQL for a pgx connection pool: a step of a
+// composite operation whose writes run in a pgx.Tx begun on pool, with the
+// step's record (in the idem_records table of runtime/pgstore) committed
+// in the same transaction.
+func StepPgx[T any](ctx context.Context, name string, pool *pgxpool.Pool, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
+	return runtime.StepTx(ctx, name, TxOps(pool), fn)
+}

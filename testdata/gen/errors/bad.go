@@ -216,3 +216,9 @@ func LongLease(ctx context.Context, id string) error { return nil }
 //idem:key id
 //idem:namespace "billing\x00charge"
 func NULNamespace(ctx context.Context, id string) error { return nil }
+
+// CompositeNoContext is composite but has no context for its steps.
+//
+//idem:key id
+//idem:effect composite
+func CompositeNoContext(id string) error { return nil }
