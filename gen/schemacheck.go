@@ -113,6 +113,13 @@ func (pg *pkgGen) compareSchema(w *wrapper, old *schema) {
 		where := map[bool]string{true: "the idem_records table of the function's database", false: "the store"}
 		add(pos, "the effect of %s changes from %s to %s, so its records move from %s to %s: %s; keep the effect", fn, old.effect, cur.effect, where[old.effect == db], where[cur.effect == db], notFound)
 	}
+	if comp := annotations.EffectComposite.String(); old.effect != "" && (old.effect == comp) != (cur.effect == comp) {
+		pos := funcPos
+		if w.dirs.Effect != nil {
+			pos = w.dirs.Effect.Pos
+		}
+		add(pos, "the effect of %s changes from %s to %s, so the key sent downstream changes (a composite's steps send keys of their own, a single effect sends the operation's): a call in flight retried after the deploy passes a new key and its callee cannot deduplicate it; keep the effect", fn, old.effect, cur.effect)
+	}
 	keep := "keep it as it was until no call recorded before the change can be retried (ttl " + fmtDuration(w.ttl) + ")"
 	if c, paths := partsChange(old, cur, old.key, cur.key); c != "" {
 		fix := keep
