@@ -128,7 +128,7 @@ func TestShop(t *testing.T) {
 	require.Equal(t, 8, co.Reaches)
 	require.Equal(t, "composite", co.Suggestion.Effect)
 	require.Equal(t, []string{"o.ID"}, co.Suggestion.Key)
-	require.Equal(t, []string{"//idem:key o.ID"}, co.Suggestion.Directives)
+	require.Equal(t, []string{"//idem:key o.ID", "//idem:effect composite"}, co.Suggestion.Directives)
 	// Suggested effects by category and transaction parameter.
 	require.Equal(t, "db", find(rep, "orders", "(*Store).Reserve").Suggestion.Effect)
 	require.Equal(t, "none", find(rep, "orders", "(*Store).MarkPaid").Suggestion.Effect)

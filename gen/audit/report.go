@@ -215,7 +215,7 @@ func suggest(n *node, f *Function) *Suggestion {
 		s.Notes = append(s.Notes, "no parameter or field is named like an identifier (ID, ...ID, Key, UUID): choose the key by hand")
 	}
 	switch s.Effect {
-	case "db", "api", "queue":
+	case "db", "api", "queue", "composite":
 		s.Directives = append(s.Directives, effectDirective+" "+s.Effect)
 	}
 	switch s.Effect {
@@ -226,7 +226,7 @@ func suggest(n *node, f *Function) *Suggestion {
 	case "queue":
 		s.Notes = append(s.Notes, "publish with runtime.KeyFrom(ctx) as the message's deduplication id")
 	case "composite":
-		s.Notes = append(s.Notes, fmt.Sprintf("composite: %d side effects (%s); mark each step and call the wrappers, or mark this function with the default effect none, which never runs again an attempt that may have applied", f.Reaches, strings.Join(f.Categories, ", ")))
+		s.Notes = append(s.Notes, fmt.Sprintf("composite: %d side effects (%s); run each inside runtime.Step or runtime.StepSQL (with its own step name), so that a retry resumes after the last completed step; code between steps runs again and must have no side effect", f.Reaches, strings.Join(f.Categories, ", ")))
 	default:
 		if tx := onlyCategory(f.Categories, CategoryDB); tx {
 			s.Notes = append(s.Notes, "to commit the key with the writes (//idem:effect db), take a *sql.Tx or pgx.Tx as the first parameter after the context")
