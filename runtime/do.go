@@ -71,6 +71,9 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 		return zero, fmt.Errorf("idem: %s: the db effect runs through DoSQL or DoPgx, which own the transaction; regenerate the wrapper with idemgen", spec.Namespace)
 	}
 	if err := c.useStore(ctx); err != nil {
+		if err == errPassthrough {
+			return runPassthrough(ctx, &c, fn)
+		}
 		var zero R
 		return zero, err
 	}

@@ -37,6 +37,15 @@ import (
 // table is created unqualified, in the first schema of the session's
 // search_path. For a pgx pool, see package runtime/idempgx.
 func DoSQL[R any](ctx context.Context, spec *Spec, db *sql.DB, key, fingerprint *Encoder, fn func(context.Context, *sql.Tx) (R, error)) (R, error) {
+	if passthrough(ctx) {
+		var c call
+		if err := c.begin(ctx, spec, key, fingerprint); err != nil {
+			var zero R
+			return zero, err
+		}
+		o := sqlTxOps{db: db} // any driver: the dialect is not needed
+		return runPassthroughTx(ctx, &c, o.Begin, o.Commit, o.Rollback, fn)
+	}
 	ops, err := SQLTxOps(db)
 	if err != nil {
 		var zero R
@@ -120,6 +129,9 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	var c call
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
 		return out, err
+	}
+	if passthrough(ctx) {
+		return runPassthroughTx(ctx, &c, ops.Begin, ops.Commit, ops.Rollback, fn)
 	}
 	inner := context.WithValue(ctx, callCtxKey, &callInfo{key: c.key.String(), namespace: spec.Namespace})
 	var (
