@@ -491,7 +491,7 @@ func (c *call) retryable(inner context.Context, err error) bool {
 	if inner.Err() != nil {
 		return false
 	}
-	switch classifyIn(inner, err) {
+	switch classifySpecIn(inner, c.spec, err) {
 	case classNotApplied:
 		return true
 	case classIndeterminate:
@@ -523,7 +523,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		}
 		return nil
 	}
-	cls := classifyIn(ctx, err)
+	cls := classifySpecIn(ctx, c.spec, err)
 	if cls == classNotApplied || cls == classPermanent ||
 		(c.spec.Effect.dedupesDownstream() && !errors.Is(err, ErrResultTooLarge)) {
 		werr, pending := c.settle(ctx, hb, "release", c.release)

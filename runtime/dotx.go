@@ -197,7 +197,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		return nil
 	}
 	err := retry.Do(once, c.retryOptions(ctx, spec.attempts(), func(err error) bool {
-		return ctx.Err() == nil && (classify(err) == classNotApplied || ops.Transient(err) || safeToRetry(err))
+		return ctx.Err() == nil && (classifySpec(spec, err) == classNotApplied || ops.Transient(err) || safeToRetry(err))
 	})...)
 	switch {
 	case final != nil:
