@@ -42,7 +42,9 @@ func TestRegisterResultCodecRefusesMistakes(t *testing.T) {
 	ok := runtime.ResultCodec{Name: "x", Marshal: func(any) ([]byte, error) { return nil, nil }, Unmarshal: func([]byte, any) error { return nil }}
 	require.Panics(t, func() { runtime.RegisterResultCodec(reflect.TypeFor[sealed](), ok) }, "not an interface")
 	require.Panics(t, func() { runtime.RegisterResultCodec(reflect.TypeFor[sealedValue](), ok) }, "registered twice")
-	require.Panics(t, func() { runtime.RegisterResultCodec(reflect.TypeFor[interface{ other() }](), runtime.ResultCodec{Name: "x"}) })
+	require.Panics(t, func() {
+		runtime.RegisterResultCodec(reflect.TypeFor[interface{ other() }](), runtime.ResultCodec{Name: "x"})
+	})
 }
 
 type withSealed struct {
