@@ -49,7 +49,14 @@ func runPassthroughTx[R, Tx any](ctx context.Context, c *call, begin func(contex
 		var zero R
 		return zero, err
 	}
+	done := false
+	defer func() {
+		if !done {
+			rollback(tx) // fn panicked
+		}
+	}()
 	r, err := runPassthrough(ctx, c, func(ctx context.Context) (R, error) { return fn(ctx, tx) })
+	done = true
 	if err != nil {
 		rollback(tx)
 		return r, err

@@ -92,6 +92,13 @@ func TestPassthroughDBEffect(t *testing.T) {
 			require.Same(t, boom, err)
 			require.Equal(t, 2, l.rows(t, "evt-1"), "a failure rolls back")
 			require.EqualValues(t, 3, l.execs(), "not retried")
+			require.Panics(t, func() {
+				_, _ = l.insert(ctx, spec, "evt-1", 10, func(int64) error { panic("boom") })
+			})
+			require.Equal(t, 2, l.rows(t, "evt-1"), "a panic rolls back")
+			if l, ok := l.(*sqlLedger); ok {
+				require.Zero(t, l.db.Stats().InUse, "the panicked transaction's connection was returned")
+			}
 		})
 	}
 }
