@@ -77,6 +77,9 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 		return zero, fmt.Errorf("idem: %s: the db effect runs through DoSQL or DoPgx, which own the transaction; regenerate the wrapper with idemgen", spec.Namespace)
 	}
 	if err := c.useStore(ctx); err != nil {
+		if err == errPassthrough {
+			return runPassthrough(ctx, &c, fn)
+		}
 		var zero R
 		return zero, err
 	}
@@ -522,7 +525,7 @@ func (c *call) retryable(inner context.Context, err error) bool {
 	if inner.Err() != nil {
 		return false
 	}
-	switch classifyIn(inner, err) {
+	switch classifySpecIn(inner, c.spec, err) {
 	case classNotApplied:
 		return true
 	case classIndeterminate:
@@ -554,7 +557,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		}
 		return nil
 	}
-	cls := classifyIn(ctx, err)
+	cls := classifySpecIn(ctx, c.spec, err)
 	if !c.stepBlocked() && (cls == classNotApplied || cls == classPermanent || c.rerunSafe(err)) {
 		werr, pending := c.settle(ctx, hb, "release", c.release)
 		c.emit(EventFailed, attempt, err)

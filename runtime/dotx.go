@@ -29,20 +29,106 @@ import (
 // retry finds the committed record and replays it. Other errors of fn roll
 // back and are returned; nothing is recorded.
 //
-// db must be a SQLite database through modernc.org/sqlite or a PostgreSQL
-// database through github.com/jackc/pgx/v5/stdlib; the runtime recognises
-// the driver by its type and imports neither. Open SQLite with
+// db's driver must be one of a supported database, SQLite
+// (modernc.org/sqlite, github.com/mattn/go-sqlite3) or PostgreSQL
+// (github.com/jackc/pgx/v5/stdlib, github.com/lib/pq): the dialect (SQL
+// and error codes) is chosen by the package of the driver's type on every
+// call, and another driver is an error naming the supported ones. The
+// runtime imports none of them. For transaction types built on *sql.Tx
+// (sqlx, sqlc's *Queries), see DoSQLAs. Open SQLite with
 // sqlitestore.DSN (WAL mode), or set a busy timeout: in rollback-journal
 // mode a commit can fail on a concurrent claimer's lock. On PostgreSQL the
 // table is created unqualified, in the first schema of the session's
 // search_path. For a pgx pool, see package runtime/idempgx.
 func DoSQL[R any](ctx context.Context, spec *Spec, db *sql.DB, key, fingerprint *Encoder, fn func(context.Context, *sql.Tx) (R, error)) (R, error) {
+	if passthrough(ctx) {
+		var c call
+		if err := c.begin(ctx, spec, key, fingerprint); err != nil {
+			var zero R
+			return zero, err
+		}
+		o := sqlTxOps{db: db} // any driver: the dialect is not needed
+		return runPassthroughTx(ctx, &c, o.Begin, o.Commit, o.Rollback, fn)
+	}
 	ops, err := SQLTxOps(db)
 	if err != nil {
 		var zero R
 		return zero, fmt.Errorf("idem: %s: %w", spec.Namespace, err)
 	}
 	return DoTx(ctx, spec, key, fingerprint, ops, fn)
+}
+
+// DoSQLAs is DoSQL for a transaction type built on *sql.Tx: a sqlc
+// *Queries made with WithTx (or New) on the transaction, a *sqlx.Tx (see
+// runtime/idemsqlx), or any type of the user's. begin begins a transaction
+// on db and returns it both as the Tx that fn takes and as the *sql.Tx
+// under it, in which the key's record is kept; WrapSQLTx makes begin from
+// a function that wraps a *sql.Tx. For a sqlc package dbq, idemgen emits:
+//
+//	idemrt.DoSQLAs(ctx, &spec, db, &key, &fp, idemrt.WrapSQLTx(db, dbq.New), run)
+//
+// where run calls the original with the *dbq.Queries. db's driver must be
+// one DoSQL supports.
+func DoSQLAs[R, Tx any](ctx context.Context, spec *Spec, db *sql.DB, key, fingerprint *Encoder, begin func(context.Context) (Tx, *sql.Tx, error), fn func(context.Context, Tx) (R, error)) (R, error) {
+	ops := sqlAsOps[Tx]{sqlTxOps: sqlTxOps{db: db}, begin: begin}
+	if !passthrough(ctx) {
+		d, err := sqldialect.For(db)
+		if err != nil {
+			var zero R
+			return zero, fmt.Errorf("idem: %s: %w", spec.Namespace, err)
+		}
+		ops.d = d
+	}
+	return DoTx(ctx, spec, key, fingerprint, TxOps[sqlAsTx[Tx]](ops), func(ctx context.Context, tx sqlAsTx[Tx]) (R, error) {
+		return fn(ctx, tx.tx)
+	})
+}
+
+// WrapSQLTx returns a begin function for DoSQLAs that begins a
+// transaction on db and wraps it with wrap: sqlc's New (whose parameter,
+// DBTX, is an interface *sql.Tx implements), or a *Queries' WithTx method
+// value (DBTX is then *sql.Tx). It panics on the first call if *sql.Tx does
+// not implement DBTX.
+func WrapSQLTx[Tx, DBTX any](db *sql.DB, wrap func(DBTX) Tx) func(context.Context) (Tx, *sql.Tx, error) {
+	return func(ctx context.Context) (Tx, *sql.Tx, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			var zero Tx
+			return zero, nil, err
+		}
+		return wrap(any(tx).(DBTX)), tx, nil
+	}
+}
+
+// sqlAsTx is a user's transaction with the *sql.Tx under it.
+type sqlAsTx[Tx any] struct {
+	tx  Tx
+	sql *sql.Tx
+}
+
+// sqlAsOps is TxOps for DoSQLAs: DoSQL's, on the *sql.Tx under the user's
+// transaction.
+type sqlAsOps[Tx any] struct {
+	sqlTxOps
+	begin func(context.Context) (Tx, *sql.Tx, error)
+}
+
+func (o sqlAsOps[Tx]) Begin(ctx context.Context) (sqlAsTx[Tx], error) {
+	tx, s, err := o.begin(ctx)
+	if err == nil && s == nil {
+		err = errors.New("idem: DoSQLAs: begin returned no *sql.Tx")
+	}
+	return sqlAsTx[Tx]{tx: tx, sql: s}, err
+}
+func (o sqlAsOps[Tx]) Commit(ctx context.Context, tx sqlAsTx[Tx]) error {
+	return o.sqlTxOps.Commit(ctx, tx.sql)
+}
+func (o sqlAsOps[Tx]) Rollback(tx sqlAsTx[Tx]) { o.sqlTxOps.Rollback(tx.sql) }
+func (o sqlAsOps[Tx]) Claim(ctx context.Context, tx sqlAsTx[Tx], req store.ClaimRequest) (store.ClaimResult, error) {
+	return o.sqlTxOps.Claim(ctx, tx.sql, req)
+}
+func (o sqlAsOps[Tx]) Complete(ctx context.Context, tx sqlAsTx[Tx], key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
+	return o.sqlTxOps.Complete(ctx, tx.sql, key, f, result, retainUntil)
 }
 
 // SQLTxOps returns the TxOps of DoSQL for db, whose driver must be one
@@ -121,6 +207,9 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
 		return out, err
 	}
+	if passthrough(ctx) {
+		return runPassthroughTx(ctx, &c, ops.Begin, ops.Commit, ops.Rollback, fn)
+	}
 	inner := context.WithValue(ctx, callCtxKey, &callInfo{key: c.key.String(), namespace: spec.Namespace})
 	var (
 		attempt  int
@@ -191,7 +280,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		return zero, perr
 	}
 	err := retry.Do(once, c.retryOptions(ctx, p.attempts(), func(err error) bool {
-		return ctx.Err() == nil && (classify(err) == classNotApplied || ops.Transient(err) || safeToRetry(err))
+		return ctx.Err() == nil && (classifySpec(spec, err) == classNotApplied || ops.Transient(err) || safeToRetry(err))
 	})...)
 	switch {
 	case final != nil:

@@ -67,7 +67,7 @@ func (l *sqlLedger) execs() int64 { return l.n.Load() }
 
 // rebind turns ? placeholders into PostgreSQL's $1 where needed.
 func rebind(db *sql.DB, q string) string {
-	if fmt.Sprintf("%T", db.Driver()) == "*sqlite.Driver" {
+	if d := fmt.Sprintf("%T", db.Driver()); d == "*sqlite.Driver" || d == "*sqlite3.SQLiteDriver" {
 		return q
 	}
 	out, n := []byte{}, 0
@@ -160,7 +160,7 @@ func freshPostgresSchema(t testing.TB, dsn string) string {
 
 // ledgers returns a fresh ledger for every supported handle.
 func ledgers(t *testing.T) map[string]func(t *testing.T) ledger {
-	return map[string]func(t *testing.T) ledger{
+	m := map[string]func(t *testing.T) ledger{
 		"sqlite": func(t *testing.T) ledger {
 			db := openSQLiteLedgerDB(t, filepath.Join(t.TempDir(), "app.db"))
 			_, err := db.Exec(ledgerTable)
@@ -186,7 +186,15 @@ func ledgers(t *testing.T) map[string]func(t *testing.T) ledger {
 			return &pgxLedger{pool: pool}
 		},
 	}
+	for name, open := range moreLedgers {
+		m[name] = open
+	}
+	return m
 }
+
+// moreLedgers are the ledgers of other drivers and transaction types
+// (dotx_drivers_test.go, and the cgo-only drivers).
+var moreLedgers = map[string]func(t *testing.T) ledger{}
 
 func dbSpec(t *testing.T, attempts int) *runtime.Spec {
 	s := newSpec(t, runtime.EffectDB, attempts)

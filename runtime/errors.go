@@ -112,8 +112,11 @@ func (e *markedError) Unwrap() error { return e.err }
 // itself is done: a deadline of the function's own (an HTTP client's
 // timeout, say) ends an attempt whose request may have been applied, so it
 // is indeterminate.
-func classifyIn(ctx context.Context, err error) errClass {
-	c := classify(err)
+func classifyIn(ctx context.Context, err error) errClass { return classifySpecIn(ctx, nil, err) }
+
+// classifySpecIn is classifyIn with spec's classifiers (see Class).
+func classifySpecIn(ctx context.Context, spec *Spec, err error) errClass {
+	c := classifySpec(spec, err)
 	if c == classContext && ctx.Err() == nil {
 		return classIndeterminate
 	}
@@ -121,20 +124,30 @@ func classifyIn(ctx context.Context, err error) errClass {
 }
 
 // classify decides what an error returned by the wrapped function means for
-// retries and for the record. A wrapped call inside the function that ran
-// and could not record its outcome (or lost its lease) is applied; then
-// explicit marks win; then context errors; everything else is
-// indeterminate. Nothing is guessed from the error's kind: a refused dial
-// or a store error returned by the function may follow an effect the
-// function already applied, so only the function's author can mark it
-// NotApplied.
-func classify(err error) errClass {
+// retries and for the record, without a function's classifiers.
+func classify(err error) errClass { return classifySpec(nil, err) }
+
+// classifySpec decides what an error returned by the wrapped function of
+// spec means for retries and for the record. A wrapped call inside the
+// function that ran and could not record its outcome (or lost its lease) is
+// applied, whatever any classifier says; then explicit marks win; then the
+// function's classifiers (spec.Classify, then RegisterClassifier's for its
+// namespace); then context errors; everything else is indeterminate.
+// Nothing is guessed from the error's kind: a refused dial or a store error
+// returned by the function may follow an effect the function already
+// applied, so only the function's author can mark it NotApplied.
+func classifySpec(spec *Spec, err error) errClass {
 	if errors.Is(err, ErrNotRecorded) || errors.Is(err, ErrLeaseLost) {
 		return classApplied
 	}
 	var m *markedError
 	if errors.As(err, &m) {
 		return m.class
+	}
+	if spec != nil {
+		if c := spec.classOf(err); c != ClassDefault {
+			return c.internal()
+		}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return classContext

@@ -148,8 +148,12 @@ func observerFrom(ctx context.Context) Observer {
 }
 
 func storeFrom(ctx context.Context) (Store, error) {
-	if s, ok := ctx.Value(storeCtxKey).(Store); ok && s != nil {
+	v := ctx.Value(storeCtxKey)
+	if s, ok := v.(Store); ok && s != nil {
 		return s, nil
+	}
+	if _, ok := v.(passthroughMark); ok {
+		return nil, errPassthrough
 	}
 	if b := defaults.store.Load(); b != nil {
 		return b.s, nil

@@ -106,8 +106,9 @@ var (
 var resultTypes sync.Map
 
 type resultTypeInfo struct {
-	err  error // why values of the type cannot be recorded, or nil
-	walk bool  // values are walked before encoding (see walkResult)
+	err    error   // why values of the type cannot be recorded, or nil
+	walk   bool    // values are walked before encoding (see walkResult)
+	shadow *shadow // values hold codec values: recorded as shadow values (result_codec.go)
 }
 
 // CheckResultType reports whether values of t round-trip through the result
@@ -120,7 +121,9 @@ type resultTypeInfo struct {
 // (blank _ fields and fields tagged `cbor:"-"` are skipped), and any type
 // whose pointer implements encoding.BinaryMarshaler and
 // encoding.BinaryUnmarshaler, or encoding.TextMarshaler and
-// encoding.TextUnmarshaler. Not supported: functions, channels, unsafe
+// encoding.TextUnmarshaler, and pointer types recorded by a registered
+// codec (RegisterResultCodec: protobuf messages with runtime/idemproto
+// imported; *big.Float, by GobEncode). Not supported: functions, channels, unsafe
 // pointers, interfaces, complex numbers, uintptr, structs with unexported
 // fields (types defined from time.Time among them) that do not marshal
 // themselves, types that implement only one half of a marshaler pair, and
@@ -140,6 +143,13 @@ func resultTypeInfoFor(t reflect.Type) *resultTypeInfo {
 	c := resultTypeChecker{active: map[reflect.Type]bool{}, depth: map[reflect.Type]int{}}
 	depth, err := c.check(t, "")
 	info := &resultTypeInfo{walk: c.recursive || c.times || depth > maxResultDepth}
+	if err == nil && c.codecs {
+		if c.recursive {
+			err = fmt.Errorf("it is recursive and holds values recorded by a registered codec (RegisterResultCodec), which the result codec does not combine; record the codec's values in a non-recursive type")
+		} else {
+			info.shadow, err = shadowOf(t)
+		}
+	}
 	if err != nil {
 		info = &resultTypeInfo{err: fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)}
 	}
@@ -153,6 +163,7 @@ type resultTypeChecker struct {
 	depth     map[reflect.Type]int  // checked types: the deepest nesting of their values
 	recursive bool                  // some type reaches itself
 	times     bool                  // some part is a time.Time
+	codecs    bool                  // some part is recorded by a registered ResultCodec
 }
 
 // resultTypeError names the part of a result type that cannot be recorded.
@@ -227,6 +238,12 @@ func (c *resultTypeChecker) check(t reflect.Type, path string) (int, error) {
 }
 
 func (c *resultTypeChecker) checkKind(t reflect.Type, path string) (int, error) {
+	if codec, err := resultCodecFor(t); err != nil {
+		return 0, resultTypeError(path, t, err.Error())
+	} else if codec != nil {
+		c.codecs = true
+		return 0, nil
+	}
 	switch t.Kind() {
 	case reflect.Interface:
 		return 0, resultTypeError(path, t, "interfaces cannot be recorded (the dynamic type is unknown when the result is replayed); return a concrete type")
@@ -406,19 +423,31 @@ func marshalResult[R any](v *R) (data []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if info.walk {
-		if err := walkResult(reflect.ValueOf(v).Elem(), 0); err != nil {
-			return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
-		}
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			data, err = nil, fmt.Errorf("idem: results of type %s cannot be recorded: a marshaler panicked: %v", t, r)
 		}
 	}()
+	var enc any = v
+	if info.shadow != nil {
+		sv, err := info.shadow.to(reflect.ValueOf(v).Elem())
+		if err != nil {
+			return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
+		}
+		enc = sv.Interface()
+	}
+	if info.walk {
+		wv := reflect.ValueOf(enc)
+		if wv.Kind() == reflect.Pointer && info.shadow == nil {
+			wv = wv.Elem() // *R: walk R, addressable
+		}
+		if err := walkResult(wv, 0); err != nil {
+			return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
+		}
+	}
 	buf := bytes.NewBuffer(make([]byte, 0, 128))
 	buf.Write(resultPrefix)
-	if err := resultEncMode.MarshalToBuffer(v, buf); err != nil {
+	if err := resultEncMode.MarshalToBuffer(enc, buf); err != nil {
 		return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
 	}
 	if keys.current == nil {
@@ -436,7 +465,8 @@ func unmarshalResult[R any](data []byte, v *R) (err error) {
 	var zero R
 	*v = zero
 	t := reflect.TypeFor[R]()
-	if info := resultTypeInfoFor(t); info.err != nil {
+	info := resultTypeInfoFor(t)
+	if info.err != nil {
 		return info.err
 	}
 	if !bytes.HasPrefix(data, resultPrefix) {
@@ -454,7 +484,16 @@ func unmarshalResult[R any](data []byte, v *R) (err error) {
 			err = fmt.Errorf("idem: the recorded results do not decode into %s: an unmarshaler panicked: %v", t, r)
 		}
 	}()
-	if err := resultDecMode.Unmarshal(body, v); err != nil {
+	if info.shadow != nil {
+		sv := reflect.New(info.shadow.typ)
+		err = resultDecMode.Unmarshal(body, sv.Interface())
+		if err == nil {
+			err = info.shadow.from(sv.Elem(), reflect.ValueOf(v).Elem())
+		}
+	} else {
+		err = resultDecMode.Unmarshal(body, v)
+	}
+	if err != nil {
 		*v = zero
 		return fmt.Errorf("idem: the recorded results do not decode into %s%s (a result's type changed incompatibly since the record was written, or the record is corrupt): %w", t, resultErrorField(err), err)
 	}

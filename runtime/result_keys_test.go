@@ -262,7 +262,9 @@ func TestResultEncryptionConcurrentUse(t *testing.T) {
 	useResultKeys(t, "k1", map[string][]byte{"k1": key1, "k2": key2})
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for j := range 50 {
 				v := sealedReceipt{ID: int64(i*100 + j), Card: "c"}
 				data, err := marshalResult(&v)
@@ -273,7 +275,7 @@ func TestResultEncryptionConcurrentUse(t *testing.T) {
 				assert.NoError(t, unmarshalResult(data, &out))
 				assert.Equal(t, v, out)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 }

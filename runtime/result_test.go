@@ -537,7 +537,8 @@ func TestResultDepthLimitIsTheSameForBothDirections(t *testing.T) {
 	deepest := nestedList(maxResultDepth / 2)
 	got := roundTrip(t, deepest)
 	assert.Equal(t, deepest, got)
-	_, err := marshalResult(new(nestedList(maxResultDepth/2 + 1)))
+	tooDeep := nestedList(maxResultDepth/2 + 1)
+	_, err := marshalResult(&tooDeep)
 	assert.ErrorContains(t, err, "nested more than 1000 levels")
 
 	// Slices count one level each way: the limit is exact.

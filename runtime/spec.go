@@ -105,6 +105,10 @@ type Spec struct {
 	// Lease plus ClockSkew, and a holder that has not renewed for a Lease
 	// stops itself (see ClockSkew).
 	Lease time.Duration
+	// Classify, when set, classifies the function's errors before the
+	// built-in rules (see Class); idemgen sets it from //idem:classify.
+	// It answers ClassDefault for errors it has no opinion on.
+	Classify func(error) Class
 }
 
 func (s *Spec) ttl() time.Duration {

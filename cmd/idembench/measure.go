@@ -49,7 +49,9 @@ func measure(ctx context.Context, conns int, limit int64, d time.Duration, f op)
 		defer t.Stop()
 	}
 	for w := range conns {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			var done int64
 			for !failed.Load() {
 				i := done
@@ -68,7 +70,7 @@ func measure(ctx context.Context, conns int, limit int64, d time.Duration, f op)
 				done++
 			}
 			total.Add(done)
-		})
+		}()
 	}
 	wg.Wait()
 	s := sample{ops: total.Load(), elapsed: time.Since(start)}

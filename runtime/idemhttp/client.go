@@ -141,14 +141,54 @@ func Classify(resp *http.Response, err error) error {
 		return nil
 	}
 	se := &StatusError{Response: resp}
-	switch {
-	case code == http.StatusConflict || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+	switch ClassifyStatus(code) {
+	case runtime.ClassNotApplied:
 		return runtime.NotApplied(runtime.RetryAfter(se, retryAfter(resp.Header.Get("Retry-After"), serverNow(resp))))
-	case code < 500:
+	case runtime.ClassPermanent:
 		return runtime.Permanent(se)
 	}
 	return se
 }
+
+// ClassifyStatus is Classify's table for one HTTP status code: below 400
+// runtime.ClassDefault (no error); 409, 429 and 503
+// runtime.ClassNotApplied; every other 4xx runtime.ClassPermanent; every
+// other code runtime.ClassIndeterminate.
+func ClassifyStatus(code int) runtime.Class {
+	switch {
+	case code < 400:
+		return runtime.ClassDefault
+	case code == http.StatusConflict || code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		return runtime.ClassNotApplied
+	case code < 500:
+		return runtime.ClassPermanent
+	}
+	return runtime.ClassIndeterminate
+}
+
+// ClassifyError is a classifier (a func(error) runtime.Class, see
+// runtime.Class) for functions that return the errors of HTTP client
+// libraries rather than Classify's: it finds, through errors.As, an error
+// with a method StatusCode() int (*StatusError has one; so do the errors of
+// many API clients) and classifies its code with ClassifyStatus, and a
+// failed dial as runtime.ClassNotApplied. Other errors get
+// runtime.ClassDefault. Opt in with //idem:classify idemhttp.ClassifyError
+// or runtime.RegisterClassifier.
+func ClassifyError(err error) runtime.Class {
+	var sc interface{ StatusCode() int }
+	switch {
+	case err == nil:
+		return runtime.ClassDefault
+	case errors.As(err, &sc):
+		return ClassifyStatus(sc.StatusCode())
+	case dialFailed(err):
+		return runtime.ClassNotApplied
+	}
+	return runtime.ClassDefault
+}
+
+// StatusCode returns the response's status code.
+func (e *StatusError) StatusCode() int { return e.Response.StatusCode }
 
 // dialFailed reports whether err proves that no byte of the request left:
 // the connection was never made.

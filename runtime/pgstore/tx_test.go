@@ -237,13 +237,15 @@ func TestMigrateConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			if i%2 == 0 {
 				errs[i] = pgstore.MigratePool(ctx, pool)
 			} else {
 				errs[i] = pgstore.MigrateSQL(ctx, db)
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	for i, err := range errs {

@@ -92,7 +92,8 @@ func TestMigrateConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, db := range dbs {
-		wg.Go(func() { errs[i] = sqlitestore.Migrate(ctx, db) })
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = sqlitestore.Migrate(ctx, db) }()
 	}
 	wg.Wait()
 	for i, err := range errs {

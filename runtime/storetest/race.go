@@ -62,10 +62,12 @@ func together(n int, f func(i int)) {
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			<-start
 			f(i)
-		})
+		}()
 	}
 	close(start)
 	wg.Wait()

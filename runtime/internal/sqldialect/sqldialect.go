@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -51,10 +52,31 @@ type Dialect struct {
 }
 
 // dialects are the supported drivers, by the package path of their
-// driver type.
+// driver type. A dialect is the database's SQL and error codes; drivers of
+// one database share it.
 var dialects = map[string]*Dialect{
-	sqlite.Driver:   sqlite,
-	postgres.Driver: postgres,
+	sqlite.Driver:       sqlite,
+	mattnSQLite:         sqlite.forDriver(mattnSQLite),
+	postgres.Driver:     postgres,
+	"github.com/lib/pq": postgres.forDriver("github.com/lib/pq"),
+}
+
+// forDriver returns d for another driver of the same database.
+func (d *Dialect) forDriver(path string) *Dialect {
+	c := *d
+	c.Driver = path
+	return &c
+}
+
+// Supported lists the supported drivers, for messages: "modernc.org/sqlite
+// (SQLite), …".
+func Supported() string {
+	var names []string
+	for path, d := range dialects {
+		names = append(names, path+" ("+d.Name+")")
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // For returns the dialect of db's driver, or an error naming the supported
@@ -67,7 +89,7 @@ func For(db *sql.DB) (*Dialect, error) {
 	if d, ok := dialects[t.PkgPath()]; ok {
 		return d, nil
 	}
-	return nil, fmt.Errorf("the db effect supports *sql.DB handles of the drivers %s (SQLite) and %s (PostgreSQL), not %T; use one of them, or the pgx pool wrapper (a pgx.Tx parameter)", sqlite.Driver, postgres.Driver, db.Driver())
+	return nil, fmt.Errorf("the db effect supports *sql.DB handles of the drivers %s, not %T (package %s); use one of them, or the pgx pool wrapper (a pgx.Tx parameter)", Supported(), db.Driver(), t.PkgPath())
 }
 
 // MissingTable reports whether err, returned by Claim, may mean that the
@@ -456,14 +478,31 @@ const (
 	sqliteBusySnapshot = 5 | 2<<8 // SQLITE_BUSY_SNAPSHOT: the transaction's snapshot is stale for good
 )
 
-// sqliteCode returns the SQLite result code in err's chain.
+// sqliteCode returns the SQLite result code in err's chain:
+// modernc.org/sqlite's errors have a method Code() int, and
+// github.com/mattn/go-sqlite3's sqlite3.Error an exported field
+// ExtendedCode (read by reflection: the runtime does not import the
+// driver, which needs cgo).
 func sqliteCode(err error) (int, bool) {
 	var e interface{ Code() int }
 	if errors.As(err, &e) {
 		return e.Code(), true
 	}
+	for ; err != nil; err = errors.Unwrap(err) {
+		v := reflect.ValueOf(err)
+		if v.Kind() == reflect.Pointer && !v.IsNil() {
+			v = v.Elem()
+		}
+		if t := v.Type(); v.Kind() == reflect.Struct && t.PkgPath() == mattnSQLite && t.Name() == "Error" {
+			if f := v.FieldByName("ExtendedCode"); f.IsValid() && f.CanInt() {
+				return int(f.Int()), true
+			}
+		}
+	}
 	return 0, false
 }
+
+const mattnSQLite = "github.com/mattn/go-sqlite3"
 
 // SQLiteSchema is runtime/sqlitestore's Schema: the table and index the db
 // effect creates when they are missing.
