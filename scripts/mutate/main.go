@@ -126,7 +126,9 @@ func mainErr(run string, count int, race, verbose bool) error {
 	if err := copyModule(root, tmp); err != nil {
 		return fmt.Errorf("copy the module: %w", err)
 	}
-	args := []string{"test", "-json", "-short", fmt.Sprintf("-count=%d", count)}
+	// A mutation that makes a test hang is caught by the timeout: the
+	// package fails outside any test.
+	args := []string{"test", "-json", "-short", "-timeout=3m", fmt.Sprintf("-count=%d", count)}
 	if race {
 		args = append(args, "-race")
 	}
