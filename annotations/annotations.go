@@ -87,12 +87,13 @@ const (
 	NameNamespace   = "namespace"
 	NameVersion     = "version"
 	NameWrap        = "wrap"
+	NameClassify    = "classify"
 )
 
 // Names lists every known directive name in the order the documentation
 // presents them.
 func Names() []string {
-	return []string{NameKey, NameFingerprint, NameEffect, NameRetry, NameTTL, NameLease, NameName, NameNamespace, NameVersion, NameWrap}
+	return []string{NameKey, NameFingerprint, NameEffect, NameRetry, NameTTL, NameLease, NameName, NameNamespace, NameVersion, NameWrap, NameClassify}
 }
 
 // Defaults applied by the generator to directives that are absent (defined
@@ -264,6 +265,18 @@ type NameDirective struct {
 	Ident Ident
 }
 
+// ClassifyDirective is //idem:classify: the function, of type
+// func(error) runtime.Class, that classifies the wrapped function's errors
+// before the runtime's built-in rules. Func is its name in the file: an
+// identifier of the package (classifyPayments) or a qualified identifier of
+// an imported package (idemgrpc.Classify); Pkg is the package name of a
+// qualified one, "" otherwise.
+type ClassifyDirective struct {
+	Directive
+	Pkg, Func string
+	ArgPos    token.Pos
+}
+
 // NamespaceDirective is //idem:namespace.
 type NamespaceDirective struct {
 	Directive
@@ -308,6 +321,7 @@ type Set struct {
 	Namespace   *NamespaceDirective
 	Version     *VersionDirective
 	Wrap        *WrapDirective
+	Classify    *ClassifyDirective
 	// Lines holds the name and position of every directive line, known or
 	// not, well-formed or not, in source order.
 	Lines []Directive

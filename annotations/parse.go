@@ -186,6 +186,8 @@ func parserFor(name string) (func(*line, *Set), bool) {
 		return parseVersion, true
 	case NameWrap:
 		return parseWrap, true
+	case NameClassify:
+		return parseClassify, true
 	}
 	return nil, false
 }
@@ -657,6 +659,22 @@ func parseName(l *line, s *Set) {
 		return
 	}
 	s.Name = &NameDirective{Directive: l.directive(), Ident: Ident{Name: w.text, Pos: l.at(w.off)}}
+}
+
+func parseClassify(l *line, s *Set) {
+	w, ok := l.single("a function: name or pkg.Name")
+	if !ok {
+		return
+	}
+	pkg, fn, qualified := strings.Cut(w.text, ".")
+	if !qualified {
+		pkg, fn = "", w.text
+	}
+	if !token.IsIdentifier(fn) || fn == "_" || (qualified && (!token.IsIdentifier(pkg) || pkg == "_")) {
+		l.errorf(w.off, "malformed classifier %q: name a func(error) runtime.Class of this package (classifyPayments) or of an imported one (idemgrpc.Classify)", w.text)
+		return
+	}
+	s.Classify = &ClassifyDirective{Directive: l.directive(), Pkg: pkg, Func: fn, ArgPos: l.at(w.off)}
 }
 
 func parseNamespace(l *line, s *Set) {

@@ -161,11 +161,11 @@ func TestParseErrors(t *testing.T) {
 		want  []string
 	}{
 		{"unknown", []string{"//idem:key id", "//idem:retries attempts=3"},
-			[]string{"1:8: unknown directive //idem:retries; did you mean //idem:retry? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)"}},
+			[]string{"1:8: unknown directive //idem:retries; did you mean //idem:retry? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap, classify)"}},
 		{"unknown suggests key", []string{"//idem:keys id"},
-			[]string{"0:8: unknown directive //idem:keys; did you mean //idem:key? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)"}},
+			[]string{"0:8: unknown directive //idem:keys; did you mean //idem:key? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap, classify)"}},
 		{"empty name", []string{"//idem:key id", "//idem:"},
-			[]string{"1:1: empty directive name after \"//idem:\"; known directives: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap"}},
+			[]string{"1:1: empty directive name after \"//idem:\"; known directives: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap, classify"}},
 		{"repeated", []string{"//idem:key id", "//idem:ttl 1h", "//idem:ttl 2h"},
 			[]string{"2:1: //idem:ttl repeated: a function takes one //idem:ttl line; remove this one"}},
 		{"no key", []string{"//idem:effect api", "//idem:ttl 1h"},
@@ -254,7 +254,7 @@ func TestParseErrors(t *testing.T) {
 				"0:15: unknown effect \"xyz\": use one of none, api, queue, db, composite",
 				"1:12: malformed ttl \"soon\": write a Go duration such as 30s, 5m or 24h",
 				"2:14: lease \"0s\" must be greater than zero",
-				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap)",
+				"3:8: unknown directive //idem:frobnicate; did you mean //idem:name? (known: key, fingerprint, effect, retry, ttl, lease, name, namespace, version, wrap, classify)",
 				"0:1: //idem:effect without //idem:key: add //idem:key naming the parameters that identify one operation, or remove the idem directives",
 			}},
 	}
@@ -377,5 +377,21 @@ func TestParseWrap(t *testing.T) {
 		_, ds = parse(t, "//idem:wrap "+bad, "//idem:key id")
 		require.Len(t, ds, 1, bad)
 		assert.Contains(t, ds[0], "malformed //idem:wrap target", bad)
+	}
+}
+
+func TestParseClassify(t *testing.T) {
+	for arg, want := range map[string][2]string{
+		"classifyPayments":  {"", "classifyPayments"},
+		"idemgrpc.Classify": {"idemgrpc", "Classify"},
+	} {
+		set, diags := parse(t, "//idem:key id", "//idem:classify "+arg)
+		require.Empty(t, diags, arg)
+		require.NotNil(t, set.Classify, arg)
+		require.Equal(t, want, [2]string{set.Classify.Pkg, set.Classify.Func}, arg)
+	}
+	for _, bad := range []string{"", "a.b.c", "9x", "f g", "_"} {
+		_, diags := parse(t, "//idem:key id", "//idem:classify "+bad)
+		require.NotEmpty(t, diags, bad)
 	}
 }

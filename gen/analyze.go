@@ -34,6 +34,9 @@ type wrapper struct {
 	retry     annotations.RetryDirective // Attempts 0: no retry directive
 	ttl       time.Duration
 	lease     time.Duration
+	// classify is the function //idem:classify names: its package
+	// (nil for the wrapper's own) and name.
+	classify *types.Func
 
 	recv     *types.Var      // nil for functions
 	recvType *types.TypeName // the receiver's base type
@@ -266,6 +269,9 @@ func (pg *pkgGen) analyze(w *wrapper) {
 	}
 	if d.Effect != nil {
 		w.effect = d.Effect.Effect
+	}
+	if d.Classify != nil {
+		w.classify = pg.classifier(w, d.Classify)
 	}
 	if d.Retry != nil {
 		w.retry = *d.Retry
@@ -790,4 +796,55 @@ func isTxCandidate(t types.Type) bool {
 		return named
 	}
 	return false
+}
+
+// classifier resolves //idem:classify: a func(error) runtime.Class declared
+// in the wrapper's package or exported by a package its file imports. It
+// reports a mistake and returns nil otherwise.
+func (pg *pkgGen) classifier(w *wrapper, d *annotations.ClassifyDirective) *types.Func {
+	want := "a func(error) runtime.Class (e.g. idemgrpc.Classify, or a function of this package)"
+	var obj types.Object
+	if d.Pkg == "" {
+		obj = pg.tpkg.Scope().Lookup(d.Func)
+	} else {
+		var imported *types.Package
+		for _, spec := range w.file.syntax.Imports {
+			var pn *types.PkgName
+			if spec.Name != nil {
+				pn, _ = pg.pkg.TypesInfo.Defs[spec.Name].(*types.PkgName)
+			} else {
+				pn, _ = pg.pkg.TypesInfo.Implicits[spec].(*types.PkgName)
+			}
+			if pn != nil && pn.Name() == d.Pkg {
+				imported = pn.Imported()
+			}
+		}
+		if imported == nil {
+			pg.errorf(d.ArgPos, "//idem:classify %s.%s: this file imports no package named %s; import it, or name %s", d.Pkg, d.Func, d.Pkg, want)
+			return nil
+		}
+		obj = imported.Scope().Lookup(d.Func)
+		if obj != nil && !obj.Exported() {
+			obj = nil
+		}
+	}
+	fn, ok := obj.(*types.Func)
+	if !ok {
+		pg.errorf(d.ArgPos, "//idem:classify names %s, which is not a function; name %s", classifyName(d), want)
+		return nil
+	}
+	sig := fn.Type().(*types.Signature)
+	if sig.Recv() != nil || sig.TypeParams() != nil || sig.Params().Len() != 1 || !isError(sig.Params().At(0).Type()) ||
+		sig.Results().Len() != 1 || !isNamedType(sig.Results().At(0).Type(), runtimePath, "Class") {
+		pg.errorf(d.ArgPos, "//idem:classify %s has type %s; it must be %s", classifyName(d), types.TypeString(sig, pg.qualifier()), want)
+		return nil
+	}
+	return fn
+}
+
+func classifyName(d *annotations.ClassifyDirective) string {
+	if d.Pkg == "" {
+		return d.Func
+	}
+	return d.Pkg + "." + d.Func
 }

@@ -118,6 +118,13 @@ func (w *wrapper) doc(rt string) []string {
 	} else {
 		b.WriteString(" Retry: one attempt.")
 	}
+	if f := w.classify; f != nil {
+		name := f.Name()
+		if f.Pkg() != w.file.pg.tpkg {
+			name = f.Pkg().Name() + "." + name
+		}
+		b.WriteString(" Errors are classified by [" + name + "] before the runtime's own rules.")
+	}
 	item(b.String())
 	if w.effect == annotations.EffectDB {
 		item("Records are kept for " + fmtDuration(w.ttl) + ", in the idem_records table of the same database.")

@@ -64,6 +64,13 @@ func (em *emitter) specCode(w *wrapper) *jen.Statement {
 		fields = append(fields, kv("Retry", em.rt("RetryPolicy").Values(rf...)))
 	}
 	fields = append(fields, kv("TTL", em.durationCode(w.ttl)), kv("Lease", em.durationCode(w.lease)))
+	if f := w.classify; f != nil {
+		if f.Pkg() == w.file.pg.tpkg {
+			fields = append(fields, kv("Classify", em.id(f.Name())))
+		} else {
+			fields = append(fields, kv("Classify", em.qual(f.Pkg().Path(), f.Pkg().Name(), f.Name())))
+		}
+	}
 	items := make([]jen.Code, 0, len(fields)+1)
 	for _, f := range fields {
 		items = append(items, jen.Line().Add(f))

@@ -78,3 +78,18 @@ func TestFlakyRetriesNotAppliedErrors(t *testing.T) {
 	require.Equal(t, 3, flaky, "replayed, not run")
 	require.False(t, errors.Is(err, runtime.ErrKeyReused))
 }
+
+func TestClassifierMakesUnmarkedErrorsRetryable(t *testing.T) {
+	ctx := testCtx()
+	got, err := BusyIdem(ctx, "y")
+	require.NoError(t, err)
+	require.Equal(t, "done y", got)
+	require.Equal(t, 3, busy, "two failures the classifier calls not applied, then success")
+	require.NotNil(t, busyIdemSpec.Classify)
+}
+
+func TestQualifiedClassifier(t *testing.T) {
+	got, err := CallAPIIdem(testCtx(), "z")
+	require.NoError(t, err)
+	require.Equal(t, 2, got, "the 503 was retried")
+}

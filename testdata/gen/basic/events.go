@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idem-go/idem/runtime"
+	"github.com/idem-go/idem/runtime/idemhttp"
 )
 
 // Event is stored once.
@@ -61,4 +62,65 @@ func Flaky(ctx context.Context, id string) (string, error) {
 		return "", runtime.NotApplied(errors.New("connection refused"))
 	}
 	return "ok after " + id, nil
+}
+
+// errBusy is what the downstream answers when it did nothing.
+var errBusy = errors.New("busy: nothing was done")
+
+// classifyBusy says that errBusy proves nothing was applied.
+func classifyBusy(err error) runtime.Class {
+	if errors.Is(err, errBusy) {
+		return runtime.ClassNotApplied
+	}
+	return runtime.ClassDefault
+}
+
+// busy counts the runs of Busy.
+var busy int
+
+// Busy fails twice with errBusy, unmarked: its classifier makes those
+// failures retryable under the none effect.
+//
+//idem:key id
+//idem:retry attempts=3 delay=1ms
+//idem:classify classifyBusy
+func Busy(ctx context.Context, id string) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	busy++
+	if busy < 3 {
+		return "", errBusy
+	}
+	return "done " + id, nil
+}
+
+// httpStatus is an error carrying an HTTP status, as idemhttp.ClassifyError
+// reads it.
+type httpStatus int
+
+func (s httpStatus) Error() string   { return "status " + string(rune('0'+int(s)/100)) + "xx" }
+func (s httpStatus) StatusCode() int { return int(s) }
+
+// The directive below names idemhttp.ClassifyError; a comment is no use of
+// an import, so the file uses it once.
+var _ = idemhttp.ClassifyError
+
+// calls counts the runs of CallAPI.
+var calls int
+
+// CallAPI gets a 503 (the server did nothing) once, then succeeds:
+// idemhttp.ClassifyError, named by a qualified //idem:classify, makes the
+// 503 retryable under the none effect.
+//
+//idem:key id
+//idem:retry attempts=2 delay=1ms
+//idem:classify idemhttp.ClassifyError
+func CallAPI(ctx context.Context, id string) (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	calls++
+	if calls == 1 {
+		return 0, httpStatus(503)
+	}
+	return calls, nil
 }

@@ -222,3 +222,24 @@ func NULNamespace(ctx context.Context, id string) error { return nil }
 //idem:key id
 //idem:effect composite
 func CompositeNoContext(id string) error { return nil }
+
+// notAClassifier has the wrong type for //idem:classify.
+func notAClassifier(err error) bool { return false }
+
+// ClassifyWrongType names a function of the wrong type.
+//
+//idem:key id
+//idem:classify notAClassifier
+func ClassifyWrongType(ctx context.Context, id string) error { return nil }
+
+// ClassifyMissing names a function that does not exist.
+//
+//idem:key id
+//idem:classify noSuchClassifier
+func ClassifyMissing(ctx context.Context, id string) error { return nil }
+
+// ClassifyUnimported names a package the file does not import.
+//
+//idem:key id
+//idem:classify idemgrpc.Classify
+func ClassifyUnimported(ctx context.Context, id string) error { return nil }
