@@ -196,6 +196,8 @@ func (pg *pkgGen) analyze(w *wrapper) {
 			if msg := resultProblem(res.At(i).Type(), q); msg != "" {
 				pg.errorf(at, "result %d of %s cannot be recorded for replay: %s", i+1, fn.Name(), msg)
 				ok = false
+			} else if holdsProto(res.At(i).Type()) {
+				w.file.anon[idemprotoPath] = true
 			}
 		}
 	}

@@ -63,6 +63,9 @@ type fileGen struct {
 	// Set by prepare.
 	units   []*unit
 	imports map[string]string // import path → package name
+	// anon are the packages the file imports for their side effects (a
+	// result codec they register).
+	anon map[string]bool
 	used    map[string]bool   // names the file's code refers to
 	// rtImport is the name the file imports the runtime under, once
 	// chosen; doc links use it.
@@ -247,7 +250,7 @@ func (pg *pkgGen) collect() {
 	// before names are checked for collisions.
 	var all []*wrapper
 	for _, s := range syn {
-		fg := &fileGen{pg: pg, src: s.name, syntax: s.f}
+		fg := &fileGen{pg: pg, src: s.name, syntax: s.f, anon: map[string]bool{}}
 		fg.out = strings.TrimSuffix(s.name, ".go") + suffix
 		docs := map[*ast.CommentGroup]bool{}
 		for _, d := range s.f.Decls {

@@ -156,6 +156,14 @@ func (fg *fileGen) finish() ([]byte, error) {
 			f.ImportAlias(p, name)
 		}
 	}
+	var anon []string
+	for p := range fg.anon {
+		if _, named := fg.imports[p]; !named {
+			anon = append(anon, p)
+		}
+	}
+	sort.Strings(anon)
+	f.Anon(anon...)
 	f.HeaderComment(header + "\n\n//go:build " + fg.buildConstraint())
 
 	for i, u := range fg.units {

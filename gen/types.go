@@ -408,6 +408,9 @@ func resultProblemAt(t types.Type, q types.Qualifier, where string, seen map[typ
 	case *types.Chan:
 		return at("is a chan: channels cannot be recorded")
 	case *types.Pointer:
+		if marshalOf(t) == marshalProto {
+			return "" // recorded by runtime/idemproto's codec, which the generated file imports
+		}
 		return resultProblemAt(u.Elem(), q, where, seen, m)
 	case *types.Basic:
 		switch {
@@ -519,4 +522,19 @@ func isRecursive(n *types.Named) bool {
 		return false
 	}
 	return reach(n.Underlying())
+}
+
+// holdsProto reports whether values of t can hold a protobuf message (a
+// pointer to a type with ProtoReflect), which the result codec records
+// through runtime/idemproto: a generated file whose results hold one
+// imports that package for its codec.
+func holdsProto(t types.Type) bool {
+	found := false
+	walkType(t, func(t types.Type) bool {
+		if _, ok := types.Unalias(t).Underlying().(*types.Pointer); ok && marshalOf(t) == marshalProto {
+			found = true
+		}
+		return !found
+	})
+	return found
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/idem-go/idem/runtime"
@@ -112,4 +113,16 @@ func TestInterfaceGetterKey(t *testing.T) {
 	require.ErrorIs(t, TrackIdem(ctx, nil), runtime.ErrInvalidKey)
 	require.Equal(t, "", TrackIdemKey(nil))
 	require.Equal(t, before+1, runs["Track"])
+}
+
+func TestProtoResultReplays(t *testing.T) {
+	ctx := ctxWithStore()
+	before := runs["Quote"]
+	first, err := QuoteIdem(ctx, "q1")
+	require.NoError(t, err)
+	again, err := QuoteIdem(ctx, "q1")
+	require.NoError(t, err)
+	require.Equal(t, before+1, runs["Quote"], "replayed, not run")
+	require.True(t, proto.Equal(first, again), "%v != %v", first, again)
+	require.Equal(t, "quote for q1", again.GetValue())
 }
