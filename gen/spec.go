@@ -64,6 +64,13 @@ func (em *emitter) specCode(w *wrapper) *jen.Statement {
 		fields = append(fields, kv("Retry", em.rt("RetryPolicy").Values(rf...)))
 	}
 	fields = append(fields, kv("TTL", em.durationCode(w.ttl)), kv("Lease", em.durationCode(w.lease)))
+	if len(w.fp) > 0 {
+		names := make([]string, len(w.fp))
+		for i, p := range w.fp {
+			names[i] = p.display
+		}
+		fields = append(fields, kv("Fingerprint", jen.Lit(strings.Join(names, ", "))))
+	}
 	if f := w.classify; f != nil {
 		if f.Pkg() == w.file.pg.tpkg {
 			fields = append(fields, kv("Classify", em.id(f.Name())))

@@ -192,10 +192,15 @@ func (c *call) emit(kind EventKind, attempt int, err error) {
 // keyReused reports a record whose fingerprint differs from the call's and
 // returns the error the caller sees.
 func (c *call) keyReused() error {
-	err := fmt.Errorf("%w: %s: key %s was recorded for a call whose fingerprinted arguments differ; the function is not run. "+
+	covers := "its fingerprinted arguments"
+	if c.spec.Fingerprint != "" {
+		covers = "its fingerprint (" + c.spec.Fingerprint + ")"
+	}
+	err := fmt.Errorf("%w: %s: key %s was recorded for a call with other values of %s; the function is not run. "+
 		"If another request derived the same key, add the arguments that tell requests apart to //idem:key. "+
-		"If the fingerprint changed for the same request (a deploy changed a fingerprinted parameter), "+
-		"pin the fingerprint to the arguments that identify the request with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key)
+		"If the values differ for the same request (a deploy changed a fingerprinted parameter, or an argument "+
+		"the caller makes afresh on every call, such as a new UUID or time.Now(), is in the fingerprint), "+
+		"pin the fingerprint to the arguments that identify the request with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key, covers)
 	c.emit(EventKeyReused, 0, err)
 	return err
 }

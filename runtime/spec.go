@@ -109,6 +109,10 @@ type Spec struct {
 	// built-in rules (see Class); idemgen sets it from //idem:classify.
 	// It answers ClassDefault for errors it has no opinion on.
 	Classify func(error) Class
+	// Fingerprint names the arguments the fingerprint covers, for the
+	// message of ErrKeyReused (idemgen sets it: "ev, amount"; "" for an
+	// empty fingerprint).
+	Fingerprint string
 }
 
 func (s *Spec) ttl() time.Duration {
