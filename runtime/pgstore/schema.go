@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"regexp"
 	"strings"
+
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 )
 
 // DefaultTable is the table a store uses unless WithTable names another.
@@ -52,23 +54,7 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 const Schema = schemaTable
 
 // schemaTable creates the table, index and sequence.
-const schemaTable = `CREATE TABLE IF NOT EXISTS "idem_records" (
-    key          bytea    NOT NULL PRIMARY KEY CHECK (octet_length(key) = 32),
-    namespace    text     NOT NULL,
-    fingerprint  bytea    NOT NULL,
-    state        smallint NOT NULL CHECK (state IN (1, 2, 3)),
-    owner        bytea    NOT NULL,
-    token        bigint   NOT NULL,
-    lease_until  bigint   NOT NULL,
-    retain_until bigint   NOT NULL,
-    result       bytea,
-    attempts     integer  NOT NULL,
-    created_at   bigint   NOT NULL,
-    updated_at   bigint   NOT NULL
-);
-CREATE INDEX IF NOT EXISTS "idem_records_retain_until_idx" ON "idem_records" (retain_until);
-CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
-`
+const schemaTable = sqldialect.PostgresSchema
 
 // SchemaSQL returns Schema for table, which is a lowercase SQL identifier
 // optionally qualified by a schema ("idem.records"). It fails for any other

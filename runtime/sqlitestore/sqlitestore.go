@@ -58,6 +58,7 @@ import (
 	"modernc.org/sqlite" // also registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
@@ -73,22 +74,7 @@ import (
 // 3 indeterminate); lease_until, retain_until, created_at and updated_at are
 // Unix nanoseconds of the caller's clock. The retain_until index serves
 // Sweep.
-const Schema = `CREATE TABLE IF NOT EXISTS idem_records (
-	key          BLOB    NOT NULL PRIMARY KEY,
-	namespace    TEXT    NOT NULL,
-	fingerprint  BLOB    NOT NULL,
-	state        INTEGER NOT NULL,
-	owner        BLOB    NOT NULL,
-	token        INTEGER NOT NULL,
-	lease_until  INTEGER NOT NULL,
-	retain_until INTEGER NOT NULL,
-	result       BLOB,
-	attempts     INTEGER NOT NULL,
-	created_at   INTEGER NOT NULL,
-	updated_at   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_until);
-`
+const Schema = sqldialect.SQLiteSchema
 
 // BusyTimeout is how long an operation waits in total for a lock that
 // another connection (usually another process) holds before it fails.

@@ -504,8 +504,9 @@ func sqliteCode(err error) (int, bool) {
 
 const mattnSQLite = "github.com/mattn/go-sqlite3"
 
-// SQLiteSchema is runtime/sqlitestore's Schema: the table and index the db
-// effect creates when they are missing.
+// SQLiteSchema is the SQLite table and index of the records: the db effect
+// creates them when they are missing, and runtime/sqlitestore's Schema is
+// this (defined once, here, because this package imports no store).
 const SQLiteSchema = `CREATE TABLE IF NOT EXISTS idem_records (
 	key          BLOB    NOT NULL PRIMARY KEY,
 	namespace    TEXT    NOT NULL,
@@ -589,9 +590,9 @@ func PostgresMissingSchema(err error) bool {
 	return code == pgUndefinedTable || code == pgUndefinedFunction
 }
 
-// postgresSchema is the table, index and sequence of runtime/pgstore's
-// Schema. The claim function that Schema also creates is pgstore's own;
-// the db effect does not call it, and pgstore.New creates it.
+// postgresSchema is the PostgreSQL table, index and sequence of the
+// records, which runtime/pgstore's Schema is (defined once, here, because
+// this package imports no store).
 const postgresSchema = `CREATE TABLE IF NOT EXISTS "idem_records" (
     key          bytea    NOT NULL PRIMARY KEY CHECK (octet_length(key) = 32),
     namespace    text     NOT NULL,

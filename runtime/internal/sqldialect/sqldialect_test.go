@@ -14,8 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	modernc "modernc.org/sqlite"
 
-	"github.com/idem-go/idem/runtime/pgstore"
-	"github.com/idem-go/idem/runtime/sqlitestore"
 )
 
 // The drivers' error types have the methods the dialects classify by.
@@ -24,10 +22,6 @@ var (
 	_ interface{ SQLState() string } = (*pgconn.PgError)(nil)
 )
 
-func TestSchemasAreTheStores(t *testing.T) {
-	require.Equal(t, sqlitestore.Schema, SQLiteSchema, "the db effect creates sqlitestore's table")
-	require.Equal(t, pgstore.Schema[:len(PostgresSchema)], PostgresSchema, "the db effect creates pgstore's table, index and sequence")
-}
 
 func TestCompileBindsNamesOnce(t *testing.T) {
 	s := compile("a = @x AND b = @y_z OR c = @x", func(n int) string { return fmt.Sprint("$", n) })
