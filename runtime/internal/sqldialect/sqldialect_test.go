@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 	modernc "modernc.org/sqlite"
-
 )
 
 // The drivers' error types have the methods the dialects classify by.
@@ -21,7 +20,6 @@ var (
 	_ interface{ Code() int }        = (*modernc.Error)(nil)
 	_ interface{ SQLState() string } = (*pgconn.PgError)(nil)
 )
-
 
 func TestCompileBindsNamesOnce(t *testing.T) {
 	s := compile("a = @x AND b = @y_z OR c = @x", func(n int) string { return fmt.Sprint("$", n) })
