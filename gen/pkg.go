@@ -66,7 +66,7 @@ type fileGen struct {
 	// anon are the packages the file imports for their side effects (a
 	// result codec they register).
 	anon map[string]bool
-	used    map[string]bool   // names the file's code refers to
+	used map[string]bool // names the file's code refers to
 	// rtImport is the name the file imports the runtime under, once
 	// chosen; doc links use it.
 	rtImport string
