@@ -526,11 +526,11 @@ func TestATemporaryRenewErrorIsRetriedAtTheNextBeat(t *testing.T) {
 		})
 		done <- err
 	}()
-	for range 9 { // a failed renewal, then eight that succeed: 90 s
-		clock.BlockUntil(2)
+	for i := range 9 { // a failed renewal, then eight that succeed: 90 s
+		blockUntil(t, clock, 2, fmt.Sprintf("the heartbeat stopped after renewal %d", i))
 		clock.Advance(10 * time.Second)
 	}
-	clock.BlockUntil(2)
+	blockUntil(t, clock, 2, "the heartbeat stopped")
 	require.Equal(t, 9, fs.count(opRenew))
 	require.False(t, claimAs(t, fs.Store, spec, 7, clock.Now()).Granted)
 	close(release)
@@ -690,4 +690,18 @@ func TestResultsAboveTheLimitAreRefusedAndNotRunAgain(t *testing.T) {
 	require.NoError(t, err, "the default limit is 1 MiB")
 	_, err = do(ctx, spec, "k2", "fp", func(context.Context) ([]byte, error) { return make([]byte, runtime.DefaultMaxResultSize+1), nil })
 	require.ErrorIs(t, err, runtime.ErrResultTooLarge)
+}
+
+// blockUntil is clock.BlockUntil(n) that fails the test, naming why, when
+// the waiters do not come within ten seconds (a heartbeat that stopped
+// beating would otherwise hang the test).
+func blockUntil(t *testing.T, clock *fakeclock.Clock, n int, why string) {
+	t.Helper()
+	ok := make(chan struct{})
+	go func() { clock.BlockUntil(n); close(ok) }()
+	select {
+	case <-ok:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: fewer than %d timers wait on the clock", why, n)
+	}
 }
