@@ -40,10 +40,10 @@ func TestAHolderThatDiesPastItsTTLLeavesItsKeyBlocked(t *testing.T) {
 					return 1, nil
 				})
 			}()
-			clock.BlockUntil(2) // granted; the heartbeat waits
-			for range 6 {       // two leases, 60 TTLs, renewed all along
+			blockUntil(t, clock, 2, "the timers the call waits on never came") // granted; the heartbeat waits
+			for range 6 {                                                      // two leases, 60 TTLs, renewed all along
 				clock.Advance(10 * time.Second)
-				clock.BlockUntil(2)
+				blockUntil(t, clock, 2, "the timers the call waits on never came")
 			}
 			// The holder dies: nothing it sends reaches the store any more.
 			for _, op := range []string{opRenew, opComplete, opRelease, opMark} {

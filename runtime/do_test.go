@@ -255,10 +255,10 @@ func TestHeartbeatKeepsTheLeaseOfASlowHolder(t *testing.T) {
 	// Two timers wait while the holder is idle: the next renewal and the
 	// holder's own deadline.
 	for range 10 {
-		clock.BlockUntil(2)
+		blockUntil(t, clock, 2, "the timers the call waits on never came")
 		clock.Advance(10 * time.Second)
 	}
-	clock.BlockUntil(2) // the last renewal has been written
+	blockUntil(t, clock, 2, "the timers the call waits on never came") // the last renewal has been written
 	res, err := s.Claim(context.Background(), store.ClaimRequest{
 		Key: keyOf(t, spec, "k"), Fingerprint: fpOf(t, spec, "fp"), Owner: store.Owner{1}, Now: clock.Now(),
 		LeaseUntil: clock.Now().Add(time.Minute), RetainUntil: clock.Now().Add(time.Hour), Takeover: true,
@@ -297,7 +297,7 @@ func TestLeaseLostCancelsTheFunctionAndIsReported(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.True(t, res.Granted)
-	clock.BlockUntil(2)
+	blockUntil(t, clock, 2, "the timers the call waits on never came")
 	clock.Advance(10 * time.Second) // the next renewal is fenced
 	require.ErrorIs(t, <-cause, runtime.ErrLeaseLost)
 	require.ErrorIs(t, <-done, runtime.ErrLeaseLost)

@@ -32,7 +32,7 @@ func TestDBEffectRetryFindingAnotherCallersRecordIsAReplay(t *testing.T) {
 				})
 				first <- err
 			}()
-			clock.BlockUntil(1) // the first caller rolled back and waits to retry
+			blockUntil(t, clock, 1, "the timers the call waits on never came") // the first caller rolled back and waits to retry
 			got, err := l.insert(runtime.WithClock(context.Background(), clock), spec, "evt-1", 10, nil)
 			require.NoError(t, err, "another caller commits the key meanwhile")
 			require.EqualValues(t, 1, got)

@@ -220,14 +220,14 @@ func TestLiveHolderKeepsItsKeyWhateverTheTTL(t *testing.T) {
 				})
 				done <- err
 			}()
-			clock.BlockUntil(2) // granted; the heartbeat waits
+			blockUntil(t, clock, 2, "the timers the call waits on never came") // granted; the heartbeat waits
 			rec, err := s.Get(context.Background(), keyOf(t, spec, "k"))
 			require.NoError(t, err)
 			require.False(t, rec.RetainUntil.Before(rec.LeaseUntil), "a claim is retained at least as long as its lease")
 			require.Equal(t, t0.Add(spec.Lease+runtime.ClockSkew), rec.LeaseUntil, "the lease includes the clock-skew tolerance")
 			for range 12 { // four leases, 120 TTLs
 				clock.Advance(10 * time.Second)
-				clock.BlockUntil(2) // renewed
+				blockUntil(t, clock, 2, "the timers the call waits on never came") // renewed
 				res := claimAs(t, s, spec, 7, clock.Now())
 				require.False(t, res.Granted, "a second caller was granted the key of a live holder at %s", clock.Now().Sub(t0))
 				require.Equal(t, store.StateInProgress, res.Record.State)
@@ -485,7 +485,7 @@ func TestAHolderThatCannotRenewStopsBeforeItsSuccessorCanClaim(t *testing.T) {
 	}()
 	holding := true
 	for step := time.Duration(0); step < spec.Lease+runtime.ClockSkew; step += time.Second {
-		a.BlockUntil(2) // granted, or a renewal failed and the next one waits
+		blockUntil(t, a, 2, "the timers the call waits on never came") // granted, or a renewal failed and the next one waits
 		a.Advance(time.Second)
 		b.Advance(time.Second)
 		if holding && !a.Now().Before(t0.Add(spec.Lease)) {
@@ -556,7 +556,7 @@ func TestAFencedRenewStopsTheHolder(t *testing.T) {
 		})
 		done <- err
 	}()
-	clock.BlockUntil(2)
+	blockUntil(t, clock, 2, "the timers the call waits on never came")
 	clock.Advance(10 * time.Second)
 	require.ErrorIs(t, recv(t, cause), runtime.ErrLeaseLost)
 	require.ErrorIs(t, recv(t, done), runtime.ErrLeaseLost)
@@ -625,7 +625,7 @@ func TestWaitingIsReportedWithTheHoldersLeaseEnd(t *testing.T) {
 	require.Equal(t, runtime.EventWaiting, ev.Kind)
 	require.Equal(t, t0.Add(30*time.Second), ev.LeaseUntil)
 	require.Equal(t, keyOf(t, spec, "k"), ev.Key)
-	clock.BlockUntil(1)
+	blockUntil(t, clock, 1, "the timers the call waits on never came")
 	clock.Advance(31 * time.Second)
 	require.ErrorIs(t, recv(t, done), runtime.ErrIndeterminate, "the holder died under none")
 	require.EqualValues(t, 1, runtime.StatsFor(spec.Namespace).Waiting)
