@@ -189,12 +189,21 @@ func ledgers(t *testing.T) map[string]func(t *testing.T) ledger {
 	for name, open := range moreLedgers {
 		m[name] = open
 	}
+	if onlyLedger != "" {
+		return map[string]func(t *testing.T) ledger{onlyLedger: m[onlyLedger]}
+	}
 	return m
 }
 
 // moreLedgers are the ledgers of other drivers and transaction types
 // (dotx_drivers_test.go, and the cgo-only drivers).
 var moreLedgers = map[string]func(t *testing.T) ledger{}
+
+// onlyLedger, when set, is the one ledger the db-effect tests run on: a
+// driver that cannot be linked with the others (go-libsql and
+// mattn/go-sqlite3 both define SQLite's C symbols) runs in a test binary
+// of its own, built with its tag (scripts/test.sh).
+var onlyLedger string
 
 func dbSpec(t *testing.T, attempts int) *runtime.Spec {
 	s := newSpec(t, runtime.EffectDB, attempts)

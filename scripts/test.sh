@@ -45,6 +45,18 @@ GOTOOLCHAIN="go$min_go" go test -count=1 ./annotations/... ./internal/defaults .
 echo "== idemgen -check ./examples/..."
 go run ./cmd/idemgen -check ./examples/...
 
+# go-libsql (libSQL, Turso's SQLite fork) and mattn/go-sqlite3 both define
+# SQLite's C symbols and cannot be linked into one test binary: the
+# db-effect tests run on libSQL alone, in binaries built with the tag
+# idem_libsql. Both drivers need cgo.
+if [ "$(go env CGO_ENABLED)" = 1 ]; then
+	echo "== go test -race -tags idem_libsql (the db effect on libSQL)"
+	go vet -tags idem_libsql ./runtime ./runtime/internal/sqldialect
+	go test -race -count=1 -tags idem_libsql -run 'DBEffect|Libsql|Statements' ./runtime ./runtime/internal/sqldialect
+else
+	echo "== cgo is off (no C compiler): the db effect is not tested on mattn/go-sqlite3 and libSQL"
+fi
+
 echo "== go test -race ./..."
 report_dir=$(mktemp -d "${TMPDIR:-/tmp}/idem-testreport.XXXXXX")
 go build -o "$report_dir/testreport" ./scripts/testreport

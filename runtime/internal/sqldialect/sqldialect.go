@@ -57,6 +57,7 @@ type Dialect struct {
 var dialects = map[string]*Dialect{
 	sqlite.Driver:       sqlite,
 	mattnSQLite:         sqlite.forDriver(mattnSQLite),
+	libsqlDriver:        libsql,
 	postgres.Driver:     postgres,
 	"github.com/lib/pq": postgres.forDriver("github.com/lib/pq"),
 }
@@ -113,10 +114,15 @@ func ConnectionLost(err error) bool {
 // Migrate creates the records table in db if it does not exist.
 func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if d.migrateLock == "" {
-		return d.waitBusy(ctx, func() error {
-			_, err := db.ExecContext(ctx, d.schema)
-			return err
-		})
+		for _, s := range statements(d.schema) {
+			if err := d.waitBusy(ctx, func() error {
+				_, err := db.ExecContext(ctx, s)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -126,8 +132,10 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, d.schema); err != nil {
-		return err
+	for _, s := range statements(d.schema) {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -503,6 +511,77 @@ func sqliteCode(err error) (int, bool) {
 }
 
 const mattnSQLite = "github.com/mattn/go-sqlite3"
+
+// libsqlDriver is the package of libSQL's database/sql driver (Turso's
+// SQLite fork: local files, and embedded replicas of a Turso database).
+const libsqlDriver = "github.com/tursodatabase/go-libsql"
+
+// libsql is SQLite through github.com/tursodatabase/go-libsql. That
+// driver's errors carry no result code: they are plain errors whose text
+// ends in "SQLite failure: `<sqlite3_errmsg>`", so this dialect reads the
+// code from that message (libsqlCode), the one place the package goes by
+// an error's text. sqldialect's libsql_test.go pins the messages on real
+// errors of the driver, so a release that changes them fails the tests
+// instead of turning a busy database into a failed call.
+var libsql = func() *Dialect {
+	d := sqlite.forDriver(libsqlDriver)
+	code := func(err error) int {
+		c, _ := libsqlCode(err)
+		return c
+	}
+	d.missingTable = func(err error) bool { return code(err) == sqliteError }
+	d.transient = func(err error) bool { c := code(err); return c == sqliteBusy || c == sqliteLocked }
+	// The claim is its transaction's first statement, so its SQLITE_BUSY
+	// is never a stale snapshot (which the message could not tell apart):
+	// waiting lets it through.
+	d.busy = func(err error) bool { return code(err) == sqliteBusy }
+	return d
+}()
+
+// libsqlMessages maps the SQLite messages (sqlite3_errstr, and the
+// prefix of sqlite3_errmsg for a missing table) that the db effect acts on
+// to their primary result codes.
+var libsqlMessages = []struct {
+	prefix string
+	code   int
+}{
+	{"database is locked", sqliteBusy},
+	{"database table is locked", sqliteLocked},
+	{"no such table: ", sqliteError},
+}
+
+// libsqlCode returns the primary SQLite result code of the last
+// go-libsql error in err's chain, for the messages in libsqlMessages.
+func libsqlCode(err error) (int, bool) {
+	const mark = "SQLite failure: `"
+	if err == nil {
+		return 0, false
+	}
+	text := err.Error()
+	i := strings.LastIndex(text, mark)
+	if i < 0 {
+		return 0, false
+	}
+	msg := text[i+len(mark):]
+	for _, m := range libsqlMessages {
+		if strings.HasPrefix(msg, m.prefix) {
+			return m.code, true
+		}
+	}
+	return 0, false
+}
+
+// statements splits a schema into its statements (each ends with ";" at
+// the end of a line), for drivers that run one statement per call.
+func statements(schema string) []string {
+	var out []string
+	for _, s := range strings.SplitAfter(schema, ";\n") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // SQLiteSchema is the SQLite table and index of the records: the db effect
 // creates them when they are missing, and runtime/sqlitestore's Schema is
