@@ -123,7 +123,7 @@ type resultTypeInfo struct {
 // encoding.BinaryUnmarshaler, or encoding.TextMarshaler and
 // encoding.TextUnmarshaler, and pointer types recorded by a registered
 // codec (RegisterResultCodec: protobuf messages with runtime/idemproto
-// imported; *big.Float, by GobEncode). Not supported: functions, channels, unsafe
+// imported; big.Float and *big.Float, by GobEncode). Not supported: functions, channels, unsafe
 // pointers, interfaces, complex numbers, uintptr, structs with unexported
 // fields (types defined from time.Time among them) that do not marshal
 // themselves, types that implement only one half of a marshaler pair, and

@@ -76,6 +76,11 @@ func resultCodecFor(t reflect.Type) (*ResultCodec, error) {
 			return &r.codec, nil
 		}
 		if r.iface.Kind() != reflect.Interface {
+			// A built-in codec of a concrete pointer type records its
+			// values held by value too (big.Float in a field).
+			if r.iface.Kind() == reflect.Pointer && t == r.iface.Elem() {
+				return &r.codec, nil
+			}
 			continue
 		}
 		if t.Kind() == reflect.Pointer && t.Implements(r.iface) {
@@ -128,9 +133,9 @@ var bytesType = reflect.TypeFor[codecBytes]()
 
 func init() {
 	// *big.Float's text form drops its precision (a replayed 0.1 differs
-	// from the recorded one): record it with GobEncode, which keeps the
-	// precision, mode and accuracy. Records written by MarshalText before
-	// still decode, as before.
+	// from the recorded one): record it, and big.Float values, with
+	// GobEncode, which keeps the precision, mode and accuracy. Records
+	// written by MarshalText before still decode, as before.
 	resultCodecs.list = append(resultCodecs.list, registeredCodec{iface: reflect.TypeFor[*big.Float](), codec: ResultCodec{
 		Name:    "big.Float",
 		Marshal: func(v any) ([]byte, error) { return v.(*big.Float).GobEncode() },
@@ -243,10 +248,14 @@ func (s *shadow) to(v reflect.Value) (reflect.Value, error) {
 		return v, nil
 	}
 	if s.codec != nil {
-		if v.IsNil() {
+		p := v
+		if t.Kind() != reflect.Pointer { // a value of a built-in codec's type
+			p = reflect.New(t)
+			p.Elem().Set(v)
+		} else if v.IsNil() {
 			return reflect.Zero(bytesType), nil
 		}
-		b, err := s.codec.Marshal(v.Interface())
+		b, err := s.codec.Marshal(p.Interface())
 		if err != nil {
 			return reflect.Value{}, fmt.Errorf("%s codec: %w", s.codec.Name, err)
 		}
@@ -318,9 +327,17 @@ func (s *shadow) from(sv, v reflect.Value) error {
 			v.Set(reflect.Zero(t))
 			return nil
 		}
-		p := reflect.New(t.Elem())
+		byValue := t.Kind() != reflect.Pointer // a value of a built-in codec's type
+		et := t
+		if !byValue {
+			et = t.Elem()
+		}
+		p := reflect.New(et)
 		if err := s.codec.Unmarshal(sv.Bytes(), p.Interface()); err != nil {
 			return fmt.Errorf("%s codec: %w", s.codec.Name, err)
+		}
+		if byValue {
+			p = p.Elem()
 		}
 		v.Set(p)
 		return nil

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"reflect"
 	"testing"
@@ -96,4 +97,39 @@ func TestBigFloatReplaysExactly(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, big.NewFloat(0.25).Cmp(old))
 	require.EqualValues(t, 1, c.n.Load())
+}
+
+// A big.Float held by value (a field, an element) replays exactly too,
+// and a record of its text form, as earlier versions wrote it, decodes.
+func TestBigFloatValueReplaysExactly(t *testing.T) {
+	t.Parallel()
+	ctx := runtime.WithStore(context.Background(), memstore.New())
+	spec := newSpec(t, runtime.EffectNone, 0)
+	type amounts struct {
+		F    big.Float
+		List []big.Float
+	}
+	want := amounts{F: *big.NewFloat(0.1), List: []big.Float{*new(big.Float).SetPrec(200).Quo(big.NewFloat(1), big.NewFloat(3)), {}}}
+	c := &counted[amounts]{fn: func(context.Context, int64) (amounts, error) { return want, nil }}
+	_, err := do(ctx, spec, "k", "fp", c.call)
+	require.NoError(t, err)
+	got, err := do(ctx, spec, "k", "fp", c.call)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, c.n.Load())
+	require.Zero(t, want.F.Cmp(&got.F), "replayed %s", got.F.Text('g', 30))
+	require.Equal(t, want.F.Prec(), got.F.Prec())
+	require.Len(t, got.List, 2)
+	for i := range want.List {
+		require.Zero(t, want.List[i].Cmp(&got.List[i]), "element %d replayed %s", i, got.List[i].Text('g', 70))
+		require.Equal(t, want.List[i].Prec(), got.List[i].Prec(), "element %d", i)
+	}
+
+	// Records written before (MarshalText's text string) still decode.
+	type legacy struct{ F string }
+	_, err = do(ctx, spec, "legacy", "fp", func(context.Context) (legacy, error) { return legacy{F: "0.25"}, nil })
+	require.NoError(t, err)
+	type current struct{ F big.Float }
+	old, err := do(ctx, spec, "legacy", "fp", func(context.Context) (current, error) { return current{}, errors.New("not run") })
+	require.NoError(t, err)
+	require.Zero(t, big.NewFloat(0.25).Cmp(&old.F))
 }
