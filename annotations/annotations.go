@@ -267,13 +267,16 @@ type NameDirective struct {
 
 // ClassifyDirective is //idem:classify: the function, of type
 // func(error) runtime.Class, that classifies the wrapped function's errors
-// before the runtime's built-in rules. Func is its name in the file: an
-// identifier of the package (classifyPayments) or a qualified identifier of
-// an imported package (idemgrpc.Classify); Pkg is the package name of a
-// qualified one, "" otherwise.
+// before the runtime's built-in rules. Func is its name: an identifier of
+// the package (classifyPayments), a qualified identifier of a package the
+// file imports (idemgrpc.Classify: Pkg is the package name), or the
+// function of a package named by its import path, which the file need not
+// import (github.com/idem-go/idem/runtime/idemgrpc.Classify: Path is the
+// import path, the text before the last dot).
 type ClassifyDirective struct {
 	Directive
 	Pkg, Func string
+	Path      string
 	ArgPos    token.Pos
 }
 

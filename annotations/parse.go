@@ -662,8 +662,17 @@ func parseName(l *line, s *Set) {
 }
 
 func parseClassify(l *line, s *Set) {
-	w, ok := l.single("a function: name or pkg.Name")
+	w, ok := l.single("a function: name, pkg.Name or import/path.Name")
 	if !ok {
+		return
+	}
+	if strings.Contains(w.text, "/") {
+		i := strings.LastIndexByte(w.text, '.')
+		if i <= 0 || !token.IsIdentifier(w.text[i+1:]) || w.text[i+1:] == "_" || strings.HasSuffix(w.text[:i], "/") {
+			l.errorf(w.off, "malformed classifier %q: name a function of a package by its import path as path.Name (github.com/idem-go/idem/runtime/idemgrpc.Classify)", w.text)
+			return
+		}
+		s.Classify = &ClassifyDirective{Directive: l.directive(), Func: w.text[i+1:], Path: w.text[:i], ArgPos: l.at(w.off)}
 		return
 	}
 	pkg, fn, qualified := strings.Cut(w.text, ".")

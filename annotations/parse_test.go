@@ -381,16 +381,18 @@ func TestParseWrap(t *testing.T) {
 }
 
 func TestParseClassify(t *testing.T) {
-	for arg, want := range map[string][2]string{
-		"classifyPayments":  {"", "classifyPayments"},
-		"idemgrpc.Classify": {"idemgrpc", "Classify"},
+	for arg, want := range map[string][3]string{
+		"classifyPayments":  {"", "classifyPayments", ""},
+		"idemgrpc.Classify": {"idemgrpc", "Classify", ""},
+		"github.com/idem-go/idem/runtime/idemgrpc.Classify": {"", "Classify", "github.com/idem-go/idem/runtime/idemgrpc"},
+		"gopkg.in/x/y.v3.Classify":                          {"", "Classify", "gopkg.in/x/y.v3"},
 	} {
 		set, diags := parse(t, "//idem:key id", "//idem:classify "+arg)
 		require.Empty(t, diags, arg)
 		require.NotNil(t, set.Classify, arg)
-		require.Equal(t, want, [2]string{set.Classify.Pkg, set.Classify.Func}, arg)
+		require.Equal(t, want, [3]string{set.Classify.Pkg, set.Classify.Func, set.Classify.Path}, arg)
 	}
-	for _, bad := range []string{"", "a.b.c", "9x", "f g", "_"} {
+	for _, bad := range []string{"", "a.b.c", "9x", "f g", "_", "example.com/x", "example.com/x._", "example.com/.F", "/F"} {
 		_, diags := parse(t, "//idem:key id", "//idem:classify "+bad)
 		require.NotEmpty(t, diags, bad)
 	}

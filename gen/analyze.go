@@ -801,14 +801,26 @@ func isTxCandidate(t types.Type) bool {
 }
 
 // classifier resolves //idem:classify: a func(error) runtime.Class declared
-// in the wrapper's package or exported by a package its file imports. It
-// reports a mistake and returns nil otherwise.
+// in the wrapper's package, exported by a package its file imports, or
+// exported by a package named by its import path. It reports a mistake and
+// returns nil otherwise.
 func (pg *pkgGen) classifier(w *wrapper, d *annotations.ClassifyDirective) *types.Func {
 	want := "a func(error) runtime.Class (e.g. idemgrpc.Classify, or a function of this package)"
 	var obj types.Object
-	if d.Pkg == "" {
+	switch {
+	case d.Path != "":
+		imported, err := pg.importByPath(d.Path)
+		if err != nil {
+			pg.errorf(d.ArgPos, "//idem:classify %s: %v", classifyName(d), err)
+			return nil
+		}
+		obj = imported.Scope().Lookup(d.Func)
+		if obj != nil && !obj.Exported() {
+			obj = nil
+		}
+	case d.Pkg == "":
 		obj = pg.tpkg.Scope().Lookup(d.Func)
-	} else {
+	default:
 		var imported *types.Package
 		for _, spec := range w.file.syntax.Imports {
 			var pn *types.PkgName
@@ -845,7 +857,10 @@ func (pg *pkgGen) classifier(w *wrapper, d *annotations.ClassifyDirective) *type
 }
 
 func classifyName(d *annotations.ClassifyDirective) string {
-	if d.Pkg == "" {
+	switch {
+	case d.Path != "":
+		return d.Path + "." + d.Func
+	case d.Pkg == "":
 		return d.Func
 	}
 	return d.Pkg + "." + d.Func

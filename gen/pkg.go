@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/token"
@@ -37,6 +38,9 @@ type pkgGen struct {
 	methods map[*types.TypeName]map[string]*wrapper
 	funcs   map[string]*wrapper
 	helpers *helperSet
+	// loaded holds the packages loaded by import path for directives
+	// (importByPath).
+	loaded map[string]*types.Package
 	// decorators holds the decorator of every interface with directives
 	// (nil after a reported mistake).
 	decorators  map[*ast.TypeSpec]*decorator
@@ -522,4 +526,44 @@ func enclosing(f *ast.File, g *ast.CommentGroup) string {
 		}
 	}
 	return "in a comment that documents nothing (a blank line between a comment and its function detaches it)"
+}
+
+// importByPath returns the package of an import path that a directive
+// names (//idem:classify path.Name): one the package imports, or else one
+// loaded for its types from the package's directory, as the go command
+// resolves it there (so the module must require it).
+func (pg *pkgGen) importByPath(path string) (*types.Package, error) {
+	for _, p := range pg.tpkg.Imports() {
+		if p.Path() == path {
+			return p, nil
+		}
+	}
+	if p, ok := pg.loaded[path]; ok {
+		return p, nil
+	}
+	dir := ""
+	if len(pg.pkg.GoFiles) > 0 {
+		dir = filepath.Dir(pg.pkg.GoFiles[0])
+	}
+	pkgs, err := packages.Load(&packages.Config{
+		Mode:       packages.NeedName | packages.NeedTypes,
+		Dir:        dir,
+		BuildFlags: []string{"-tags=" + buildTags(os.Getenv("GOFLAGS"))},
+	}, path)
+	if err == nil && (len(pkgs) != 1 || pkgs[0].Types == nil || len(pkgs[0].Errors) > 0) {
+		err = errors.New("no such package")
+		if len(pkgs) == 1 && len(pkgs[0].Errors) > 0 {
+			err = errors.New(pkgs[0].Errors[0].Msg)
+		}
+	}
+	if err != nil {
+		msg, _, _ := strings.Cut(err.Error(), "; to add it:") // the go command's own advice, given below
+		msg, _, _ = strings.Cut(msg, "\n")
+		return nil, fmt.Errorf("package %s cannot be loaded (%s); check the path, and that the module requires it (go get %s)", path, msg, path)
+	}
+	if pg.loaded == nil {
+		pg.loaded = map[string]*types.Package{}
+	}
+	pg.loaded[path] = pkgs[0].Types
+	return pkgs[0].Types, nil
 }

@@ -93,3 +93,9 @@ func TestQualifiedClassifier(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, got, "the 503 was retried")
 }
+
+func TestClassifierNamedByImportPath(t *testing.T) {
+	got, err := CallRPCIdem(testCtx(), "r")
+	require.NoError(t, err)
+	require.Equal(t, 2, got, "the Unavailable was retried")
+}

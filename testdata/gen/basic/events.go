@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/idem-go/idem/runtime"
 	"github.com/idem-go/idem/runtime/idemhttp"
 )
@@ -123,4 +126,25 @@ func CallAPI(ctx context.Context, id string) (int, error) {
 		return 0, httpStatus(503)
 	}
 	return calls, nil
+}
+
+// rpcCalls counts the runs of CallRPC.
+var rpcCalls int
+
+// CallRPC fails with gRPC's Unavailable (the server did nothing) once, then
+// succeeds: idemgrpc.Classify, named by its import path, makes the failure
+// retryable under the none effect, though this file does not import
+// runtime/idemgrpc.
+//
+//idem:key id
+//idem:retry attempts=2 delay=1ms
+//idem:classify github.com/idem-go/idem/runtime/idemgrpc.Classify
+func CallRPC(ctx context.Context, id string) (int, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	rpcCalls++
+	if rpcCalls == 1 {
+		return 0, status.Error(codes.Unavailable, "try again")
+	}
+	return rpcCalls, nil
 }

@@ -243,3 +243,16 @@ func ClassifyMissing(ctx context.Context, id string) error { return nil }
 //idem:key id
 //idem:classify idemgrpc.Classify
 func ClassifyUnimported(ctx context.Context, id string) error { return nil }
+
+// ClassifyUnknownPath names a package by a path that does not resolve.
+//
+//idem:key id
+//idem:classify example.com/idem/nosuchpkg.Classify
+func ClassifyUnknownPath(ctx context.Context, id string) error { return nil }
+
+// ClassifyPathNotExported names an unexported function by its package's
+// path.
+//
+//idem:key id
+//idem:classify github.com/idem-go/idem/runtime/idemgrpc.classify
+func ClassifyPathNotExported(ctx context.Context, id string) error { return nil }
