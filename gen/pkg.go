@@ -541,8 +541,8 @@ func (pg *pkgGen) importByPath(path string) (*types.Package, error) {
 	if p, ok := pg.loaded[path]; ok {
 		return p, nil
 	}
-	dir := ""
-	if len(pg.pkg.GoFiles) > 0 {
+	dir := pg.pkg.Dir
+	if dir == "" && len(pg.pkg.GoFiles) > 0 {
 		dir = filepath.Dir(pg.pkg.GoFiles[0])
 	}
 	pkgs, err := packages.Load(&packages.Config{
