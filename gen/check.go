@@ -24,6 +24,26 @@ func Directives(fd *ast.FuncDecl) (*annotations.Set, []annotations.Diagnostic) {
 	return annotations.Parse(comments(fd.Doc))
 }
 
+// WrapTarget returns the function or method of another package that a var
+// declaration's spec wraps (//idem:wrap on var _ = pkg.Func), with the
+// spec's directives; nil when the spec declares no wrapper or its value
+// names no function (idemgen reports those mistakes).
+func WrapTarget(gd *ast.GenDecl, vs *ast.ValueSpec, info *types.Info) (*types.Func, *annotations.Set) {
+	doc := wrapDoc(gd, vs)
+	if doc == nil || len(vs.Values) != 1 {
+		return nil, nil
+	}
+	set, _ := annotations.Parse(comments(doc))
+	if set == nil || set.Wrap == nil {
+		return nil, nil
+	}
+	fn, _ := wrapTarget(vs.Values[0], info)
+	if fn == nil {
+		return nil, nil
+	}
+	return fn, set
+}
+
 // WrapperName returns the name of the wrapper idemgen writes for the marked
 // function named fn: the //idem:name value, else fn + "Idem".
 func WrapperName(fn string, set *annotations.Set) string {

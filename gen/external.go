@@ -32,6 +32,23 @@ func wrapDoc(gd *ast.GenDecl, vs *ast.ValueSpec) *ast.CommentGroup {
 	return nil
 }
 
+// wrapTarget returns the function or method (with its receiver type) that
+// the value of a //idem:wrap declaration names, or nil.
+func wrapTarget(expr ast.Expr, info *types.Info) (fn *types.Func, recv types.Type) {
+	sel, _ := ast.Unparen(expr).(*ast.SelectorExpr)
+	if sel == nil {
+		return nil, nil
+	}
+	if s := info.Selections[sel]; s != nil && s.Kind() == types.MethodExpr {
+		fn, _ = s.Obj().(*types.Func)
+		return fn, s.Recv()
+	}
+	if f, ok := info.Uses[sel.Sel].(*types.Func); ok && f.Type().(*types.Signature).Recv() == nil {
+		return f, nil
+	}
+	return nil, nil
+}
+
 // externalWrapper checks the declaration that carries //idem:wrap and
 // returns the wrapper it declares, or nil after reporting a mistake.
 func (pg *pkgGen) externalWrapper(fg *fileGen, vs *ast.ValueSpec, set *annotations.Set) *wrapper {
@@ -46,17 +63,8 @@ func (pg *pkgGen) externalWrapper(fg *fileGen, vs *ast.ValueSpec, set *annotatio
 		pg.errorf(wd.ArgPos, "%s%s names %s but the declaration's value is %s; make them the same", annotations.Prefix, annotations.NameWrap, wd.Target, got)
 		return nil
 	}
-	info := pg.pkg.TypesInfo
 	ext := &external{pkgName: wd.Pkg}
-	sel, _ := ast.Unparen(expr).(*ast.SelectorExpr)
-	if sel != nil {
-		if s := info.Selections[sel]; s != nil && s.Kind() == types.MethodExpr {
-			ext.fn, _ = s.Obj().(*types.Func)
-			ext.recv = s.Recv()
-		} else if f, ok := info.Uses[sel.Sel].(*types.Func); ok && f.Type().(*types.Signature).Recv() == nil {
-			ext.fn = f
-		}
-	}
+	ext.fn, ext.recv = wrapTarget(expr, pg.pkg.TypesInfo)
 	if ext.fn == nil {
 		pg.reportTypeErrors(vs.Pos(), vs.End())
 		pg.errorf(wd.ArgPos, "%s does not name a function or method that type-checks; write pkg.Func or (*pkg.Type).Method", wd.Target)

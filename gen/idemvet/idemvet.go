@@ -11,7 +11,11 @@
 //     diagnostic suggests renaming the call to the wrapper, which has the
 //     same signature, except for the db effect (its wrapper takes the
 //     database handle in place of the transaction) and for unexported
-//     wrappers of another package.
+//     wrappers of another package. Functions and methods of other
+//     packages wrapped with //idem:wrap count too, in the package that
+//     declares the wrapper and in the packages importing it (the package
+//     fact [WrappedElsewhere]); no fix is suggested for them, since the
+//     wrapper of a method takes the receiver first.
 //  2. Every //idem: directive that idemgen would reject, at the same
 //     position and with the same message (the checks are idemgen's own, run
 //     without generating), so that editors running the analyzer through
@@ -29,6 +33,7 @@ import (
 	"go/token"
 	"go/types"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"golang.org/x/tools/go/analysis"
@@ -44,7 +49,30 @@ var Analyzer = &analysis.Analyzer{
 	Doc:       "report calls that bypass idem wrappers and //idem: directives that idemgen rejects\n\nA call of a function marked with //idem: directives outside its generated wrapper and _test.go files runs the side effect without its key: call the wrapper (a suggested fix renames the call). Directive mistakes are reported at the same position and with the same message as idemgen.",
 	URL:       "https://pkg.go.dev/github.com/idem-go/idem/gen/idemvet",
 	Run:       run,
-	FactTypes: []analysis.Fact{new(Wrapped)},
+	FactTypes: []analysis.Fact{new(Wrapped), new(WrappedElsewhere)},
+}
+
+// WrappedElsewhere is the package fact of a package that declares wrappers
+// of functions or methods of other packages (//idem:wrap on var _ =
+// pkg.Func): for each target, by its [types.Func.FullName], its wrapper.
+// Calls of a target are reported in this package and in the packages that
+// import it.
+type WrappedElsewhere struct {
+	Targets map[string]Wrapped
+}
+
+// AFact marks WrappedElsewhere as an analysis fact.
+func (*WrappedElsewhere) AFact() {}
+
+// String renders the fact for analysistest's fact expectations: the
+// targets and wrappers, sorted.
+func (f *WrappedElsewhere) String() string {
+	var parts []string
+	for name, w := range f.Targets {
+		parts = append(parts, name+" by "+w.Wrapper)
+	}
+	sort.Strings(parts)
+	return "wraps " + strings.Join(parts, ", ")
 }
 
 // Wrapped is the fact exported for every function or method marked with
@@ -52,6 +80,7 @@ var Analyzer = &analysis.Analyzer{
 type Wrapped struct {
 	Wrapper string // the wrapper's name, e.g. "ChargeOrderIdem"
 	Effect  string // the //idem:effect value: none, api, queue or db
+	pkg     string // for a WrappedElsewhere target: the path of the wrapper's package
 }
 
 // AFact marks Wrapped as an analysis fact.
@@ -76,11 +105,52 @@ func run(pass *analysis.Pass) (any, error) {
 	if hasDirectives {
 		checkDirectives(pass, src, generated)
 	}
+	elsewhere := wrappedElsewhere(pass, src)
 	for _, f := range src {
-		reportBypasses(pass, f)
+		reportBypasses(pass, f, elsewhere)
 		reportOutsideSteps(pass, f)
 	}
 	return nil, nil
+}
+
+// wrappedElsewhere exports the WrappedElsewhere fact of the package's own
+// //idem:wrap declarations and returns the targets known to the pass: the
+// package's and those of the packages it imports.
+func wrappedElsewhere(pass *analysis.Pass, files []*ast.File) map[string]Wrapped {
+	own := map[string]Wrapped{}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				fn, set := gen.WrapTarget(gd, vs, pass.TypesInfo)
+				if fn == nil || set.Key == nil {
+					continue
+				}
+				effect := annotations.EffectNone
+				if set.Effect != nil {
+					effect = set.Effect.Effect
+				}
+				own[fn.FullName()] = Wrapped{Wrapper: gen.WrapperName(fn.Name(), set), Effect: effect.String(), pkg: pass.Pkg.Path()}
+			}
+		}
+	}
+	if len(own) > 0 {
+		pass.ExportPackageFact(&WrappedElsewhere{Targets: own})
+	}
+	all := map[string]Wrapped{}
+	for _, pf := range pass.AllPackageFacts() {
+		if f, ok := pf.Fact.(*WrappedElsewhere); ok {
+			for name, w := range f.Targets {
+				w.pkg = pf.Package.Path()
+				all[name] = w
+			}
+		}
+	}
+	return all
 }
 
 func isTestFile(pass *analysis.Pass, f *ast.File) bool {
@@ -199,7 +269,7 @@ func position(fset *token.FileSet, files []*ast.File, p token.Position) token.Po
 }
 
 // reportBypasses reports the calls of marked functions in f.
-func reportBypasses(pass *analysis.Pass, f *ast.File) {
+func reportBypasses(pass *analysis.Pass, f *ast.File, elsewhere map[string]Wrapped) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
 		if !ok {
@@ -216,6 +286,9 @@ func reportBypasses(pass *analysis.Pass, f *ast.File) {
 		fn = fn.Origin()
 		var w Wrapped
 		if !pass.ImportObjectFact(fn, &w) {
+			if w, ok = elsewhere[fn.FullName()]; ok {
+				reportExternalBypass(pass, call, id, fn, w)
+			}
 			return true
 		}
 		d := analysis.Diagnostic{
@@ -237,4 +310,23 @@ func reportBypasses(pass *analysis.Pass, f *ast.File) {
 		pass.Report(d)
 		return true
 	})
+}
+
+// reportExternalBypass reports a call of a function or method of another
+// package that a //idem:wrap declaration wraps. The wrapper of a method
+// takes the receiver as its first argument, and the wrapper may live in
+// another package, so no fix is suggested.
+func reportExternalBypass(pass *analysis.Pass, call *ast.CallExpr, id *ast.Ident, fn *types.Func, w Wrapped) {
+	wrapper := w.Wrapper
+	if w.pkg != pass.Pkg.Path() {
+		wrapper = w.pkg + "." + w.Wrapper
+	}
+	msg := "call " + wrapper + ": " + fn.FullName() + " is wrapped by //idem:wrap and is not idempotent on its own"
+	if fn.Type().(*types.Signature).Recv() != nil {
+		msg += "; " + w.Wrapper + " takes the receiver as its first argument"
+	}
+	if w.Effect == annotations.EffectDB.String() {
+		msg += "; " + w.Wrapper + " runs it in a transaction of its own"
+	}
+	pass.Report(analysis.Diagnostic{Pos: id.Pos(), End: call.End(), Message: msg})
 }

@@ -26,6 +26,13 @@ func TestBypass(t *testing.T) {
 	analysistest.RunWithSuggestedFixes(t, analysistest.TestData(), idemvet.Analyzer, "pay", "shop")
 }
 
+// Calls of functions and methods of other packages that //idem:wrap
+// declarations wrap are reported in the declaring package and in the
+// packages that import it (through the package fact).
+func TestBypassOfWrapTargets(t *testing.T) {
+	analysistest.Run(t, analysistest.TestData(), idemvet.Analyzer, "extwrap", "extuser")
+}
+
 // vet runs the analyzer on the packages matching patterns in dir, one
 // package at a time with facts kept within the package (dependencies come
 // from export data, which keeps the test fast), and returns its
@@ -42,6 +49,7 @@ func vet(t *testing.T, dir string, patterns ...string) []string {
 	for _, p := range pkgs {
 		require.Empty(t, p.Errors, "%s does not load", p.PkgPath)
 		facts := map[types.Object]analysis.Fact{}
+		var pkgFacts []analysis.PackageFact
 		pass := &analysis.Pass{
 			Analyzer: idemvet.Analyzer, Fset: fset, Files: p.Syntax, Pkg: p.Types, TypesInfo: p.TypesInfo, TypesSizes: p.TypesSizes,
 			ResultOf: map[*analysis.Analyzer]any{},
@@ -59,6 +67,8 @@ func vet(t *testing.T, dir string, patterns ...string) []string {
 				}
 				return ok
 			},
+			ExportPackageFact: func(f analysis.Fact) { pkgFacts = append(pkgFacts, analysis.PackageFact{Package: p.Types, Fact: f}) },
+			AllPackageFacts:   func() []analysis.PackageFact { return pkgFacts },
 		}
 		_, err := idemvet.Analyzer.Run(pass)
 		require.NoError(t, err)
