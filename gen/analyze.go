@@ -552,7 +552,27 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 			sofar += "[" + s.Index.Text + "]"
 			continue
 		case annotations.StepCall:
-			obj, _, _ := types.LookupFieldOrMethod(cur, addressable, pg.tpkg, s.Name)
+			obj, index, _ := types.LookupFieldOrMethod(cur, addressable, pg.tpkg, s.Name)
+			if _, isFunc := obj.(*types.Func); isFunc && len(index) > 1 {
+				// A method promoted through embedded fields: select them
+				// as fields, so that a nil embedded pointer that must be
+				// read is a nil on the path (not a panic), then call the
+				// method on the last one by the rules below.
+				if embedded, ok := pg.embeddedSteps(cur, index[:len(index)-1]); ok {
+					pt.steps = append(pt.steps, embedded...)
+					cur = embedded[len(embedded)-1].field.Type()
+					addressable = addressable || embedded[len(embedded)-1].checks > 0
+					levels = 0
+					for t := cur; ; levels++ {
+						ptr, isPtr := types.Unalias(t).Underlying().(*types.Pointer)
+						if !isPtr {
+							break
+						}
+						t = ptr.Elem()
+					}
+					obj, _, _ = types.LookupFieldOrMethod(cur, addressable, pg.tpkg, s.Name)
+				}
+			}
 			fn, isFunc := obj.(*types.Func)
 			if !isFunc {
 				if _, _, ptrOnly := types.LookupFieldOrMethod(cur, true, pg.tpkg, s.Name); ptrOnly && !addressable {
@@ -646,6 +666,38 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 		return nil
 	}
 	return pt
+}
+
+// embeddedSteps returns the field steps that select the embedded fields
+// of index (as types.LookupFieldOrMethod reports them) from a value of
+// type cur, each with the nil checks of the pointers it crosses. It reports
+// false when a field cannot be named here (an unexported embedded field
+// of another package): the promoted method is then called directly.
+func (pg *pkgGen) embeddedSteps(cur types.Type, index []int) ([]step, bool) {
+	var steps []step
+	for _, idx := range index {
+		derefs := 0
+		t := cur
+		for {
+			ptr, isPtr := types.Unalias(t).Underlying().(*types.Pointer)
+			if !isPtr {
+				break
+			}
+			derefs++
+			t = ptr.Elem()
+		}
+		st, isStruct := t.Underlying().(*types.Struct)
+		if !isStruct {
+			return nil, false
+		}
+		fv := st.Field(idx)
+		if !fv.Exported() && fv.Pkg() != pg.tpkg {
+			return nil, false
+		}
+		steps = append(steps, step{field: fv, checks: derefs, stars: max(derefs-1, 0)})
+		cur = fv.Type()
+	}
+	return steps, true
 }
 
 // txKindOf recognises the transaction types of the db effect.

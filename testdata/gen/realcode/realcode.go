@@ -143,3 +143,25 @@ func Track(ctx context.Context, ev Identified) error {
 	record(ctx, "Track")
 	return nil
 }
+
+// Meta has a getter with a value receiver.
+type Meta struct{ Region string }
+
+// GetRegion returns the region.
+func (m Meta) GetRegion() string { return m.Region }
+
+// Envelope embeds pointers: its getters are promoted through them.
+type Envelope struct {
+	*Meta
+	*Request
+}
+
+// Route keys on getters promoted through embedded pointers: one with a
+// value receiver (a nil *Meta cannot be read, so the key is invalid) and
+// one with a pointer receiver (a nil *Request is the getter's to handle).
+//
+//idem:key env.GetRegion(), env.GetOrderId()
+func Route(ctx context.Context, env *Envelope) (string, error) {
+	record(ctx, "Route")
+	return env.GetRegion() + "/" + env.Request.GetOrderId(), nil
+}

@@ -126,3 +126,24 @@ func TestProtoResultReplays(t *testing.T) {
 	require.True(t, proto.Equal(first, again), "%v != %v", first, again)
 	require.Equal(t, "quote for q1", again.GetValue())
 }
+
+// Getters promoted through embedded pointers: a nil embedded pointer that
+// must be read is a nil on the key path (ErrInvalidKey, nothing runs), not
+// a panic; one passed as a getter's pointer receiver is the getter's to
+// handle.
+func TestPromotedGetterThroughNilEmbeddedPointer(t *testing.T) {
+	ctx := ctxWithStore()
+	before := runs["Route"]
+	got, err := RouteIdem(ctx, &Envelope{Meta: &Meta{Region: "eu"}, Request: &Request{OrderId: "o9"}})
+	require.NoError(t, err)
+	require.Equal(t, "eu/o9", got)
+	_, err = RouteIdem(ctx, &Envelope{Meta: &Meta{Region: "eu"}})
+	require.NoError(t, err, "a nil *Request is read by its getter as \"\"")
+	require.Equal(t, before+2, runs["Route"])
+	_, err = RouteIdem(ctx, &Envelope{Request: &Request{OrderId: "o9"}})
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	_, err = RouteIdem(ctx, nil)
+	require.ErrorIs(t, err, runtime.ErrInvalidKey)
+	require.Equal(t, before+2, runs["Route"])
+	require.Equal(t, "", RouteIdemKey(&Envelope{}))
+}
