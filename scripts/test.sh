@@ -52,7 +52,7 @@ go run ./cmd/idemgen -check ./examples/...
 if [ "$(go env CGO_ENABLED)" = 1 ]; then
 	echo "== go test -race -tags idem_libsql (the db effect on libSQL)"
 	go vet -tags idem_libsql ./runtime ./runtime/internal/sqldialect
-	go test -race -count=1 -tags idem_libsql -run 'DBEffect|Libsql|Statements' ./runtime ./runtime/internal/sqldialect
+	go test -race -count=1 -tags idem_libsql -run 'DBEffect|Libsql|Statements' -skip 'SIGKILL' ./runtime ./runtime/internal/sqldialect
 else
 	echo "== cgo is off (no C compiler): the db effect is not tested on mattn/go-sqlite3 and libSQL"
 fi
