@@ -558,10 +558,12 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 				// as fields, so that a nil embedded pointer that must be
 				// read is a nil on the path (not a panic), then call the
 				// method on the last one by the rules below.
-				if embedded, ok := pg.embeddedSteps(cur, index[:len(index)-1]); ok {
+				if embedded, bad := pg.embeddedSteps(cur, index[:len(index)-1]); bad == nil {
 					pt.steps = append(pt.steps, embedded...)
 					cur = embedded[len(embedded)-1].field.Type()
-					addressable = addressable || embedded[len(embedded)-1].checks > 0
+					for _, f := range embedded {
+						addressable = addressable || f.checks > 0
+					}
 					levels = 0
 					for t := cur; ; levels++ {
 						ptr, isPtr := types.Unalias(t).Underlying().(*types.Pointer)
@@ -632,27 +634,16 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 			pg.errorf(s.Pos, "%s path %s: %s is a method of %s, not a field; call it with %s()", what, path, s.Name, types.TypeString(base, q), s.Name)
 			return nil
 		case *types.Var:
-			for _, idx := range index {
-				derefs := 0
-				t := cur
-				for {
-					ptr, isPtr := types.Unalias(t).Underlying().(*types.Pointer)
-					if !isPtr {
-						break
-					}
-					derefs++
-					t = ptr.Elem()
-				}
-				st := t.Underlying().(*types.Struct)
-				fv := st.Field(idx)
-				if !fv.Exported() && fv.Pkg() != pg.tpkg {
-					pg.errorf(s.Pos, "%s path %s reaches %s through the unexported embedded field %s of %s, which generated code cannot name; select the field through an exported path",
-						what, path, s.Name, fv.Name(), types.TypeString(t, q))
-					return nil
-				}
-				pt.steps = append(pt.steps, step{field: fv, checks: derefs, stars: max(derefs-1, 0)})
-				cur = fv.Type()
-				if derefs > 0 {
+			fields, bad := pg.embeddedSteps(cur, index)
+			if bad != nil {
+				pg.errorf(s.Pos, "%s path %s reaches %s through the unexported embedded field %s of %s, which generated code cannot name; select the field through an exported path",
+					what, path, s.Name, bad.field.Name(), types.TypeString(bad.in, q))
+				return nil
+			}
+			pt.steps = append(pt.steps, fields...)
+			cur = fields[len(fields)-1].field.Type()
+			for _, f := range fields {
+				if f.checks > 0 {
 					addressable = true
 				}
 			}
@@ -668,12 +659,13 @@ func (pg *pkgGen) resolvePath(w *wrapper, path annotations.Path, what string) *p
 	return pt
 }
 
-// embeddedSteps returns the field steps that select the embedded fields
-// of index (as types.LookupFieldOrMethod reports them) from a value of
-// type cur, each with the nil checks of the pointers it crosses. It reports
-// false when a field cannot be named here (an unexported embedded field
-// of another package): the promoted method is then called directly.
-func (pg *pkgGen) embeddedSteps(cur types.Type, index []int) ([]step, bool) {
+// embeddedSteps returns the field steps that select the fields of index
+// (a path of embedded fields and a last field, as
+// types.LookupFieldOrMethod reports them) from a value of type cur, each
+// with the nil checks of the pointers it crosses. A field generated code
+// cannot name (unexported, of another package) is returned instead, with
+// the struct type that has it.
+func (pg *pkgGen) embeddedSteps(cur types.Type, index []int) ([]step, *unnamable) {
 	var steps []step
 	for _, idx := range index {
 		derefs := 0
@@ -686,18 +678,20 @@ func (pg *pkgGen) embeddedSteps(cur types.Type, index []int) ([]step, bool) {
 			derefs++
 			t = ptr.Elem()
 		}
-		st, isStruct := t.Underlying().(*types.Struct)
-		if !isStruct {
-			return nil, false
-		}
-		fv := st.Field(idx)
+		fv := t.Underlying().(*types.Struct).Field(idx)
 		if !fv.Exported() && fv.Pkg() != pg.tpkg {
-			return nil, false
+			return nil, &unnamable{field: fv, in: t}
 		}
 		steps = append(steps, step{field: fv, checks: derefs, stars: max(derefs-1, 0)})
 		cur = fv.Type()
 	}
-	return steps, true
+	return steps, nil
+}
+
+// unnamable is a field on a path that generated code cannot name.
+type unnamable struct {
+	field *types.Var
+	in    types.Type
 }
 
 // txKindOf recognises the transaction types of the db effect.
