@@ -18,15 +18,17 @@ type options struct {
 }
 
 // WithDurability sets which writes are on disk when they return; the
-// default is store.DurableClaims: a claim commits with synchronous=FULL (an
-// fsync of the write-ahead log), and Complete, Release and
-// MarkIndeterminate commit through a second connection with
-// synchronous=NORMAL, reaching the disk with the next claim's fsync (one
-// fsync of the log covers every frame before it) or a checkpoint.
-// store.DurableAll syncs every write; store.DurableCrash syncs none
-// (synchronous=NORMAL for claims too). With New, claims are as durable as
-// the caller's *sql.DB is configured (DSN gives FULL), and DurableClaims
-// opens a second connection to the same file for completions.
+// default is store.DurableClaims: a claim (and a renewal, a delete and a
+// sweep) returns once an fsync of the write-ahead log has covered its
+// commit, and Complete, Release and MarkIndeterminate return without one,
+// reaching the disk with the next claim's fsync (one fsync of the log
+// covers every frame before it) or a checkpoint. store.DurableAll syncs
+// every write; store.DurableCrash syncs none. With Open, every connection
+// commits with synchronous=NORMAL and the store runs the fsync after the
+// commit, outside the write lock, shared by the writers waiting for it.
+// With New, claims are as durable as the caller's *sql.DB is configured
+// (DSN gives FULL, an fsync at commit), and DurableClaims opens a second,
+// synchronous=NORMAL connection to the same file for completions.
 func WithDurability(d store.Durability) Option {
 	return func(o *options) { o.durability = d }
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,22 +19,23 @@ func synchronous(t *testing.T, db *sql.DB) int {
 	return n
 }
 
-// Each durability syncs what it promises: claims always through a FULL
-// connection except under DurableCrash; completions, releases and marks
-// through a NORMAL one only under DurableClaims. The DSN option selects
-// them, and a store on a caller's *sql.DB finds the file for its second
-// connection.
+// Each durability syncs what it promises. A store made by Open commits
+// every write with synchronous=NORMAL and syncs the log after the writes
+// that must be on disk (walSync): claims and renewals except under
+// DurableCrash, and completions, releases and marks only under DurableAll.
+// The DSN option selects them. A store on a caller's *sql.DB keeps the
+// caller's FULL connection for claims and finds the file for a NORMAL
+// second connection.
 func TestDurabilityConnections(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
-		dsn         string
-		claims      int
-		completions int // 0: through the claims' connection
+		dsn    string
+		synced []string // statements followed by an fsync of the log ("" a claim)
 	}{
-		{"", 2, 1},
-		{"?durability=claims", 2, 1},
-		{"?durability=all", 2, 0},
-		{"?durability=crash", 1, 0},
+		{"", []string{"", sqlRenew, sqlDelete, "sweep"}},
+		{"?durability=claims", []string{"", sqlRenew, sqlDelete, "sweep"}},
+		{"?durability=all", []string{"", sqlRenew, sqlDelete, "sweep", sqlComplete, sqlRelease, sqlIndeterminate}},
+		{"?durability=crash", nil},
 	} {
 		t.Run(c.dsn, func(t *testing.T) {
 			path, opts, err := parseDSN(filepath.Join(t.TempDir(), "idem.db") + c.dsn)
@@ -42,17 +44,19 @@ func TestDurabilityConnections(t *testing.T) {
 			require.NoError(t, err)
 			defer s.Close()
 			require.NoError(t, s.init(ctx))
-			require.Equal(t, c.claims, synchronous(t, s.db), "the claims' connection")
-			if c.completions == 0 {
-				require.Nil(t, s.lazy)
-				require.Empty(t, s.lazyStmts)
+			require.Equal(t, 1, synchronous(t, s.db), "commits do not fsync on their own")
+			require.Nil(t, s.lazy)
+			require.Empty(t, s.lazyStmts)
+			if c.synced == nil {
+				require.Nil(t, s.wal)
 				return
 			}
-			require.Equal(t, c.completions, synchronous(t, s.lazy), "the completions' connection")
-			for _, q := range []string{sqlComplete, sqlRelease, sqlIndeterminate} {
-				require.Contains(t, s.lazyStmts, q)
+			require.NotNil(t, s.wal)
+			for _, q := range []string{"", sqlRenew, sqlDelete, "sweep", sqlComplete, sqlRelease, sqlIndeterminate} {
+				before := s.wal.count.Load()
+				require.NoError(t, s.synced(ctx, q))
+				require.Equal(t, slices.Contains(c.synced, q), s.wal.count.Load() > before, "statement %q", q)
 			}
-			require.NotContains(t, s.lazyStmts, sqlRenew, "a renewal keeps a live holder's key: synced")
 		})
 	}
 	t.Run("New", func(t *testing.T) {

@@ -36,12 +36,12 @@ func (s *Store) claimGrouped(ctx context.Context, req store.ClaimRequest) (store
 	for {
 		select {
 		case <-p.done:
-			return p.res, p.err
+			return s.groupSynced(ctx, p)
 		default:
 		}
 		select {
 		case <-p.done:
-			return p.res, p.err
+			return s.groupSynced(ctx, p)
 		case <-ctx.Done():
 			s.dequeue(p)
 			return store.ClaimResult{}, ctx.Err()
@@ -52,6 +52,20 @@ func (s *Store) claimGrouped(ctx context.Context, req store.ClaimRequest) (store
 			}()
 		}
 	}
+}
+
+// groupSynced returns p's answer once its group's commit is on disk: the
+// group committed under the write lock, and the fsync of the log runs
+// after it released the lock, shared with every writer waiting for one
+// (walSync).
+func (s *Store) groupSynced(ctx context.Context, p *pendingClaim) (store.ClaimResult, error) {
+	if p.err != nil {
+		return p.res, p.err
+	}
+	if err := s.synced(ctx, ""); err != nil {
+		return store.ClaimResult{}, err
+	}
+	return p.res, nil
 }
 
 // dequeue removes p from the queue, and reports whether it was still there.

@@ -11,13 +11,19 @@
 // than through SQLite's busy_timeout (see BusyTimeout for why).
 //
 // Only the claim must be on disk before the function runs, so by default
-// (store.DurableClaims) a claim commits with synchronous=FULL (an fsync of
-// the write-ahead log: on disk even if the machine loses power right
-// after), and Complete, Release and MarkIndeterminate commit through a
-// second connection with synchronous=NORMAL: on disk with the next claim's
-// fsync or checkpoint. A first call costs one fsync, not two. See
-// WithDurability for the other choices, also given in a DSN as
-// ?durability=claims|all|crash.
+// (store.DurableClaims) a claim is answered only once an fsync of the
+// write-ahead log has covered its commit (on disk even if the machine loses
+// power right after), and Complete, Release and MarkIndeterminate are not
+// synced: on disk with the next claim's fsync or a checkpoint. A first
+// call costs one fsync, not two. A store made by Open commits every write
+// with synchronous=NORMAL and runs that fsync itself after the commit,
+// outside SQLite's write lock, shared by every writer of the store waiting
+// at the time: other processes on the file take the lock meanwhile, and
+// their fsyncs overlap instead of queueing. A store made by New commits
+// claims as the caller's *sql.DB is configured (DSN: synchronous=FULL, the
+// fsync under the lock) and the other writes through a second,
+// synchronous=NORMAL connection. See WithDurability for the other choices,
+// also given in a DSN as ?durability=claims|all|crash.
 //
 // # Protocol
 //
@@ -51,6 +57,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +161,10 @@ type Store struct {
 	// own (see WithDurability), or nil when they go through db.
 	lazy      *sql.DB
 	lazyStmts map[string]*sql.Stmt
+	// wal, for a store made by Open with claims or all writes durable,
+	// syncs the write-ahead log after the commits that must be on disk
+	// (db commits with synchronous=NORMAL; see walSync). nil otherwise.
+	wal *walSync
 
 	// writer serialises this store's writes, so that they queue here
 	// instead of polling for SQLite's lock; other processes (and other
@@ -193,17 +205,25 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	sync := "FULL"
-	if o.durability == store.DurableCrash {
-		sync = "NORMAL"
-	}
-	db, err := sql.Open("sqlite", dsn(path, sync))
+	// Every connection commits without an fsync of its own; the writes
+	// that must be on disk sync the log after their commit, outside the
+	// write lock, sharing the fsync with the writers waiting for it (see
+	// walSync).
+	db, err := sql.Open("sqlite", dsn(path, "NORMAL"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(MaxConns)
 	db.SetMaxIdleConns(MaxConns)
 	s := newStore(db, true, o)
+	if o.durability != store.DurableCrash {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+		}
+		s.wal = newWALSync(abs)
+	}
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
@@ -263,7 +283,7 @@ func (s *Store) init(ctx context.Context) error {
 		}
 		stmts[q] = st
 	}
-	if s.opts.durability == store.DurableClaims {
+	if s.opts.durability == store.DurableClaims && s.wal == nil {
 		if err := s.openLazy(ctx); err != nil {
 			for _, st := range stmts {
 				st.Close()
@@ -565,16 +585,29 @@ func (s *Store) fencedWrite(ctx context.Context, op string, key store.Key, f sto
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	args = append(args, key[:], f.Owner[:], f.Token)
 	n, err := s.exec(ctx, q, args)
+	unlock()
 	if err != nil {
 		return fmt.Errorf("sqlitestore: %s key %s: %w", op, key, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlitestore: %s key %s (owner %s, token %d): %w", op, key, f.Owner, f.Token, store.ErrFenced)
 	}
+	if err := s.synced(ctx, q); err != nil {
+		return fmt.Errorf("sqlitestore: %s key %s: %w", op, key, err)
+	}
 	return nil
+}
+
+// synced returns once a write of statement q that committed is as durable
+// as the store's durability says: at once, or after an fsync of the log
+// (for a store made by Open). q is "" for a claim.
+func (s *Store) synced(ctx context.Context, q string) error {
+	if s.wal == nil || s.opts.durability == store.DurableClaims && slices.Contains(lazyWrites, q) {
+		return nil
+	}
+	return s.wal.sync(ctx)
 }
 
 // Complete implements store.Store.
@@ -636,11 +669,15 @@ func (s *Store) Delete(ctx context.Context, key store.Key) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	if err := retryBusy(ctx, func() error {
+	err = retryBusy(ctx, func() error {
 		_, err := s.stmts[sqlDelete].ExecContext(ctx, key[:])
 		return err
-	}); err != nil {
+	})
+	unlock()
+	if err == nil {
+		err = s.synced(ctx, sqlDelete)
+	}
+	if err != nil {
 		return fmt.Errorf("sqlitestore: delete key %s: %w", key, err)
 	}
 	return nil
@@ -668,6 +705,9 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 			return total, fmt.Errorf("sqlitestore: sweep: %w", err)
 		}
 		if rows < sweepBatch {
+			if err := s.synced(ctx, "sweep"); err != nil {
+				return total, fmt.Errorf("sqlitestore: sweep: %w", err)
+			}
 			return total, nil
 		}
 	}
@@ -726,6 +766,9 @@ func (s *Store) Close() error {
 	if s.lazy != nil {
 		errs = append(errs, s.lazy.Close())
 		s.lazy = nil
+	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.close())
 	}
 	s.closed = true
 	s.ready.Store(false)
