@@ -150,7 +150,7 @@ func TestDBEffectUnsupportedDriverNamesTheSupported(t *testing.T) {
 		t.Fatal("ran")
 		return 0, nil
 	})
-	for _, d := range []string{"modernc.org/sqlite (SQLite)", "github.com/mattn/go-sqlite3 (SQLite)", "github.com/jackc/pgx/v5/stdlib (PostgreSQL)", "github.com/lib/pq (PostgreSQL)", "runtime_test.fakeDriver"} {
+	for _, d := range []string{"modernc.org/sqlite (SQLite)", "github.com/mattn/go-sqlite3 (SQLite)", "github.com/jackc/pgx/v5/stdlib (PostgreSQL)", "github.com/lib/pq (PostgreSQL)", "github.com/go-sql-driver/mysql (MySQL)", "runtime_test.fakeDriver"} {
 		require.ErrorContains(t, err, d)
 	}
 }
