@@ -30,8 +30,9 @@ import (
 // back and are returned; nothing is recorded.
 //
 // db's driver must be one of a supported database, SQLite
-// (modernc.org/sqlite, github.com/mattn/go-sqlite3) or PostgreSQL
-// (github.com/jackc/pgx/v5/stdlib, github.com/lib/pq): the dialect (SQL
+// (modernc.org/sqlite, github.com/mattn/go-sqlite3), PostgreSQL
+// (github.com/jackc/pgx/v5/stdlib, github.com/lib/pq) or MySQL and MariaDB
+// (github.com/go-sql-driver/mysql): the dialect (SQL
 // and error codes) is chosen by the package of the driver's type on every
 // call, and another driver is an error naming the supported ones. The
 // runtime imports none of them. For transaction types built on *sql.Tx
