@@ -17,7 +17,8 @@ import (
 // leaves a gap; the counter is persistent across restarts since MySQL 8.0
 // and MariaDB 10.2.4), so every token exceeds every token granted before,
 // for any key, even after its row was deleted, as PostgreSQL's sequence
-// does; the table stays empty, and the auto-increment lock is held only
+// does (and a grant's token exceeds the key's row's token too: see draw);
+// the table stays empty, and the auto-increment lock is held only
 // while the id is allocated, not until the transaction ends. (Resetting
 // the table's AUTO_INCREMENT, or TRUNCATE, breaks that; never do it.)
 //

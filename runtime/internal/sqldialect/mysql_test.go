@@ -20,13 +20,15 @@ import (
 
 // TestConformanceMySQL holds the MySQL dialect's claim and complete to the
 // store contract, at MySQL's default isolation level (REPEATABLE READ) and
-// at READ COMMITTED. MySQL has no store: the other operations are
-// mysqlStore's, plain statements on the dialect's table.
+// at READ COMMITTED, the latter with the driver's options that change what
+// the server answers (affected rows counting matched rows, parameters
+// interpolated by the driver). MySQL has no store: the other operations
+// are mysqlStore's, plain statements on the dialect's table.
 func TestConformanceMySQL(t *testing.T) {
 	for _, iso := range []string{"REPEATABLE-READ", "READ-COMMITTED"} {
 		t.Run(iso, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store {
-				db := openMySQL(t, iso)
+				db := openMySQL(t, iso, iso == "READ-COMMITTED")
 				d, err := sqldialect.For(db)
 				require.NoError(t, err)
 				require.Equal(t, "MySQL", d.Name)
@@ -39,8 +41,9 @@ func TestConformanceMySQL(t *testing.T) {
 }
 
 // openMySQL opens a database of t's own whose sessions run at isolation
-// level iso (as MySQL spells it, REPEATABLE-READ).
-func openMySQL(t *testing.T, iso string) *sql.DB {
+// level iso (as MySQL spells it, REPEATABLE-READ), with the driver's
+// options clientFoundRows and interpolateParams where options is set.
+func openMySQL(t *testing.T, iso string, options bool) *sql.DB {
 	cfg, err := gomysql.ParseDSN(mysqltest.Database(t, "dialect_"))
 	require.NoError(t, err)
 	probe, err := sql.Open("mysql", cfg.FormatDSN())
@@ -54,6 +57,7 @@ func openMySQL(t *testing.T, iso string) *sql.DB {
 		cfg.Params = map[string]string{}
 	}
 	cfg.Params[variable] = "'" + iso + "'"
+	cfg.ClientFoundRows, cfg.InterpolateParams = options, options
 	db, err := sql.Open("mysql", cfg.FormatDSN())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
@@ -163,7 +167,7 @@ func (s mysqlStore) Close() error { return nil }
 // is granted a token larger than every one before it.
 func TestMySQLTokensOutliveDeletedRows(t *testing.T) {
 	ctx := context.Background()
-	db := openMySQL(t, "REPEATABLE-READ")
+	db := openMySQL(t, "REPEATABLE-READ", false)
 	d, err := sqldialect.For(db)
 	require.NoError(t, err)
 	s := mysqlStore{db: db, d: d}
@@ -185,6 +189,21 @@ func TestMySQLTokensOutliveDeletedRows(t *testing.T) {
 		last = rec.Token
 		require.NoError(t, s.Delete(ctx, key))
 	}
+
+	// A row whose token is ahead of the sequence (another primary's
+	// range): the next grant of its key exceeds it still.
+	require.NoError(t, claim(7))
+	_, err = db.Exec("UPDATE idem_records SET token = token + 1000000")
+	require.NoError(t, err)
+	ahead, err := s.Get(ctx, key)
+	require.NoError(t, err)
+	now = now.Add(time.Hour) // past the retention
+	require.NoError(t, claim(8))
+	rec, err := s.Get(ctx, key)
+	require.NoError(t, err)
+	require.Equal(t, store.Owner{8}, rec.Owner)
+	require.Equal(t, ahead.Token+1, rec.Token)
+
 	var rows int
 	require.NoError(t, db.QueryRow("SELECT count(*) FROM idem_records_token_seq").Scan(&rows))
 	require.Zero(t, rows, "the sequence's table keeps no row")
@@ -194,7 +213,7 @@ func TestMySQLTokensOutliveDeletedRows(t *testing.T) {
 // and deadlock from the server, and the driver's connection errors.
 func TestMySQLDriverErrors(t *testing.T) {
 	ctx := context.Background()
-	db := openMySQL(t, "REPEATABLE-READ")
+	db := openMySQL(t, "REPEATABLE-READ", false)
 	d, err := sqldialect.For(db)
 	require.NoError(t, err)
 	require.Equal(t, "github.com/go-sql-driver/mysql", d.Driver)

@@ -288,13 +288,17 @@ func (d *Dialect) writeGrant(ctx context.Context, tx *sql.Tx, token *int64, a ar
 	return err
 }
 
-// draw sets a's token to one drawToken draws.
+// draw sets a's token to one drawToken draws, or to the one store.Decide
+// put there (the key's row's token plus one) if that is larger: a drawn
+// token exceeds every token drawn before it from one server, and the
+// row's keeps the key's tokens increasing where servers draw from
+// interleaved ranges (a multi-primary cluster's auto_increment_offset).
 func (d *Dialect) draw(ctx context.Context, tx *sql.Tx, a args) error {
 	t, err := d.drawToken(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("draw a fencing token: %w", err)
 	}
-	a["token"] = t
+	a["token"] = max(t, a["token"].(int64))
 	return nil
 }
 
