@@ -263,3 +263,55 @@ func mysqlNumber(err error) (uint16, bool) {
 	}
 	return 0, false
 }
+
+// Concurrent claims of one new key never deadlock: the insert takes the
+// key's row's exclusive lock whether it inserts it or finds it, so no
+// claimer holds a shared lock it must upgrade. Each claim runs once, in a
+// transaction of its own, without retries: every one must succeed, one
+// granted, the others replaying its completed record.
+func TestMySQLConcurrentClaimsNeverDeadlock(t *testing.T) {
+	ctx := context.Background()
+	db := openMySQL(t, "REPEATABLE-READ", false)
+	d, err := sqldialect.For(db)
+	require.NoError(t, err)
+	require.NoError(t, d.Migrate(ctx, db))
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	const claimers = 8
+	for k := range 20 {
+		key := store.Key{byte(k), 0xdd}
+		start := make(chan struct{})
+		errs := make(chan error, claimers)
+		granted := make(chan store.Owner, claimers)
+		for i := range claimers {
+			go func() {
+				<-start
+				errs <- func() error {
+					tx, err := db.BeginTx(ctx, nil)
+					if err != nil {
+						return err
+					}
+					defer tx.Rollback()
+					owner := store.Owner{byte(i) + 1}
+					res, err := d.Claim(ctx, tx, store.ClaimRequest{Key: key, Owner: owner, Now: now, LeaseUntil: now.Add(time.Minute), RetainUntil: now.Add(time.Hour)})
+					if err != nil {
+						return err
+					}
+					if res.Granted {
+						granted <- owner
+						if err := d.Complete(ctx, tx, key, store.Fence{Owner: owner, Token: res.Record.Token}, []byte("done"), now.Add(time.Hour)); err != nil {
+							return err
+						}
+					} else if res.Record.State != store.StateCompleted {
+						return fmt.Errorf("claimer %d got a %s record", i, res.Record.State)
+					}
+					return tx.Commit()
+				}()
+			}()
+		}
+		close(start)
+		for range claimers {
+			require.NoError(t, <-errs, "key %d", k)
+		}
+		require.Len(t, granted, 1, "key %d: one claimer is granted", k)
+	}
+}
