@@ -13,6 +13,7 @@ import (
 
 	"github.com/idem-go/idem/internal/testenv/mysqltest"
 	"github.com/idem-go/idem/runtime"
+	"github.com/idem-go/idem/runtime/memstore"
 )
 
 // The db effect on MySQL (MariaDB in CI) through
@@ -66,6 +67,43 @@ func TestDBEffectRetriesKilledMySQLConnection(t *testing.T) {
 	require.EqualValues(t, 2, attempts.Load(), "the killed attempt was retried once")
 	require.Equal(t, 1, l.rows(t, "evt-1"), "the killed attempt's write rolled back")
 	require.EqualValues(t, 1, runtime.StatsFor(spec.Namespace).Retried)
+}
+
+// runtime.StepSQL on MySQL: the step's row and record commit in one
+// transaction; a failed transaction runs again, a committed one replays
+// when the composite operation runs again after a later failure.
+func TestStepSQLOnMySQL(t *testing.T) {
+	db := moreLedgers["mysql"](t).(*sqlLedger).db
+	ctx := runtime.WithStore(context.Background(), memstore.New())
+	spec := newSpec(t, runtime.EffectComposite, 3)
+	k, f := encoders(spec, "o1", "")
+	runs, fails := 0, 1
+	got, err := runtime.Do(ctx, spec, k, f, func(ctx context.Context) (int64, error) {
+		n, err := runtime.StepSQL(ctx, "insert", db, func(ctx context.Context, tx *sql.Tx) (int64, error) {
+			runs++
+			if _, err := tx.ExecContext(ctx, "INSERT INTO ledger (`key`, amount) VALUES ('o1', 5)"); err != nil {
+				return 0, err
+			}
+			if runs == 1 {
+				return 0, runtime.NotApplied(errors.New("rolled back"))
+			}
+			return 5, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		if fails > 0 {
+			fails--
+			return 0, runtime.NotApplied(errors.New("a later failure"))
+		}
+		return n, nil
+	})
+	require.NoError(t, err)
+	require.EqualValues(t, 5, got)
+	require.Equal(t, 2, runs, "run again after the rollback, replayed after the commit")
+	var rows int
+	require.NoError(t, db.QueryRow("SELECT count(*) FROM ledger WHERE `key` = 'o1'").Scan(&rows))
+	require.Equal(t, 1, rows)
 }
 
 // mysqlLedger reports whether a ledgers(t) name is a MySQL one.
