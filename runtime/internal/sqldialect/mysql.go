@@ -28,7 +28,11 @@ import (
 // inserts it or finds it (a plain INSERT would take a shared lock on a
 // duplicate, and two claimers upgrading theirs would deadlock), then reads
 // the row under that lock (SELECT … FOR UPDATE) and decides with
-// store.Decide.
+// store.Decide. At REPEATABLE READ (the default) and READ COMMITTED
+// concurrent claims of one key never deadlock. At SERIALIZABLE, InnoDB
+// turns the first read into a shared lock, and concurrent first claims of
+// one key deadlock: the victim's error (1213) is transient, and retried
+// under the retry policy, as PostgreSQL's serialization failures are.
 var mysql = (&Dialect{
 	Name:         "MySQL",
 	Driver:       "github.com/go-sql-driver/mysql",
@@ -74,7 +78,9 @@ func mysqlDrawToken(ctx context.Context, tx *sql.Tx) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idem_records_token_seq WHERE id = ?`, id); err != nil {
+	// LAST_INSERT_ID() is id, this connection's; the statement has no
+	// parameter, so it takes one round trip even without interpolateParams.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idem_records_token_seq WHERE id = LAST_INSERT_ID()`); err != nil {
 		return 0, err
 	}
 	return id, nil
