@@ -413,6 +413,7 @@ _idem_svc_main() {
 	if [ -n "$want_pg" ]; then
 		_idem_svc_start_postgres || rc=1
 	fi
+	# MariaDB's setup (about 3s) runs while the cluster settles.
 	if [ -n "$want_mysql" ]; then
 		_idem_svc_start_mysql || rc=1
 	fi
