@@ -30,14 +30,19 @@ import (
 // back and are returned; nothing is recorded.
 //
 // db's driver must be one of a supported database, SQLite
-// (modernc.org/sqlite, github.com/mattn/go-sqlite3) or PostgreSQL
-// (github.com/jackc/pgx/v5/stdlib, github.com/lib/pq): the dialect (SQL
+// (modernc.org/sqlite, github.com/mattn/go-sqlite3), PostgreSQL
+// (github.com/jackc/pgx/v5/stdlib, github.com/lib/pq) or MySQL and MariaDB
+// (github.com/go-sql-driver/mysql): the dialect (SQL
 // and error codes) is chosen by the package of the driver's type on every
 // call, and another driver is an error naming the supported ones. The
 // runtime imports none of them. For transaction types built on *sql.Tx
-// (sqlx, sqlc's *Queries), see DoSQLAs. Open SQLite with
-// sqlitestore.DSN (WAL mode), or set a busy timeout: in rollback-journal
-// mode a commit can fail on a concurrent claimer's lock. On PostgreSQL the
+// (sqlx, sqlc's *Queries), see DoSQLAs. Open SQLite in WAL mode
+// (sqlitestore.DSN; _journal_mode=WAL for mattn/go-sqlite3) without a busy
+// timeout of the driver's own: the db effect waits for a concurrent
+// claimer's lock itself, within the call's deadline, whereas a driver's
+// busy timeout blocks inside SQLite past it (mattn/go-sqlite3 waits 5 s
+// unless the DSN says _busy_timeout=0). In rollback-journal mode a commit
+// can fail on a concurrent claimer's lock. On PostgreSQL the
 // table is created unqualified, in the first schema of the session's
 // search_path. For a pgx pool, see package runtime/idempgx.
 func DoSQL[R any](ctx context.Context, spec *Spec, db *sql.DB, key, fingerprint *Encoder, fn func(context.Context, *sql.Tx) (R, error)) (R, error) {

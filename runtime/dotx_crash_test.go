@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/idem-go/idem/internal/testenv"
+	"github.com/idem-go/idem/internal/testenv/mysqltest"
 	"github.com/idem-go/idem/runtime"
 )
 
@@ -142,23 +143,29 @@ func TestDBEffectSurvivesSIGKILL(t *testing.T) {
 		runs         int
 	}
 	// Each run starts a test binary: with -race on 2 cores these counts take
-	// about 35s (about 60 to 90s with two CPU-bound processes beside it).
+	// about 50s (about 80 to 120s with two CPU-bound processes beside it).
 	// Every run is a crash, so each of the five kinds of point is hit about
-	// 20 times on SQLite and 10 on PostgreSQL.
+	// 20 times on SQLite and 10 on PostgreSQL and on MySQL.
 	targets := []target{{"sqlite", filepath.Join(t.TempDir(), "ledger.db"), 100}}
 	t.Run("servers", func(t *testing.T) {
 		targets = append(targets, target{"postgres", testenv.PostgresDSN(t), 50})
+	})
+	t.Run("mysql-server", func(t *testing.T) {
+		targets = append(targets, target{"mysql", testenv.MySQLDSN(t), 50})
 	})
 	for _, tg := range targets {
 		if tg.dsn == "" {
 			continue
 		}
 		t.Run(tg.dialect, func(t *testing.T) {
-			if tg.dialect == "postgres" {
+			switch tg.dialect {
+			case "postgres":
 				tg.dsn = freshPostgresSchema(t, tg.dsn)
+			case "mysql":
+				tg.dsn = mysqltest.Database(t, "crash_")
 			}
 			db := openCrashDB(t, tg.dialect, tg.dsn)
-			_, err := db.Exec(ledgerTable)
+			_, err := db.Exec(rebind(db, ledgerTable))
 			require.NoError(t, err)
 			l := &sqlLedger{db: db}
 			rng := rand.New(rand.NewPCG(seed, 0xdb))
@@ -167,10 +174,13 @@ func TestDBEffectSurvivesSIGKILL(t *testing.T) {
 				p := drawPoint(rng)
 				dist[p.kind]++
 				committed := runDBCrashChild(t, tg.dialect, tg.dsn, run, p)
-				if tg.dialect == "postgres" {
-					// The server finishes (or rolls back) what the dead
-					// child sent before the parent looks.
+				// The server finishes (or rolls back) what the dead child
+				// sent before the parent looks.
+				switch tg.dialect {
+				case "postgres":
 					waitBackendsGone(t, db, crashAppName(run))
+				case "mysql":
+					waitMySQLSessionGone(t, db, crashAppName(run))
 				}
 
 				// After the kill: nothing duplicated, nothing committed
@@ -308,7 +318,8 @@ func TestDBCrashChild(t *testing.T) {
 	os.Exit(3)
 }
 
-// crashAppName is the PostgreSQL application_name of run's child.
+// crashAppName is the PostgreSQL application_name of run's child, and the
+// name of the MySQL lock its session holds.
 func crashAppName(run int) string { return fmt.Sprintf("idem-dbcrash-%03d", run) }
 
 // waitBackendsGone waits until the server has no session named app: a
@@ -328,11 +339,42 @@ func waitBackendsGone(t *testing.T, db *sql.DB, app string) {
 	}
 }
 
+// waitMySQLSessionGone waits until the named lock app, which the killed
+// child's one session took (openCrashDB), is free: the server releases it
+// when the session ends, after the statement (a COMMIT) it was running.
+// The wait is for a condition, bounded by 30s.
+func waitMySQLSessionGone(t *testing.T, db *sql.DB, app string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		var free int
+		require.NoError(t, db.QueryRow(`SELECT IS_FREE_LOCK(?)`, app).Scan(&free))
+		if free == 1 {
+			return
+		}
+		require.Less(t, i, 3000, "the server still has the session of the killed child %s after 30s", app)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // openCrashDB opens the ledger database through database/sql, the handle
-// DoSQL takes: modernc.org/sqlite in WAL mode, or PostgreSQL through pgx's
-// stdlib driver.
+// DoSQL takes: modernc.org/sqlite in WAL mode, PostgreSQL through pgx's
+// stdlib driver, or MySQL through github.com/go-sql-driver/mysql (a
+// child's one connection holds the named lock its parent waits on).
 func openCrashDB(t *testing.T, dialect, dsn string) *sql.DB {
 	switch dialect {
+	case "mysql":
+		db, err := sql.Open("mysql", dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		if run := os.Getenv(dbCrashRunEnv); run != "" && os.Getenv(dbCrashChildEnv) == "1" {
+			n, err := strconv.Atoi(run)
+			require.NoError(t, err)
+			db.SetMaxOpenConns(1)
+			var got int
+			require.NoError(t, db.QueryRow(`SELECT GET_LOCK(?, 0)`, crashAppName(n)).Scan(&got))
+			require.Equal(t, 1, got, "the named lock of run %d is taken", n)
+		}
+		return db
 	case "sqlite":
 		return openSQLiteLedgerDB(t, dsn)
 	case "postgres":

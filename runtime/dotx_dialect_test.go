@@ -128,7 +128,7 @@ func TestDBEffectRetriesAdminShutdown(t *testing.T) {
 	ctx := context.Background()
 	const terminate = `SELECT pg_terminate_backend(pg_backend_pid())`
 	for name, open := range ledgers(t) {
-		if strings.HasPrefix(name, "sqlite") || strings.HasSuffix(name, "sqlx") || strings.HasSuffix(name, "sqlc") {
+		if strings.HasPrefix(name, "sqlite") || mysqlLedger(name) || strings.HasSuffix(name, "sqlx") || strings.HasSuffix(name, "sqlc") {
 			continue // PostgreSQL, through each driver
 		}
 		t.Run(name, func(t *testing.T) {

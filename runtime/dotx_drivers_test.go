@@ -52,12 +52,12 @@ func openLedgerDB(t *testing.T, driver, dsn string) *sql.DB {
 	db, err := sql.Open(driver, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	_, err = db.Exec(ledgerTable)
+	_, err = db.Exec(rebind(db, ledgerTable))
 	require.NoError(t, err)
 	return db
 }
 
-// sqlxLedger goes through idemsqlx.Do, with sqlx's own Rebind.
+// sqlxLedger goes through idemsqlx.Do.
 type sqlxLedger struct {
 	db *sqlx.DB
 	n  atomic.Int64
@@ -67,7 +67,7 @@ func (l *sqlxLedger) insert(ctx context.Context, spec *runtime.Spec, key string,
 	k, f := ledgerEncoders(spec, key, amount)
 	return idemsqlx.Do(ctx, spec, l.db, k, f, func(ctx context.Context, tx *sqlx.Tx) (int64, error) {
 		n := l.n.Add(1)
-		if _, err := tx.ExecContext(ctx, tx.Rebind(`INSERT INTO ledger (key, amount) VALUES (?, ?)`), key, amount); err != nil {
+		if _, err := tx.ExecContext(ctx, rebind(l.db.DB, `INSERT INTO ledger (key, amount) VALUES (?, ?)`), key, amount); err != nil {
 			return 0, err
 		}
 		if fail != nil {
@@ -83,7 +83,7 @@ func (l *sqlxLedger) insert(ctx context.Context, spec *runtime.Spec, key string,
 
 func (l *sqlxLedger) rows(t *testing.T, key string) int {
 	var n int
-	require.NoError(t, l.db.Get(&n, l.db.Rebind(`SELECT count(*) FROM ledger WHERE key = ?`), key))
+	require.NoError(t, l.db.Get(&n, rebind(l.db.DB, `SELECT count(*) FROM ledger WHERE key = ?`), key))
 	return n
 }
 
@@ -150,7 +150,7 @@ func TestDBEffectUnsupportedDriverNamesTheSupported(t *testing.T) {
 		t.Fatal("ran")
 		return 0, nil
 	})
-	for _, d := range []string{"modernc.org/sqlite (SQLite)", "github.com/mattn/go-sqlite3 (SQLite)", "github.com/jackc/pgx/v5/stdlib (PostgreSQL)", "github.com/lib/pq (PostgreSQL)", "runtime_test.fakeDriver"} {
+	for _, d := range []string{"modernc.org/sqlite (SQLite)", "github.com/mattn/go-sqlite3 (SQLite)", "github.com/jackc/pgx/v5/stdlib (PostgreSQL)", "github.com/lib/pq (PostgreSQL)", "github.com/go-sql-driver/mysql (MySQL)", "runtime_test.fakeDriver"} {
 		require.ErrorContains(t, err, d)
 	}
 }

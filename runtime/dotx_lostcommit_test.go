@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/idem-go/idem/internal/testenv/mysqltest"
 	"github.com/idem-go/idem/runtime"
 )
 
@@ -31,8 +32,21 @@ func (o *lostCommit) Commit(ctx context.Context, tx *sql.Tx) error {
 }
 
 func TestDBEffectLostCommitIsResolvedByTheRetry(t *testing.T) {
-	db := openSQLiteLedgerDB(t, filepath.Join(t.TempDir(), "app.db"))
-	_, err := db.Exec(`CREATE TABLE ledger (key TEXT NOT NULL)`)
+	for name, open := range map[string]func(t *testing.T) *sql.DB{
+		"sqlite": func(t *testing.T) *sql.DB { return openSQLiteLedgerDB(t, filepath.Join(t.TempDir(), "app.db")) },
+		"mysql": func(t *testing.T) *sql.DB {
+			db, err := sql.Open("mysql", mysqltest.Database(t, "lost_"))
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			return db
+		},
+	} {
+		t.Run(name, func(t *testing.T) { testLostCommit(t, open(t)) })
+	}
+}
+
+func testLostCommit(t *testing.T, db *sql.DB) {
+	_, err := db.Exec(rebind(db, `CREATE TABLE ledger (key TEXT NOT NULL)`))
 	require.NoError(t, err)
 	base, err := runtime.SQLTxOps(db)
 	require.NoError(t, err)
@@ -45,7 +59,7 @@ func TestDBEffectLostCommitIsResolvedByTheRetry(t *testing.T) {
 	runs := 0
 	got, err := runtime.DoTx(context.Background(), spec, &k, &f, &lostCommit{TxOps: base, lost: 1}, func(ctx context.Context, tx *sql.Tx) (string, error) {
 		runs++
-		_, err := tx.ExecContext(ctx, `INSERT INTO ledger (key) VALUES ('evt-1')`)
+		_, err := tx.ExecContext(ctx, rebind(db, `INSERT INTO ledger (key) VALUES ('evt-1')`))
 		return "inserted", err
 	})
 	require.NoError(t, err)
@@ -65,7 +79,7 @@ func TestDBEffectLostCommitIsResolvedByTheRetry(t *testing.T) {
 	f2.Begin(spec2.Namespace, 1)
 	fn := func(ctx context.Context, tx *sql.Tx) (string, error) {
 		runs++
-		_, err := tx.ExecContext(ctx, `INSERT INTO ledger (key) VALUES ('evt-2')`)
+		_, err := tx.ExecContext(ctx, rebind(db, `INSERT INTO ledger (key) VALUES ('evt-2')`))
 		return "inserted 2", err
 	}
 	_, err = runtime.DoTx(context.Background(), spec2, &k2, &f2, &lostCommit{TxOps: base, lost: 1}, fn)

@@ -13,6 +13,6 @@ import (
 func init() {
 	moreLedgers["sqlite-mattn"] = func(t *testing.T) ledger {
 		path := filepath.Join(t.TempDir(), "app.db")
-		return &sqlLedger{db: openLedgerDB(t, "sqlite3", "file:"+path+"?_busy_timeout=10000&_journal_mode=WAL&_txlock=deferred")}
+		return &sqlLedger{db: openLedgerDB(t, "sqlite3", "file:"+path+"?_busy_timeout=0&_journal_mode=WAL&_txlock=deferred")}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,10 +66,14 @@ func (l *sqlLedger) rows(t *testing.T, key string) int {
 
 func (l *sqlLedger) execs() int64 { return l.n.Load() }
 
-// rebind turns ? placeholders into PostgreSQL's $1 where needed.
+// rebind turns ? placeholders into PostgreSQL's $1 where needed, and
+// quotes the column key where the word is reserved (MySQL).
 func rebind(db *sql.DB, q string) string {
-	if d := fmt.Sprintf("%T", db.Driver()); d == "*sqlite.Driver" || d == "*sqlite3.SQLiteDriver" {
+	switch fmt.Sprintf("%T", db.Driver()) {
+	case "*sqlite.Driver", "*sqlite3.SQLiteDriver":
 		return q
+	case "*mysql.MySQLDriver", "mysql.MySQLDriver":
+		return regexp.MustCompile(`\bkey\b`).ReplaceAllLiteralString(q, "`key`")
 	}
 	out, n := []byte{}, 0
 	for i := 0; i < len(q); i++ {

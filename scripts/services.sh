@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 #
-# services.sh gives the tests real PostgreSQL and Redis servers.
+# services.sh gives the tests real PostgreSQL, Redis and MariaDB servers.
 #
 # Source it (do not execute it) from the test script:
 #
@@ -11,14 +11,15 @@
 #     IDEM_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
 #     IDEM_TEST_REDIS_URL=redis://127.0.0.1:PORT/0
 #     IDEM_TEST_REDIS_CLUSTER_ADDR=127.0.0.1:PORT   (a one-node Redis Cluster)
+#     IDEM_TEST_MYSQL_DSN=idem@tcp(127.0.0.1:PORT)/idem   (MariaDB, for the db effect's MySQL dialect)
 #
-# for the packages under runtime/pgstore and runtime/redisstore (read by
-# internal/testenv). What it does:
+# for the packages under runtime/pgstore and runtime/redisstore and the db
+# effect's tests (read by internal/testenv). What it does:
 #
 #   * A variable that is already set is kept and that server is not started:
 #     point the tests at your own servers by exporting them first.
 #   * Missing servers are installed from Debian packages (postgresql,
-#     redis-server) when running as root; otherwise it prints a note and goes
+#     redis-server, mariadb-server) when running as root; otherwise it prints a note and goes
 #     on, and the tests skip. Under CI (CI set to anything but "", 0, false,
 #     no or off, as internal/testenv reads it; .ci/run exports CI=true) a
 #     server that cannot be installed or started is a failure: it returns
@@ -26,7 +27,10 @@
 #   * Each server is a throwaway instance on 127.0.0.1, on a free port, with
 #     its data under one temporary directory; nothing is persisted.
 #     PostgreSQL runs as the `postgres` user when started by root, since the
-#     server refuses to run as root.
+#     server refuses to run as root; MariaDB as the `mysql` user (both users
+#     come with the packages). MariaDB gets a fresh data directory
+#     (mariadb-install-db, about 3s) and a user idem@127.0.0.1 without a
+#     password that may do anything, with a database idem.
 #   * An EXIT trap (chained after any EXIT trap already set) stops the
 #     servers and removes the temporary directory.
 #
@@ -134,15 +138,15 @@ _idem_svc_tmpdir() {
 }
 
 # _idem_svc_wait WHAT CMD...: runs CMD every 0.1s until it succeeds, for at
-# most 15s.
+# most 60s (a loaded machine can take that long).
 _idem_svc_wait() {
 	local what=$1 i
 	shift
-	for ((i = 0; i < 150; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		if "$@" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
-	_idem_svc_log "$what did not become ready within 15s"
+	_idem_svc_log "$what did not become ready within 60s"
 	return 1
 }
 
@@ -248,12 +252,87 @@ _idem_svc_end_redis_cluster() {
 	_idem_svc_log "Redis Cluster (one node) ready on 127.0.0.1:$port"
 }
 
+# _idem_svc_mysql_bin: prints the directory of the MariaDB server
+# (mariadbd, or mysqld in older packages) whose mariadb-install-db (or
+# mysql_install_db) is installed; /usr/sbin is searched when it is not on
+# PATH.
+_idem_svc_mysql_bin() {
+	local d
+	for d in $(printf '%s' "$PATH" | tr ':' ' ') /usr/sbin /usr/bin; do
+		if [ -x "$d/mariadbd" ] || [ -x "$d/mysqld" ]; then
+			if command -v mariadb-install-db >/dev/null 2>&1 || command -v mysql_install_db >/dev/null 2>&1; then
+				printf '%s\n' "$d"
+				return 0
+			fi
+		fi
+	done
+	return 1
+}
+
+_idem_svc_mysql_ping() {
+	local admin
+	admin=$(command -v mariadb-admin || command -v mysqladmin) || return 1
+	"$admin" --no-defaults --connect-timeout=1 -h 127.0.0.1 -P "$1" -u idem ping
+}
+
+_idem_svc_start_mysql() {
+	local bin server install port dir user=()
+	if ! bin=$(_idem_svc_mysql_bin); then
+		_idem_svc_log "NOTE: MariaDB is not installed and cannot be installed here (not root, or no apt-get)."
+		_idem_svc_log "      Install it, or export IDEM_TEST_MYSQL_DSN; MySQL tests will skip (and fail under CI)."
+		_idem_svc_missing MariaDB
+		return
+	fi
+	server="$bin/mariadbd"
+	[ -x "$server" ] || server="$bin/mysqld"
+	install=$(command -v mariadb-install-db || command -v mysql_install_db)
+	if [ "$(id -u)" = 0 ]; then
+		if ! id mysql >/dev/null 2>&1; then
+			_idem_svc_log "MariaDB must run as a non-root user and the 'mysql' user does not exist; create it or export IDEM_TEST_MYSQL_DSN"
+			return 1
+		fi
+		user=(--user=mysql)
+	fi
+	_idem_svc_tmpdir || return 1
+	port=$(_idem_svc_free_port 53306) || return 1
+	dir="$_IDEM_SVC_DIR/mariadb"
+	mkdir -p "$dir/data"
+	printf '%s\n' "CREATE USER IF NOT EXISTS 'idem'@'127.0.0.1';" \
+		"GRANT ALL PRIVILEGES ON *.* TO 'idem'@'127.0.0.1';" \
+		"CREATE DATABASE IF NOT EXISTS idem;" >"$dir/init.sql"
+	if [ "$(id -u)" = 0 ]; then chown -R mysql: "$dir"; fi
+	# Throwaway settings: no durability, no binary log, loopback only.
+	local opts=(--no-defaults --datadir="$dir/data" --skip-name-resolve --skip-log-bin --innodb-flush-log-at-trx-commit=0
+		--innodb-doublewrite=0 --innodb-log-file-size=8M --innodb-buffer-pool-size=64M "${user[@]}")
+	if ! "$install" "${opts[@]}" --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1; then
+		_idem_svc_log "mariadb-install-db failed:"
+		tail -n 20 "$dir/install.log" >&2
+		return 1
+	fi
+	# Native AIO (io_uring, libaio) is often unavailable in containers.
+	("$server" "${opts[@]}" --port="$port" --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
+		--log-error="$dir/error.log" --innodb-use-native-aio=0 --max-connections=300 --init-file="$dir/init.sql" \
+		</dev/null >/dev/null 2>&1 &)
+	_IDEM_SVC_MYSQL_DIR=$dir
+	if ! _idem_svc_wait "MariaDB on 127.0.0.1:$port" _idem_svc_mysql_ping "$port"; then
+		tail -n 20 "$dir/error.log" >&2 2>/dev/null
+		return 1
+	fi
+	export IDEM_TEST_MYSQL_DSN="idem@tcp(127.0.0.1:$port)/idem"
+	_idem_svc_log "MariaDB ready on 127.0.0.1:$port"
+}
+
 # _idem_svc_stop stops what this script started. It is the EXIT trap.
 _idem_svc_stop() {
 	local port
 	if [ -n "${_IDEM_SVC_PG_DATA:-}" ]; then
 		_idem_svc_as_pg "$_IDEM_SVC_PG_BIN/pg_ctl" -D "$_IDEM_SVC_PG_DATA" -m immediate -w -t 10 stop >/dev/null 2>&1 || true
 		_IDEM_SVC_PG_DATA=
+	fi
+	if [ -n "${_IDEM_SVC_MYSQL_DIR:-}" ] && [ -s "$_IDEM_SVC_MYSQL_DIR/mysqld.pid" ]; then
+		# Throwaway data: no clean shutdown needed.
+		kill -KILL "$(cat "$_IDEM_SVC_MYSQL_DIR/mysqld.pid")" 2>/dev/null || true
+		_IDEM_SVC_MYSQL_DIR=
 	fi
 	for port in ${_IDEM_SVC_REDIS_PORTS:-}; do
 		redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
@@ -284,7 +363,7 @@ _idem_svc_stop" EXIT
 }
 
 _idem_svc_main() {
-	local rc=0 want_pg= want_redis= want_cluster= pkgs=
+	local rc=0 want_pg= want_redis= want_cluster= want_mysql= pkgs=
 	if [ -n "${IDEM_TEST_POSTGRES_DSN:-}" ]; then
 		_idem_svc_log "using IDEM_TEST_POSTGRES_DSN from the environment"
 	else
@@ -300,11 +379,17 @@ _idem_svc_main() {
 	else
 		want_cluster=1
 	fi
-	if [ -z "$want_pg$want_redis$want_cluster" ]; then return 0; fi
+	if [ -n "${IDEM_TEST_MYSQL_DSN:-}" ]; then
+		_idem_svc_log "using IDEM_TEST_MYSQL_DSN from the environment"
+	else
+		want_mysql=1
+	fi
+	if [ -z "$want_pg$want_redis$want_cluster$want_mysql" ]; then return 0; fi
 
 	# One apt-get run for whatever is missing.
 	if [ -n "$want_pg" ] && ! _idem_svc_pg_bin >/dev/null; then pkgs="postgresql"; fi
 	if [ -n "$want_redis$want_cluster" ] && ! _idem_svc_have_redis; then pkgs="$pkgs redis-server"; fi
+	if [ -n "$want_mysql" ] && ! _idem_svc_mysql_bin >/dev/null; then pkgs="$pkgs mariadb-server"; fi
 	if [ -n "$pkgs" ]; then
 		# shellcheck disable=SC2086
 		if ! _idem_svc_install $pkgs && _idem_svc_ci; then
@@ -327,6 +412,10 @@ _idem_svc_main() {
 	fi
 	if [ -n "$want_pg" ]; then
 		_idem_svc_start_postgres || rc=1
+	fi
+	# MariaDB's setup (about 3s) runs while the cluster settles.
+	if [ -n "$want_mysql" ]; then
+		_idem_svc_start_mysql || rc=1
 	fi
 	if [ -n "$want_redis" ]; then
 		if [ -z "$have_redis" ]; then

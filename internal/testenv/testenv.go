@@ -1,9 +1,9 @@
 // Package testenv tells tests where the real servers they need are.
 //
 // The servers come from scripts/services.sh, which `bash scripts/test.sh`
-// sources: it starts throwaway PostgreSQL and Redis instances and exports
-// IDEM_TEST_POSTGRES_DSN, IDEM_TEST_REDIS_URL and
-// IDEM_TEST_REDIS_CLUSTER_ADDR. A test that needs a server
+// sources: it starts throwaway PostgreSQL, Redis and MariaDB instances and
+// exports IDEM_TEST_POSTGRES_DSN, IDEM_TEST_REDIS_URL,
+// IDEM_TEST_REDIS_CLUSTER_ADDR and IDEM_TEST_MYSQL_DSN. A test that needs a server
 // asks this package for its address; when the variable is unset the test is
 // skipped on a developer's machine and fails under CI, so CI can never pass
 // by silently skipping the stores it must prove.
@@ -33,6 +33,10 @@ const (
 	// Redis Cluster node (scripts/services.sh starts a one-node cluster),
 	// e.g. 127.0.0.1:56479.
 	RedisClusterAddrVar = "IDEM_TEST_REDIS_CLUSTER_ADDR"
+	// MySQLDSNVar names the variable holding a MySQL or MariaDB data source
+	// name in github.com/go-sql-driver/mysql's form, e.g.
+	// idem@tcp(127.0.0.1:53306)/idem.
+	MySQLDSNVar = "IDEM_TEST_MYSQL_DSN"
 	// CIVar names the variable that CI sets (.ci/run exports CI=true
 	// itself); under it a missing server fails the test instead of
 	// skipping it. See [CI] for the values that count as set.
@@ -97,6 +101,14 @@ func RedisURL(t testing.TB) string {
 func RedisClusterAddr(t testing.TB) string {
 	t.Helper()
 	return lookup(t, RedisClusterAddrVar, "Redis Cluster")
+}
+
+// MySQLDSN returns the MySQL (or MariaDB) data source name from
+// IDEM_TEST_MYSQL_DSN. When it is unset, it fails t under CI (see [CI]) and
+// skips t otherwise; in both cases it does not return.
+func MySQLDSN(t testing.TB) string {
+	t.Helper()
+	return lookup(t, MySQLDSNVar, "MySQL")
 }
 
 func lookup(t testing.TB, name, server string) string {

@@ -53,6 +53,7 @@ func TestHelpers(t *testing.T) {
 		{"PostgresDSN", PostgresDSNVar, "PostgreSQL", PostgresDSN},
 		{"RedisURL", RedisURLVar, "Redis", RedisURL},
 		{"RedisClusterAddr", RedisClusterAddrVar, "Redis Cluster", RedisClusterAddr},
+		{"MySQLDSN", MySQLDSNVar, "MySQL", MySQLDSN},
 	}
 	for _, h := range helpers {
 		t.Run(h.name, func(t *testing.T) {

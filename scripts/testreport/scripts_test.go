@@ -28,7 +28,7 @@ func env(extra ...string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch k {
-		case "CI", "IDEM_TEST_POSTGRES_DSN", "IDEM_TEST_REDIS_URL", "IDEM_TEST_REDIS_CLUSTER_ADDR", "PATH":
+		case "CI", "IDEM_TEST_POSTGRES_DSN", "IDEM_TEST_REDIS_URL", "IDEM_TEST_REDIS_CLUSTER_ADDR", "IDEM_TEST_MYSQL_DSN", "PATH":
 			continue
 		}
 		e = append(e, kv)
@@ -58,7 +58,8 @@ func TestCIRunExportsCI(t *testing.T) {
 }
 
 // servicesPath is a PATH with the tools services.sh uses but no
-// redis-server and no apt-get, so Redis can be neither found nor installed.
+// redis-server, no mariadb-install-db and no apt-get, so Redis and
+// MariaDB can be neither found nor installed.
 func servicesPath(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir()
@@ -73,8 +74,8 @@ func servicesPath(t *testing.T) string {
 func TestServicesFailUnderCIWhenAServerIsMissing(t *testing.T) {
 	path := servicesPath(t)
 	script := filepath.Join(root(t), "scripts", "services.sh")
-	// PostgreSQL is "already running" (its variable is set); Redis is
-	// missing and cannot be installed.
+	// PostgreSQL is "already running" (its variable is set); Redis and
+	// MariaDB are missing and cannot be installed.
 	source := func(ci string) (int, string) {
 		cmd := exec.Command(filepath.Join(path, "bash"), "-c", `source "$1"; echo "sourced: $?"`, "bash", script)
 		cmd.Env = env("PATH="+path, "IDEM_TEST_POSTGRES_DSN=postgres://nowhere:1/x")
@@ -94,6 +95,7 @@ func TestServicesFailUnderCIWhenAServerIsMissing(t *testing.T) {
 		code, out := source(ci)
 		assert.Equal(t, 0, code, out)
 		assert.Contains(t, out, "NOTE: Redis is not installed", "CI=%q", ci)
+		assert.Contains(t, out, "NOTE: MariaDB is not installed", "CI=%q", ci)
 		assert.Contains(t, out, "sourced: 0", "outside CI a missing server is a note: CI=%q\n%s", ci, out)
 		assert.NotContains(t, out, "FAIL")
 	}
@@ -101,5 +103,6 @@ func TestServicesFailUnderCIWhenAServerIsMissing(t *testing.T) {
 		_, out := source(ci)
 		assert.Contains(t, out, "sourced: 1", "under CI=%s a missing server fails:\n%s", ci, out)
 		assert.Contains(t, out, "FAIL: Redis is missing and CI (CI="+ci+") must not skip its tests")
+		assert.Contains(t, out, "FAIL: MariaDB is missing and CI (CI="+ci+") must not skip its tests")
 	}
 }

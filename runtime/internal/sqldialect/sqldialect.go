@@ -4,12 +4,16 @@
 // when the table is missing, and the error codes that say a transaction
 // rolled back and a new one may succeed. Errors are classified through the
 // methods the drivers' error types have (Code() int for modernc.org/sqlite,
-// SQLState() string for pgx), never by their text.
+// SQLState() string for pgx) or their exported fields, read by reflection
+// (github.com/mattn/go-sqlite3, github.com/go-sql-driver/mysql), never by
+// their text (one exception: the MySQL driver's ErrInvalidConn, see
+// mysqlInvalidConn).
 //
 // The table is the one the stores use (runtime/sqlitestore's Schema,
-// runtime/pgstore's Schema), so a store on the same database sees the
-// records; the claim applies store.Decide to the key's row, read under the
-// database's write lock (SQLite) or a row lock (PostgreSQL).
+// runtime/pgstore's Schema; MySQL has no store, only the db effect), so a
+// store on the same database sees the records; the claim applies
+// store.Decide to the key's row, read under the database's write lock
+// (SQLite) or a row lock (PostgreSQL, MySQL).
 package sqldialect
 
 import (
@@ -22,6 +26,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,13 +43,18 @@ type Dialect struct {
 	// Driver is the import path of the database/sql driver.
 	Driver string
 
-	schema      string // creates the table, idempotently
-	migrateLock string // PostgreSQL: serializes migrations with pgstore's
-	insertFirst bool   // SQLite: a claim's first statement is the insert, which takes the write lock
+	schema      []string // create the tables, idempotently: one Exec each
+	migrateLock string   // PostgreSQL: serializes migrations with pgstore's
+	insertFirst bool     // SQLite: a claim's first statement is the insert, which takes the write lock
 	// sel reads the key's row under the claim's lock (SQLite's write
 	// lock, or a row lock); peek, when the dialect locks rows, reads it
 	// without, so that a replay takes no lock.
 	sel, peek, insert, grant, extend, mark, complete stmt
+
+	// drawToken, for a database without RETURNING (MySQL), draws the
+	// token of a grant before the write: its insert then only makes sure
+	// the key has a row, which it locks, and the claim reads that row.
+	drawToken func(ctx context.Context, tx *sql.Tx) (int64, error)
 
 	missingTable func(error) bool
 	transient    func(error) bool
@@ -60,6 +70,7 @@ var dialects = map[string]*Dialect{
 	libsqlDriver:        libsql,
 	postgres.Driver:     postgres,
 	"github.com/lib/pq": postgres.forDriver("github.com/lib/pq"),
+	mysql.Driver:        mysql,
 }
 
 // forDriver returns d for another driver of the same database.
@@ -114,9 +125,9 @@ func ConnectionLost(err error) bool {
 // Migrate creates the records table in db if it does not exist.
 func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if d.migrateLock == "" {
-		for _, s := range statements(d.schema) {
+		for _, q := range d.schema {
 			if err := d.waitBusy(ctx, func() error {
-				_, err := db.ExecContext(ctx, s)
+				_, err := db.ExecContext(ctx, q)
 				return err
 			}); err != nil {
 				return err
@@ -132,8 +143,8 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
 		return err
 	}
-	for _, s := range statements(d.schema) {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
+	for _, q := range d.schema {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
@@ -198,9 +209,9 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 			}
 			continue // a concurrent transaction inserted the key: read it
 		case change == store.Grant:
-			err = d.grant.queryRow(ctx, tx, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
+			err = d.writeGrant(ctx, tx, &rec.Token, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
 				"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
-				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt)}).scanToken(&rec.Token)
+				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt)})
 		case change == store.ExtendLease:
 			_, err = d.extend.exec(ctx, tx, args{"key": req.Key[:], "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
 				"now": nanos(rec.UpdatedAt)})
@@ -236,10 +247,20 @@ func (d *Dialect) insertNew(ctx context.Context, tx *sql.Tx, req store.ClaimRequ
 	rec := &res.Record
 	var ok bool
 	err := d.waitBusy(ctx, func() error {
-		var err error
-		ok, err = d.insert.queryRow(ctx, tx, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
+		a := args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
 			"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
-			"now": nanos(rec.CreatedAt)}).scan(&rec.Token)
+			"now": nanos(rec.CreatedAt)}
+		if d.drawToken != nil {
+			// The statement inserts the row or locks the key's; the
+			// claim then reads it under that lock (ok stays false).
+			if err := d.draw(ctx, tx, a); err != nil {
+				return err
+			}
+			_, err := d.insert.exec(ctx, tx, a)
+			return err
+		}
+		var err error
+		ok, err = d.insert.queryRow(ctx, tx, a).scan(&rec.Token)
 		return err
 	})
 	if err != nil {
@@ -247,6 +268,42 @@ func (d *Dialect) insertNew(ctx context.Context, tx *sql.Tx, req store.ClaimRequ
 	}
 	return res, ok, nil
 }
+
+// writeGrant writes a grant to the row the claim holds locked and sets
+// *token to the token it wrote: the one the grant returns, or, where the
+// dialect draws tokens, the one drawn for it.
+func (d *Dialect) writeGrant(ctx context.Context, tx *sql.Tx, token *int64, a args) error {
+	if d.drawToken == nil {
+		return d.grant.queryRow(ctx, tx, a).scanToken(token)
+	}
+	if err := d.draw(ctx, tx, a); err != nil {
+		return err
+	}
+	n, err := d.grant.exec(ctx, tx, a)
+	if err == nil && n == 0 {
+		err = errGrantVanished
+	}
+	if err == nil {
+		*token = a["token"].(int64)
+	}
+	return err
+}
+
+// draw sets a's token to one drawToken draws, or to the one store.Decide
+// put there (the key's row's token plus one) if that is larger: a drawn
+// token exceeds every token drawn before it from one server, and the
+// row's keeps the key's tokens increasing where servers draw from
+// interleaved ranges (a multi-primary cluster's auto_increment_offset).
+func (d *Dialect) draw(ctx context.Context, tx *sql.Tx, a args) error {
+	t, err := d.drawToken(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("draw a fencing token: %w", err)
+	}
+	a["token"] = max(t, a["token"].(int64))
+	return nil
+}
+
+var errGrantVanished = errors.New("the row to grant vanished under the claim's lock")
 
 // Complete records result for key in tx, moves the record to completed and
 // sets its retention, only if it is in progress under exactly f; otherwise
@@ -353,7 +410,8 @@ type stmt struct {
 type args map[string]any
 
 // compile turns the @name parameters of q into placeholder(1),
-// placeholder(2), …; a name used twice is one parameter.
+// placeholder(2), …; a name used twice is one parameter. A nil placeholder
+// writes a "?" for every use, each bound on its own (MySQL).
 func compile(q string, placeholder func(int) string) stmt {
 	var s stmt
 	var b strings.Builder
@@ -371,6 +429,11 @@ func compile(q string, placeholder func(int) string) stmt {
 		}
 		name := q[:j]
 		q = q[j:]
+		if placeholder == nil {
+			s.names = append(s.names, name)
+			b.WriteByte('?')
+			continue
+		}
 		n := -1
 		for k, have := range s.names {
 			if have == name {
@@ -434,13 +497,16 @@ func (r rowResult) scan(into any) (bool, error) {
 func (r rowResult) scanToken(token *int64) error {
 	ok, err := r.scan(token)
 	if err == nil && !ok {
-		err = errors.New("the row to grant vanished under the claim's lock")
+		err = errGrantVanished
 	}
 	return err
 }
 
-// The statements, in both dialects. {token} is how a grant gets its token:
-// the one store.Decide computed (@token), or the sequence's next value.
+// The statements, in every dialect. {token} is how a grant gets its token:
+// the one store.Decide computed or the dialect drew (@token), or the
+// sequence's next value; {conflict} ends the insert (do nothing when the key
+// has a row, and return the token), {returning} the grant (return the
+// token): see syntax.
 const (
 	columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
 	selSQL  = `SELECT ` + columns + ` FROM idem_records WHERE key = @key`
@@ -448,31 +514,59 @@ const (
 	// nothing when it has one.
 	insertSQL = `INSERT INTO idem_records (key, ` + columns + `)
 VALUES (@key, @namespace, @fingerprint, 1, @owner, {token}, @lease, @retain, NULL, 1, @now, @now)
-ON CONFLICT (key) DO NOTHING RETURNING token`
+{conflict}`
 	// grantSQL, extendSQL and markSQL write the row the claim read under
 	// its lock.
 	grantSQL = `UPDATE idem_records SET namespace = @namespace, fingerprint = @fingerprint, state = 1, owner = @owner,
 	token = {token}, lease_until = @lease, retain_until = @retain, result = NULL, attempts = @attempts,
 	created_at = @created, updated_at = @now
-WHERE key = @key RETURNING token`
+WHERE key = @key{returning}`
 	extendSQL   = `UPDATE idem_records SET lease_until = @lease, retain_until = @retain, updated_at = @now WHERE key = @key`
 	markSQL     = `UPDATE idem_records SET state = 3, updated_at = @now WHERE key = @key`
 	completeSQL = `UPDATE idem_records SET state = 2, result = @result, retain_until = @retain
 WHERE key = @key AND owner = @owner AND token = @token AND state = 1`
 )
 
+// syntax is how a dialect's SQL differs in the statements' templates.
+type syntax struct {
+	placeholder func(int) string // the n-th parameter; nil: "?" for each use
+	token       string           // {token}
+	lockRow     string           // ends sel: the row lock, where the dialect locks rows
+	conflict    string           // {conflict}
+	returning   string           // {returning}
+	keyColumn   string           // how the column key is written, where the word is reserved
+}
+
+// The insert's and grant's endings in SQLite and PostgreSQL, which return
+// the token they wrote.
+const (
+	onConflictReturning = "ON CONFLICT (key) DO NOTHING RETURNING token"
+	returningToken      = " RETURNING token"
+)
+
+// keyWord is the column key in a compiled statement (whose @key
+// parameters are placeholders by then).
+var keyWord = regexp.MustCompile(`\bkey\b`)
+
 // build fills d's statements from the templates.
-func (d *Dialect) build(placeholder func(int) string, token, lockRow string) *Dialect {
-	r := strings.NewReplacer("{token}", token)
-	d.sel = compile(selSQL+lockRow, placeholder)
-	if lockRow != "" {
-		d.peek = compile(selSQL, placeholder)
+func (d *Dialect) build(s syntax) *Dialect {
+	r := strings.NewReplacer("{token}", s.token, "{conflict}", s.conflict, "{returning}", s.returning)
+	c := func(q string) stmt {
+		st := compile(r.Replace(q), s.placeholder)
+		if s.keyColumn != "" {
+			st.text = keyWord.ReplaceAllLiteralString(st.text, s.keyColumn)
+		}
+		return st
 	}
-	d.insert = compile(r.Replace(insertSQL), placeholder)
-	d.grant = compile(r.Replace(grantSQL), placeholder)
-	d.extend = compile(extendSQL, placeholder)
-	d.mark = compile(markSQL, placeholder)
-	d.complete = compile(completeSQL, placeholder)
+	d.sel = c(selSQL + s.lockRow)
+	if s.lockRow != "" {
+		d.peek = c(selSQL)
+	}
+	d.insert = c(insertSQL)
+	d.grant = c(grantSQL)
+	d.extend = c(extendSQL)
+	d.mark = c(markSQL)
+	d.complete = c(completeSQL)
 	return d
 }
 
@@ -496,18 +590,52 @@ func sqliteCode(err error) (int, bool) {
 	if errors.As(err, &e) {
 		return e.Code(), true
 	}
-	for ; err != nil; err = errors.Unwrap(err) {
+	if f, ok := driverErrorField(err, mattnSQLite, "Error", "ExtendedCode"); ok && f.CanInt() {
+		return int(f.Int()), true
+	}
+	return 0, false
+}
+
+// driverErrorField returns the field of the first error in err's tree
+// whose type (or the type it points to) is the struct pkg.name: how the
+// errors of a driver the runtime does not import are read.
+func driverErrorField(err error, pkg, name, field string) (f reflect.Value, ok bool) {
+	anyError(err, func(err error) bool {
 		v := reflect.ValueOf(err)
 		if v.Kind() == reflect.Pointer && !v.IsNil() {
 			v = v.Elem()
 		}
-		if t := v.Type(); v.Kind() == reflect.Struct && t.PkgPath() == mattnSQLite && t.Name() == "Error" {
-			if f := v.FieldByName("ExtendedCode"); f.IsValid() && f.CanInt() {
-				return int(f.Int()), true
+		if t := v.Type(); v.Kind() == reflect.Struct && t.PkgPath() == pkg && t.Name() == name {
+			f = v.FieldByName(field)
+			ok = f.IsValid()
+		}
+		return ok
+	})
+	return f, ok
+}
+
+// anyError reports whether match holds for an error in err's tree, in the
+// order errors.As visits it.
+func anyError(err error, match func(error) bool) bool {
+	for err != nil {
+		if match(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if anyError(e, match) {
+					return true
+				}
 			}
+			return false
+		default:
+			return false
 		}
 	}
-	return 0, false
+	return false
 }
 
 const mattnSQLite = "github.com/mattn/go-sqlite3"
@@ -606,7 +734,7 @@ CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_unt
 var sqlite = (&Dialect{
 	Name:        "SQLite",
 	Driver:      "modernc.org/sqlite",
-	schema:      SQLiteSchema,
+	schema:      statements(SQLiteSchema), // one statement per Exec: go-libsql runs no more
 	insertFirst: true,
 	// The table's absence is a generic SQLITE_ERROR; Migrate is harmless
 	// when the table exists, and the claim is tried once more only.
@@ -622,7 +750,8 @@ var sqlite = (&Dialect{
 		code, ok := sqliteCode(err)
 		return ok && code&0xff == sqliteBusy && code != sqliteBusySnapshot
 	},
-}).build(func(n int) string { return "?" + strconv.Itoa(n) }, "@token", "")
+}).build(syntax{placeholder: func(n int) string { return "?" + strconv.Itoa(n) }, token: "@token",
+	conflict: onConflictReturning, returning: returningToken})
 
 // PostgreSQL SQLSTATE codes (https://www.postgresql.org/docs/current/errcodes-appendix.html),
 // as pgx's *pgconn.PgError reports them through SQLState() string.
@@ -705,8 +834,9 @@ func postgresLockID() int64 {
 var postgres = (&Dialect{
 	Name:         "PostgreSQL",
 	Driver:       "github.com/jackc/pgx/v5/stdlib",
-	schema:       postgresSchema,
+	schema:       statements(postgresSchema),
 	migrateLock:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(postgresLockID(), 10) + ")",
 	missingTable: func(err error) bool { code, _ := SQLState(err); return code == pgUndefinedTable },
 	transient:    PostgresTransient,
-}).build(func(n int) string { return "$" + strconv.Itoa(n) }, `nextval('"idem_records_token_seq"')`, " FOR UPDATE")
+}).build(syntax{placeholder: func(n int) string { return "$" + strconv.Itoa(n) }, token: `nextval('"idem_records_token_seq"')`,
+	lockRow: " FOR UPDATE", conflict: onConflictReturning, returning: returningToken})

@@ -91,5 +91,6 @@ func TestForRecognisesDriversByType(t *testing.T) {
 	_, err = For(sql.OpenDB(otherConnector{}))
 	require.ErrorContains(t, err, "modernc.org/sqlite")
 	require.ErrorContains(t, err, "github.com/jackc/pgx/v5/stdlib")
+	require.ErrorContains(t, err, "github.com/go-sql-driver/mysql (MySQL)")
 	require.ErrorContains(t, err, "sqldialect.otherDriver")
 }
