@@ -228,6 +228,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		tx, res, err := beginClaim(ctx, ops, store.ClaimRequest{
 			Key: c.key, Namespace: spec.Namespace, Fingerprint: c.fp, Owner: c.owner,
 			Now: now, LeaseUntil: now.Add(spec.lease()), RetainUntil: now.Add(spec.ttl()), Takeover: true,
+			FingerprintParts: c.parts,
 		})
 		if err != nil {
 			lastErr = NotApplied(c.storeError("claim in transaction", err))
@@ -316,7 +317,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		return c.keyReused()
+		return c.keyReused(rec.FingerprintParts)
 	}
 	if rec.State == store.StateCompleted {
 		return nil

@@ -102,3 +102,22 @@ func appendScopeMsg(b []byte, scope string, d Key) []byte {
 	b = append(b, scope...)
 	return append(b, d[:]...)
 }
+
+// partsSalt is the salt of the per-part digests of the record of key (see
+// key_parts.go): the key itself, or under a key secret
+// HMAC-SHA256(secret, "idem:parts:" || key).
+func partsSalt(key Key) Key {
+	m := currentKeyMAC()
+	if m == nil {
+		return key
+	}
+	st := m.pool.Get().(*keyMACState)
+	st.msg = append(append(st.msg[:0], "idem:parts:"...), key[:]...)
+	st.h.Reset()
+	st.h.Write(st.msg)
+	st.out = st.h.Sum(st.out[:0])
+	var salt Key
+	copy(salt[:], st.out)
+	m.pool.Put(st)
+	return salt
+}
