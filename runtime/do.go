@@ -172,7 +172,7 @@ func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder)
 	if c.fp, err = fingerprint.SumFingerprintContext(ctx); err != nil {
 		return fmt.Errorf("%w: %s: fingerprint: %w", ErrInvalidKey, spec.Namespace, err)
 	}
-	c.parts = fingerprint.appendParts(c.partsBuf[:0], c.key)
+	c.parts = fingerprint.appendParts(c.partsBuf[:0], c.key, c.fp)
 	c.owner = newOwner()
 	return nil
 }
@@ -193,10 +193,10 @@ func (c *call) emit(kind EventKind, attempt int, err error) {
 }
 
 // keyReused reports a record whose fingerprint differs from the call's and
-// returns the error the caller sees. recordedParts are the record's
-// FingerprintParts: the message names the parts that differ from the
-// call's, or says why it cannot.
-func (c *call) keyReused(recordedParts []byte) error {
+// returns the error the caller sees. recordedFP and recordedParts are the
+// record's Fingerprint and FingerprintParts: the message names the parts
+// that differ from the call's, or says why it cannot.
+func (c *call) keyReused(recordedFP Fingerprint, recordedParts []byte) error {
 	covers := "its fingerprinted arguments"
 	if c.spec.Fingerprint != "" {
 		covers = "its fingerprint (" + c.spec.Fingerprint + ")"
@@ -206,7 +206,7 @@ func (c *call) keyReused(recordedParts []byte) error {
 		"If the values differ for the same request (a deploy changed a fingerprinted parameter, or an argument "+
 		"the caller makes afresh on every call, such as a new UUID or time.Now(), is in the fingerprint), "+
 		"pin the fingerprint to the arguments that identify the request with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key, covers,
-		partsDiffer(c.spec.Fingerprint, recordedParts, c.parts))
+		partsDiffer(c.spec.Fingerprint, recordedFP, recordedParts, c.fp, c.parts))
 	c.emit(EventKeyReused, 0, err)
 	return err
 }
@@ -254,7 +254,7 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 		}
 		rec := &res.Record
 		if rec.Fingerprint != c.fp {
-			return nil, c.keyReused(rec.FingerprintParts)
+			return nil, c.keyReused(rec.Fingerprint, rec.FingerprintParts)
 		}
 		switch rec.State {
 		case store.StateCompleted:

@@ -317,7 +317,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		return c.keyReused(rec.FingerprintParts)
+		return c.keyReused(rec.Fingerprint, rec.FingerprintParts)
 	}
 	if rec.State == store.StateCompleted {
 		return nil

@@ -21,6 +21,7 @@ import (
 // keep the bytes opaque):
 //
 //	0x01
+//	fingerprint[:4]                   of the record the parts describe
 //	for each value written to the fingerprint Encoder after Begin, in order:
 //	    digest                        of the value's encoding
 //	    uvarint(m)                    m = n+1 for a struct value (behind any
@@ -34,11 +35,17 @@ import (
 //	salt   = the record's key, or, under a key secret,
 //	         HMAC-SHA256(secret, "idem:parts:" || key)
 //
+// The fingerprint's first bytes tie the parts to the record: a binary
+// that does not know the parts (yesterday's, after a rollback) may
+// re-grant a row and leave the previous grant's parts in it; parts whose
+// fingerprint is not the record's are ignored.
+//
 // Fields whose value is zero are not in the encoding (see [Encoder]), so
 // a field listed on one side only was zero on the other.
 const (
 	partsFormatV1 = 0x01
 	partDigestLen = 4
+	partsFPLen    = 4 // bytes of the fingerprint that open the parts
 	// maxPartsEncoding bounds the fingerprint encodings the Encoder keeps
 	// for per-part digests once they outgrow its inline buffer; a longer
 	// fingerprint has none.
@@ -64,7 +71,7 @@ func (sp *encSpill) keep(b []byte) {
 // appendParts appends the per-part digests of the encoding written since
 // Begin, salted for the record of key, to dst. It appends nothing when
 // the encoding is incomplete, failed, or too long to have been kept.
-func (e *Encoder) appendParts(dst []byte, key Key) []byte {
+func (e *Encoder) appendParts(dst []byte, key Key, fp Fingerprint) []byte {
 	if e.err != nil || e.nf != 0 || e.pend != pendNone {
 		return dst
 	}
@@ -85,6 +92,7 @@ func (e *Encoder) appendParts(dst []byte, key Key) []byte {
 	salt := partsSalt(key)
 	start := len(dst)
 	dst = append(dst, partsFormatV1)
+	dst = append(dst, fp[:partsFPLen]...)
 	for len(body) > 0 {
 		n, ok := skipKeyValue(body, 0)
 		if !ok {
@@ -263,11 +271,11 @@ type fieldDigest struct {
 
 // decodeParts decodes per-part digests; it reports false for bytes of
 // another format version or malformed ones.
-func decodeParts(b []byte) ([]partDigests, bool) {
-	if len(b) == 0 || b[0] != partsFormatV1 {
+func decodeParts(b []byte, fp Fingerprint) ([]partDigests, bool) {
+	if len(b) < 1+partsFPLen || b[0] != partsFormatV1 || string(b[1:1+partsFPLen]) != string(fp[:partsFPLen]) {
 		return nil, false
 	}
-	b = b[1:]
+	b = b[1+partsFPLen:]
 	var parts []partDigests
 	digest := func() (d [partDigestLen]byte, ok bool) {
 		if len(b) < partDigestLen {
@@ -321,16 +329,16 @@ func decodeParts(b []byte) ([]partDigests, bool) {
 // "ev, amount") for the top-level parts and "name.Field" for the fields of
 // a struct part. It returns a clause for the ErrKeyReused message: the
 // names, or why they cannot be told.
-func partsDiffer(names string, recorded, current []byte) string {
+func partsDiffer(names string, recFP Fingerprint, recorded []byte, curFP Fingerprint, current []byte) string {
 	const unknown = "which of them differ cannot be told: "
 	if len(recorded) == 0 {
 		return unknown + "the store kept no per-part digests for the recorded call (it was recorded by an older idem, or the store's table lacks the fingerprint_parts column; see the store's documentation)"
 	}
-	rec, ok := decodeParts(recorded)
+	rec, ok := decodeParts(recorded, recFP)
 	if !ok {
-		return unknown + "the record's per-part digests are in a format this version of idem does not read"
+		return unknown + "the record's per-part digests are in a format this version of idem does not read, or belong to an earlier record of the key"
 	}
-	cur, ok := decodeParts(current)
+	cur, ok := decodeParts(current, curFP)
 	if !ok {
 		return unknown + "this call's fingerprint is too long for per-part digests"
 	}

@@ -311,7 +311,7 @@ func (st *stepOf) run(ctx context.Context, effect Effect, fn func(context.Contex
 		rec := res.Record
 		switch {
 		case rec.Fingerprint != c.fp:
-			return nil, false, Permanent(fmt.Errorf("%w: %s: the step's record belongs to other arguments (%s)", ErrKeyReused, st.visible(), partsDiffer(c.spec.Fingerprint, rec.FingerprintParts, c.parts)))
+			return nil, false, Permanent(fmt.Errorf("%w: %s: the step's record belongs to other arguments (%s)", ErrKeyReused, st.visible(), partsDiffer(c.spec.Fingerprint, rec.Fingerprint, rec.FingerprintParts, c.fp, c.parts)))
 		case rec.State == store.StateCompleted:
 			st.emit(EventReplayed, nil)
 			return rec.Result, true, nil
@@ -474,7 +474,7 @@ func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(
 	if !res.Granted {
 		rec := res.Record
 		if rec.Fingerprint != c.fp {
-			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another fingerprint (%s); was its key used elsewhere?", ErrStore, st.visible(), rec.State, partsDiffer(c.spec.Fingerprint, rec.FingerprintParts, c.parts)))
+			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another fingerprint (%s); was its key used elsewhere?", ErrStore, st.visible(), rec.State, partsDiffer(c.spec.Fingerprint, rec.Fingerprint, rec.FingerprintParts, c.fp, c.parts)))
 		}
 		if rec.State != store.StateCompleted {
 			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another state; was its key used elsewhere?", ErrStore, st.visible(), rec.State))
