@@ -18,7 +18,7 @@ import (
 // the functions that work in a caller's transaction. Read-only.
 var (
 	defaultTable   = tableName{table: DefaultTable}
-	defaultQueries = buildQueries(defaultTable)
+	defaultQueries = buildQueries(defaultTable, true)
 )
 
 // inTx is the claim's error context for a caller's transaction.
@@ -168,11 +168,15 @@ func completeIn(ctx context.Context, key store.Key, f store.Fence, result []byte
 }
 
 // hintMigrate adds the fix to an error that says the table or its
-// sequence does not exist (SQLSTATE 42P01, undefined_table).
+// sequence does not exist (SQLSTATE 42P01, undefined_table), or that the
+// table predates the fingerprint_parts column (42703, undefined_column).
 func hintMigrate(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
 		return fmt.Errorf("%w (create the table and its sequence with pgstore.MigratePool or pgstore.MigrateSQL first)", err)
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "42703" {
+		return fmt.Errorf("%w (the table predates the fingerprint_parts column: run pgstore.MigratePool or pgstore.MigrateSQL once to add it)", err)
 	}
 	return err
 }

@@ -519,10 +519,19 @@ const SQLiteSchema = `CREATE TABLE IF NOT EXISTS idem_records (
 	result       BLOB,
 	attempts     INTEGER NOT NULL,
 	created_at   INTEGER NOT NULL,
-	updated_at   INTEGER NOT NULL
+	updated_at   INTEGER NOT NULL,
+	fingerprint_parts BLOB
 );
 CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_until);
 `
+
+// SQLiteAddParts adds the fingerprint_parts column to a table created
+// before it existed; run it when SQLiteHasParts finds none.
+const SQLiteAddParts = `ALTER TABLE idem_records ADD COLUMN fingerprint_parts BLOB`
+
+// SQLiteHasParts selects 1 when idem_records has the fingerprint_parts
+// column.
+const SQLiteHasParts = `SELECT 1 FROM pragma_table_info('idem_records') WHERE name = 'fingerprint_parts'`
 
 var sqlite = (&Dialect{
 	Name:        "SQLite",
@@ -605,7 +614,8 @@ const postgresSchema = `CREATE TABLE IF NOT EXISTS "idem_records" (
     result       bytea,
     attempts     integer  NOT NULL,
     created_at   bigint   NOT NULL,
-    updated_at   bigint   NOT NULL
+    updated_at   bigint   NOT NULL,
+    fingerprint_parts bytea
 );
 CREATE INDEX IF NOT EXISTS "idem_records_retain_until_idx" ON "idem_records" (retain_until);
 CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
@@ -614,6 +624,16 @@ CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
 // PostgresSchema is the part of runtime/pgstore's Schema that the db effect
 // creates when the table is missing.
 const PostgresSchema = postgresSchema
+
+// PostgresAddParts adds the fingerprint_parts column to a table created
+// before it existed (PostgresHasParts tells).
+const PostgresAddParts = `ALTER TABLE "idem_records" ADD COLUMN IF NOT EXISTS fingerprint_parts bytea`
+
+// PostgresHasParts selects whether the table named by $1 (quoted and
+// possibly schema-qualified, as to_regclass reads it) has the
+// fingerprint_parts column; false for a missing table.
+const PostgresHasParts = `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1::text)
+    AND attname = 'fingerprint_parts' AND NOT attisdropped)`
 
 // postgresLockID is the advisory lock runtime/pgstore takes to migrate its
 // default table, so that the two never create it at once.
