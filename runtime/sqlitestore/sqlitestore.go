@@ -776,10 +776,12 @@ func missingParts(ctx context.Context, q querier, err error) bool {
 	if c, ok := primaryCode(err); !ok || c != sqlite3.SQLITE_ERROR {
 		return false
 	}
-	rs, qerr := q.QueryContext(ctx, sqldialect.SQLiteHasParts)
-	if qerr != nil {
-		return false
+	var has bool
+	if rs, qerr := q.QueryContext(ctx, sqldialect.SQLiteHasParts, "idem_records"); qerr == nil {
+		defer rs.Close()
+		if rs.Next() && rs.Scan(&has) == nil {
+			return !has
+		}
 	}
-	defer rs.Close()
-	return !rs.Next() && rs.Err() == nil
+	return false
 }

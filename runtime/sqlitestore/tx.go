@@ -50,12 +50,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // looking again.
 func addParts(ctx context.Context, db *sql.DB) error {
 	has := func() (bool, error) {
-		var one int
-		err := retryBusy(ctx, func() error { return db.QueryRowContext(ctx, sqldialect.SQLiteHasParts).Scan(&one) })
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		return err == nil, err
+		var has bool
+		err := retryBusy(ctx, func() error {
+			return db.QueryRowContext(ctx, sqldialect.SQLiteHasParts, "idem_records").Scan(&has)
+		})
+		return has, err
 	}
 	if ok, err := has(); ok || err != nil {
 		return err

@@ -40,7 +40,11 @@ type Dialect struct {
 
 	schema      string // creates the table, idempotently
 	migrateLock string // PostgreSQL: serializes migrations with pgstore's
-	insertFirst bool   // SQLite: a claim's first statement is the insert, which takes the write lock
+	// hasParts selects whether the table has the fingerprint_parts
+	// column, which addParts adds to a table created before it existed.
+	hasParts, addParts string
+	table              string // the table, as hasParts takes it
+	insertFirst        bool   // SQLite: a claim's first statement is the insert, which takes the write lock
 	// sel reads the key's row under the claim's lock (SQLite's write
 	// lock, or a row lock); peek, when the dialect locks rows, reads it
 	// without, so that a replay takes no lock.
@@ -110,13 +114,30 @@ func ConnectionLost(err error) bool {
 	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne)
 }
 
-// Migrate creates the records table in db if it does not exist.
+// Migrate creates the records table in db if it does not exist, and adds
+// the fingerprint_parts column to a table created before it existed.
 func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if d.migrateLock == "" {
-		return d.waitBusy(ctx, func() error {
+		err := d.waitBusy(ctx, func() error {
 			_, err := db.ExecContext(ctx, d.schema)
 			return err
 		})
+		if err != nil {
+			return err
+		}
+		// SQLite has no ADD COLUMN IF NOT EXISTS: an ALTER that lost a
+		// race with another connection's is recognised by looking again.
+		if has, err := d.queryHasParts(ctx, db); err != nil || has {
+			return err
+		}
+		err = d.waitBusy(ctx, func() error {
+			_, err := db.ExecContext(ctx, d.addParts)
+			return err
+		})
+		if has, herr := d.queryHasParts(ctx, db); err != nil && herr == nil && has {
+			return nil
+		}
+		return err
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -129,7 +150,28 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, d.schema); err != nil {
 		return err
 	}
+	has, err := d.queryHasParts(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if !has {
+		if _, err := tx.ExecContext(ctx, d.addParts); err != nil {
+			return err
+		}
+	}
 	return tx.Commit()
+}
+
+// queryHasParts reports whether the table has the fingerprint_parts
+// column.
+func (d *Dialect) queryHasParts(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (bool, error) {
+	var has bool
+	err := d.waitBusy(ctx, func() error {
+		return q.QueryRowContext(ctx, d.hasParts, d.table).Scan(&has)
+	})
+	return has, err
 }
 
 // maxClaimTries bounds how often a claim reads again because a concurrent
@@ -192,7 +234,8 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		case change == store.Grant:
 			err = d.grant.queryRow(ctx, tx, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
 				"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
-				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt)}).scanToken(&rec.Token)
+				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt),
+				"parts": nullBytes(rec.FingerprintParts)}).scanToken(&rec.Token)
 		case change == store.ExtendLease:
 			_, err = d.extend.exec(ctx, tx, args{"key": req.Key[:], "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
 				"now": nanos(rec.UpdatedAt)})
@@ -231,7 +274,7 @@ func (d *Dialect) insertNew(ctx context.Context, tx *sql.Tx, req store.ClaimRequ
 		var err error
 		ok, err = d.insert.queryRow(ctx, tx, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
 			"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
-			"now": nanos(rec.CreatedAt)}).scan(&rec.Token)
+			"now": nanos(rec.CreatedAt), "parts": nullBytes(rec.FingerprintParts)}).scan(&rec.Token)
 		return err
 	})
 	if err != nil {
@@ -304,12 +347,20 @@ func fromNanos(n int64) time.Time { return sqlexpr.Time(n) }
 // row is a scanned row of sel.
 type row struct {
 	namespace                                               string
-	fingerprint, owner, result                              []byte
+	fingerprint, owner, result, parts                       []byte
 	state, token, lease, retain, attempts, created, updated int64
 }
 
 func (r *row) dest() []any {
-	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token, &r.lease, &r.retain, &r.result, &r.attempts, &r.created, &r.updated}
+	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token, &r.lease, &r.retain, &r.result, &r.attempts, &r.created, &r.updated, &r.parts}
+}
+
+// nullBytes is b, or NULL for no bytes.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // record is r as a store.Record (the zero Record for no row).
@@ -331,6 +382,7 @@ func (r *row) record(key store.Key) (store.Record, error) {
 	rec.Result = r.result
 	rec.Attempts = int(r.attempts)
 	rec.CreatedAt, rec.UpdatedAt = fromNanos(r.created), fromNanos(r.updated)
+	rec.FingerprintParts = r.parts
 	return rec, nil
 }
 
@@ -434,18 +486,18 @@ func (r rowResult) scanToken(token *int64) error {
 // The statements, in both dialects. {token} is how a grant gets its token:
 // the one store.Decide computed (@token), or the sequence's next value.
 const (
-	columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
+	columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at, fingerprint_parts`
 	selSQL  = `SELECT ` + columns + ` FROM idem_records WHERE key = @key`
 	// insertSQL writes a fresh grant of a key without a row and does
 	// nothing when it has one.
 	insertSQL = `INSERT INTO idem_records (key, ` + columns + `)
-VALUES (@key, @namespace, @fingerprint, 1, @owner, {token}, @lease, @retain, NULL, 1, @now, @now)
+VALUES (@key, @namespace, @fingerprint, 1, @owner, {token}, @lease, @retain, NULL, 1, @now, @now, @parts)
 ON CONFLICT (key) DO NOTHING RETURNING token`
 	// grantSQL, extendSQL and markSQL write the row the claim read under
 	// its lock.
 	grantSQL = `UPDATE idem_records SET namespace = @namespace, fingerprint = @fingerprint, state = 1, owner = @owner,
 	token = {token}, lease_until = @lease, retain_until = @retain, result = NULL, attempts = @attempts,
-	created_at = @created, updated_at = @now
+	created_at = @created, updated_at = @now, fingerprint_parts = @parts
 WHERE key = @key RETURNING token`
 	extendSQL   = `UPDATE idem_records SET lease_until = @lease, retain_until = @retain, updated_at = @now WHERE key = @key`
 	markSQL     = `UPDATE idem_records SET state = 3, updated_at = @now WHERE key = @key`
@@ -529,14 +581,17 @@ CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_unt
 // before it existed; run it when SQLiteHasParts finds none.
 const SQLiteAddParts = `ALTER TABLE idem_records ADD COLUMN fingerprint_parts BLOB`
 
-// SQLiteHasParts selects 1 when idem_records has the fingerprint_parts
-// column.
-const SQLiteHasParts = `SELECT 1 FROM pragma_table_info('idem_records') WHERE name = 'fingerprint_parts'`
+// SQLiteHasParts selects whether the table named by ?1 has the
+// fingerprint_parts column; false for a missing table.
+const SQLiteHasParts = `SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'fingerprint_parts')`
 
 var sqlite = (&Dialect{
 	Name:        "SQLite",
 	Driver:      "modernc.org/sqlite",
 	schema:      SQLiteSchema,
+	hasParts:    SQLiteHasParts,
+	table:       "idem_records",
+	addParts:    SQLiteAddParts,
 	insertFirst: true,
 	// The table's absence is a generic SQLITE_ERROR; Migrate is harmless
 	// when the table exists, and the claim is tried once more only.
@@ -563,6 +618,7 @@ const (
 	pgCrashShutdown        = "57P02"
 	pgCannotConnectNow     = "57P03"
 	pgUndefinedTable       = "42P01"
+	pgUndefinedColumn      = "42703"
 	pgUndefinedFunction    = "42883"
 	pgConnectionException  = "08" // the class of lost and failed connections
 )
@@ -596,7 +652,7 @@ func PostgresTransient(err error) bool {
 // lacks the records table (or, for pgstore's claim, its claim function).
 func PostgresMissingSchema(err error) bool {
 	code, _ := SQLState(err)
-	return code == pgUndefinedTable || code == pgUndefinedFunction
+	return code == pgUndefinedTable || code == pgUndefinedFunction || code == pgUndefinedColumn
 }
 
 // postgresSchema is the PostgreSQL table, index and sequence of the
@@ -644,10 +700,18 @@ func postgresLockID() int64 {
 }
 
 var postgres = (&Dialect{
-	Name:         "PostgreSQL",
-	Driver:       "github.com/jackc/pgx/v5/stdlib",
-	schema:       postgresSchema,
-	migrateLock:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(postgresLockID(), 10) + ")",
-	missingTable: func(err error) bool { code, _ := SQLState(err); return code == pgUndefinedTable },
-	transient:    PostgresTransient,
+	Name:        "PostgreSQL",
+	Driver:      "github.com/jackc/pgx/v5/stdlib",
+	schema:      postgresSchema,
+	migrateLock: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(postgresLockID(), 10) + ")",
+	hasParts:    PostgresHasParts,
+	table:       `"idem_records"`,
+	addParts:    PostgresAddParts,
+	// A table created before the fingerprint_parts column existed is
+	// migrated like a missing one.
+	missingTable: func(err error) bool {
+		code, _ := SQLState(err)
+		return code == pgUndefinedTable || code == pgUndefinedColumn
+	},
+	transient: PostgresTransient,
 }).build(func(n int) string { return "$" + strconv.Itoa(n) }, `nextval('"idem_records_token_seq"')`, " FOR UPDATE")
