@@ -66,12 +66,29 @@ func encodeEvent(e *runtime.Encoder, ev event) {
 	e.EndStruct()
 }
 
+// doer runs one wrapped call of spec: runtime.Do on a store, or the db
+// effect on a database.
+type doer func(spec *runtime.Spec, k, f *runtime.Encoder, run func(context.Context) (int, error)) (int, error)
+
+// onStore is the doer of runtime.Do on the store of ctx.
+func onStore(ctx context.Context) doer {
+	return func(spec *runtime.Spec, k, f *runtime.Encoder, run func(context.Context) (int, error)) (int, error) {
+		return runtime.Do(ctx, spec, k, f, run)
+	}
+}
+
 // reuse calls a function fingerprinted on (ev, amount) and keyed on key,
 // first with first, then with second, and returns the second call's error
 // and how often the function ran.
 func reuse(t *testing.T, ctx context.Context, key string, first, second event, amount1, amount2 int, ptr bool) (error, int) {
 	t.Helper()
-	spec := &runtime.Spec{Namespace: "keyreused/test.Post", Version: 1, Fingerprint: "ev, amount"}
+	return reuseThrough(t, onStore(ctx), runtime.EffectNone, key, first, second, amount1, amount2, ptr)
+}
+
+// reuseThrough is reuse through do, under effect.
+func reuseThrough(t *testing.T, do doer, effect runtime.Effect, key string, first, second event, amount1, amount2 int, ptr bool) (error, int) {
+	t.Helper()
+	spec := &runtime.Spec{Namespace: "keyreused/test.Post", Version: 1, Fingerprint: "ev, amount", Effect: effect}
 	runs := 0
 	call := func(ev event, amount int) error {
 		var k, f runtime.Encoder
@@ -83,10 +100,15 @@ func reuse(t *testing.T, ctx context.Context, key string, first, second event, a
 		}
 		encodeEvent(&f, ev)
 		f.Int(amount)
-		_, err := runtime.Do(ctx, spec, &k, &f, func(context.Context) (int, error) { runs++; return 1, nil })
+		got, err := do(spec, &k, &f, func(context.Context) (int, error) { runs++; return 1, nil })
+		if err == nil && got != 1 {
+			t.Fatalf("the call returned %d, not the recorded 1", got)
+		}
 		return err
 	}
 	require.NoError(t, call(first, amount1))
+	require.NoError(t, call(first, amount1), "a call with the recorded arguments replays")
+	require.Equal(t, 1, runs, "a replay does not run the function")
 	return call(second, amount2), runs
 }
 

@@ -75,6 +75,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idem-go/idem/runtime/internal/settled"
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
@@ -278,19 +279,30 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, q *querie
 // exec and query: it takes the table's advisory lock, creates the table,
 // index and sequence if they do not exist, and adds the fingerprint_parts
 // column to a table created before it existed. The column is looked up
-// first, so that a table that has it is not locked by an ALTER TABLE.
+// first, so that a table that has it is not locked by an ALTER TABLE, and
+// added before the other statements, so that the ALTER's exclusive lock is
+// the transaction's first lock on the table, never an upgrade of the share
+// lock CREATE INDEX takes, which could deadlock with a claim or a sweep.
 func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error, query func(sql string, args ...any) (bool, error)) error {
 	if err := exec("SELECT pg_advisory_xact_lock($1)", n.lockID()); err != nil {
 		return err
 	}
-	if err := exec(q.migrate); err != nil {
+	exists, err := query(sqldialect.PostgresHasTable, n.quoted())
+	if err != nil {
 		return err
 	}
-	has, err := query(q.hasParts, n.quoted())
-	if err != nil || has {
-		return err
+	if exists {
+		has, err := query(q.hasParts, n.quoted())
+		if err != nil {
+			return err
+		}
+		if !has {
+			if err := exec(q.addParts); err != nil {
+				return err
+			}
+		}
 	}
-	return exec(q.addParts)
+	return exec(q.migrate)
 }
 
 func migrateError(n tableName, err error) error {

@@ -147,17 +147,26 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, d.schema); err != nil {
+	// The column first: the ALTER's exclusive lock is then the
+	// transaction's first lock on the table, never an upgrade of the
+	// share lock CREATE INDEX takes, which could deadlock with a claim.
+	var exists bool
+	if err := tx.QueryRowContext(ctx, PostgresHasTable, d.table).Scan(&exists); err != nil {
 		return err
 	}
-	has, err := d.queryHasParts(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if !has {
-		if _, err := tx.ExecContext(ctx, d.addParts); err != nil {
+	if exists {
+		has, err := d.queryHasParts(ctx, tx)
+		if err != nil {
 			return err
 		}
+		if !has {
+			if _, err := tx.ExecContext(ctx, d.addParts); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, d.schema); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -684,6 +693,10 @@ const PostgresSchema = postgresSchema
 // PostgresAddParts adds the fingerprint_parts column to a table created
 // before it existed (PostgresHasParts tells).
 const PostgresAddParts = `ALTER TABLE "idem_records" ADD COLUMN IF NOT EXISTS fingerprint_parts bytea`
+
+// PostgresHasTable selects whether the table named by $1 (as for
+// PostgresHasParts) exists.
+const PostgresHasTable = `SELECT to_regclass($1::text) IS NOT NULL`
 
 // PostgresHasParts selects whether the table named by $1 (quoted and
 // possibly schema-qualified, as to_regclass reads it) has the
