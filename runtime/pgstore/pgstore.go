@@ -151,7 +151,11 @@ func WithTable(table string) Option {
 
 // WithoutMigrate makes New skip Migrate: the table, index and sequence of
 // SchemaSQL must already exist (created by an operator, for a role that may
-// not run DDL).
+// not run DDL). A table created before the fingerprint_parts column
+// existed works without it (New looks once; ErrKeyReused then cannot name
+// the arguments that differ) until an operator runs ALTER TABLE
+// idem_records ADD COLUMN IF NOT EXISTS fingerprint_parts bytea (with the
+// store's table name) and the store is opened again.
 func WithoutMigrate() Option {
 	return func(c *config) error {
 		c.migrate = false
