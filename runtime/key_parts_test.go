@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -69,4 +71,10 @@ func TestPartsOfAnotherRecordAreIgnored(t *testing.T) {
 	require.NotContains(t, msg, "values that differ")
 	msg = partsDiffer("name, n", fpOf(t, "x", 1), p, fpOf(t, "x", 2), q)
 	require.Equal(t, "values that differ from the recorded call: n", msg)
+}
+
+// partsBase is what its doc says it is.
+func TestPartsBase(t *testing.T) {
+	b := sha256.Sum256([]byte("idem:parts"))
+	require.Equal(t, partsSalt{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:])}, partsBase)
 }
