@@ -84,7 +84,7 @@ func (e *Encoder) appendParts(dst []byte, key Key, fp Fingerprint) []byte {
 	}
 	enc := e.buf[:e.n]
 	if sp := e.sp; sp != nil && sp.streaming {
-		if sp.keptOver {
+		if sp.keptOver || len(sp.kept)+e.n > maxPartsEncoding {
 			return dst
 		}
 		kept := sp.kept

@@ -12,13 +12,25 @@ import (
 // partsOf returns the per-part digests of (name string, n int) for key.
 func partsOf(t *testing.T, key Key, name string, n int) []byte {
 	t.Helper()
-	var e Encoder
+	e := encodePair(t, name, n)
+	return e.appendParts(nil, key, fpOf(t, name, n))
+}
+
+// encodePair writes (name string, n int) to a new Encoder.
+func encodePair(t *testing.T, name string, n int) *Encoder {
+	t.Helper()
+	e := new(Encoder)
 	e.Begin("parts/test", 1)
 	e.String(name)
 	e.Int(n)
-	fp, err := e.SumFingerprint()
+	return e
+}
+
+func fpOf(t *testing.T, name string, n int) Fingerprint {
+	t.Helper()
+	fp, err := encodePair(t, name, n).SumFingerprint()
 	require.NoError(t, err)
-	return e.appendParts(nil, key, fp)
+	return fp
 }
 
 // The digests of one value are equal under one key and differ under
@@ -49,16 +61,6 @@ func TestPartsOfLongEncodings(t *testing.T) {
 	require.Empty(t, partsOf(t, Key{1}, huge, 1))
 	msg := partsDiffer("name, n", fpOf(t, long, 1), p, Fingerprint{}, nil)
 	require.Contains(t, msg, "this call's fingerprint is too long for per-part digests")
-}
-
-func fpOf(t *testing.T, name string, n int) Fingerprint {
-	var e Encoder
-	e.Begin("parts/test", 1)
-	e.String(name)
-	e.Int(n)
-	fp, err := e.SumFingerprint()
-	require.NoError(t, err)
-	return fp
 }
 
 // Parts of another fingerprint than the record's (left in a row that a

@@ -232,7 +232,13 @@ func (s partsDropper) Claim(ctx context.Context, req store.ClaimRequest) (store.
 // TestKeyReusedWithoutParts: a record without per-part digests gives
 // today's message and says that the store kept none.
 func TestKeyReusedWithoutParts(t *testing.T) {
-	ctx := runtime.WithStore(context.Background(), partsDropper{memstore.New()})
+	requireReuseWithoutParts(t, runtime.WithStore(context.Background(), partsDropper{memstore.New()}))
+}
+
+// requireReuseWithoutParts requires a reuse on the store of ctx to give
+// the message without parts, without running the function again.
+func requireReuseWithoutParts(t *testing.T, ctx context.Context) {
+	t.Helper()
 	ev := event{ID: "ev-1", Amount: 100}
 	other := ev
 	other.Amount = 101
