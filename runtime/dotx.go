@@ -340,7 +340,7 @@ func (o sqlTxOps) Migrate(ctx context.Context) error          { return o.d.Migra
 func (o sqlTxOps) MissingTable(err error) bool                { return o.d.MissingTable(err) }
 func (o sqlTxOps) Transient(err error) bool                   { return o.d.Transient(err) }
 func (o sqlTxOps) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
-	return o.d.Claim(ctx, tx, req)
+	return o.d.ForDB(o.db).Claim(ctx, tx, req)
 }
 func (o sqlTxOps) Complete(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
 	return o.d.Complete(ctx, tx, key, f, result, retainUntil)

@@ -191,3 +191,30 @@ func TestDeployDayDBEffect(t *testing.T) {
 		})
 	})
 }
+
+// TestDeployDayDBEffectWithoutAlter: when the db effect cannot add the
+// column (here the ALTER times out behind a lock another transaction
+// holds; a role that may not alter the table fails alike), yesterday's
+// table keeps working without the digests.
+func TestDeployDayDBEffectWithoutAlter(t *testing.T) {
+	dsn := freshPostgresSchema(t, testenv.PostgresDSN(t))
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close() })
+	_, err = admin.Exec(postgresSchemaV0)
+	require.NoError(t, err)
+	hold, err := admin.Begin()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = hold.Rollback() })
+	_, err = hold.Exec(`SELECT count(*) FROM idem_records`) // an ACCESS SHARE lock, which ALTER TABLE waits for
+	require.NoError(t, err)
+
+	db, err := sql.Open("pgx", dsn+"&lock_timeout=200")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	requireReuseWithoutPartsThrough(t, onDB(db), runtime.EffectDB)
+	var has bool
+	require.NoError(t, db.QueryRow(`SELECT EXISTS (SELECT FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'idem_records' AND column_name = 'fingerprint_parts')`).Scan(&has))
+	require.False(t, has)
+}

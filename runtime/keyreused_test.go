@@ -239,10 +239,16 @@ func TestKeyReusedWithoutParts(t *testing.T) {
 // the message without parts, without running the function again.
 func requireReuseWithoutParts(t *testing.T, ctx context.Context) {
 	t.Helper()
+	requireReuseWithoutPartsThrough(t, onStore(ctx), runtime.EffectNone)
+}
+
+// requireReuseWithoutPartsThrough is requireReuseWithoutParts through do.
+func requireReuseWithoutPartsThrough(t *testing.T, do doer, effect runtime.Effect) {
+	t.Helper()
 	ev := event{ID: "ev-1", Amount: 100}
 	other := ev
 	other.Amount = 101
-	err, runs := reuse(t, ctx, uniqueKey(t), ev, other, 1, 1, false)
+	err, runs := reuseThrough(t, do, effect, uniqueKey(t), ev, other, 1, 1, false)
 	requireNoParts(t, err)
 	require.Equal(t, 1, runs)
 }

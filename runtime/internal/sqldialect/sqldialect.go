@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idem-go/idem/runtime/internal/sqlexpr"
@@ -38,8 +39,9 @@ type Dialect struct {
 	// Driver is the import path of the database/sql driver.
 	Driver string
 
-	schema      string // creates the table, idempotently
-	migrateLock string // PostgreSQL: serializes migrations with pgstore's
+	legacy      *Dialect // the same without the fingerprint_parts column (ForDB)
+	schema      string   // creates the table, idempotently
+	migrateLock string   // PostgreSQL: serializes migrations with pgstore's
 	// hasParts selects whether the table has the fingerprint_parts
 	// column, which addParts adds to a table created before it existed.
 	hasParts, addParts string
@@ -115,8 +117,37 @@ func ConnectionLost(err error) bool {
 }
 
 // Migrate creates the records table in db if it does not exist, and adds
-// the fingerprint_parts column to a table created before it existed.
+// the fingerprint_parts column to a table created before it existed. When
+// the column cannot be added (a role that may not alter the table), the
+// table works without it: ForDB answers the dialect without the parts for
+// db from then on, and Migrate succeeds.
 func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
+	err := d.migrate(ctx, db)
+	if errors.Is(err, errAddParts) {
+		noParts.Store(db, true)
+		return nil
+	}
+	return err
+}
+
+// errAddParts marks a migration that failed to add the fingerprint_parts
+// column to an existing table.
+var errAddParts = errors.New("add the fingerprint_parts column")
+
+// noParts holds the databases (*sql.DB) whose table lacks the
+// fingerprint_parts column and could not get it.
+var noParts sync.Map
+
+// ForDB returns d for db: d, or d without the fingerprint parts when db's
+// table could not get the column (see Migrate).
+func (d *Dialect) ForDB(db *sql.DB) *Dialect {
+	if _, ok := noParts.Load(db); ok {
+		return d.legacy
+	}
+	return d
+}
+
+func (d *Dialect) migrate(ctx context.Context, db *sql.DB) error {
 	if d.migrateLock == "" {
 		err := d.waitBusy(ctx, func() error {
 			_, err := db.ExecContext(ctx, d.schema)
@@ -137,7 +168,10 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 		if has, herr := d.queryHasParts(ctx, db); err != nil && herr == nil && has {
 			return nil
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("%w: %w", errAddParts, err)
+		}
+		return nil
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -161,7 +195,7 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 		}
 		if !has {
 			if _, err := tx.ExecContext(ctx, d.addParts); err != nil {
-				return err
+				return fmt.Errorf("%w: %w", errAddParts, err)
 			}
 		}
 	}
@@ -514,19 +548,29 @@ WHERE key = @key RETURNING token`
 WHERE key = @key AND owner = @owner AND token = @token AND state = 1`
 )
 
-// build fills d's statements from the templates.
+// build fills d's statements from the templates, and d.legacy's, the
+// same without the fingerprint_parts column.
 func (d *Dialect) build(placeholder func(int) string, token, lockRow string) *Dialect {
-	r := strings.NewReplacer("{token}", token)
-	d.sel = compile(selSQL+lockRow, placeholder)
+	legacy := *d
+	d.fill(strings.NewReplacer("{token}", token), placeholder, lockRow)
+	legacy.fill(strings.NewReplacer("{token}", token,
+		"updated_at, fingerprint_parts)", "updated_at)", "@now, @parts)", "@now)",
+		", fingerprint_parts = @parts", "", "updated_at, fingerprint_parts FROM", "updated_at, NULL FROM"), placeholder, lockRow)
+	legacy.legacy = &legacy
+	d.legacy = &legacy
+	return d
+}
+
+func (d *Dialect) fill(r *strings.Replacer, placeholder func(int) string, lockRow string) {
+	d.sel = compile(r.Replace(selSQL)+lockRow, placeholder)
 	if lockRow != "" {
-		d.peek = compile(selSQL, placeholder)
+		d.peek = compile(r.Replace(selSQL), placeholder)
 	}
 	d.insert = compile(r.Replace(insertSQL), placeholder)
 	d.grant = compile(r.Replace(grantSQL), placeholder)
 	d.extend = compile(extendSQL, placeholder)
 	d.mark = compile(markSQL, placeholder)
 	d.complete = compile(completeSQL, placeholder)
-	return d
 }
 
 // SQLite result codes (https://www.sqlite.org/rescode.html), as
