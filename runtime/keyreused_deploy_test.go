@@ -193,8 +193,8 @@ func TestDeployDayDBEffect(t *testing.T) {
 }
 
 // TestDeployDayDBEffectWithoutAlter: when the db effect cannot add the
-// column (here the ALTER times out behind a lock another transaction
-// holds; a role that may not alter the table fails alike), yesterday's
+// column (here the ALTER times out, after a second, behind a lock another
+// transaction holds; a role that may not alter the table fails alike), yesterday's
 // table keeps working without the digests.
 func TestDeployDayDBEffectWithoutAlter(t *testing.T) {
 	dsn := freshPostgresSchema(t, testenv.PostgresDSN(t))
@@ -209,7 +209,7 @@ func TestDeployDayDBEffectWithoutAlter(t *testing.T) {
 	_, err = hold.Exec(`SELECT count(*) FROM idem_records`) // an ACCESS SHARE lock, which ALTER TABLE waits for
 	require.NoError(t, err)
 
-	db, err := sql.Open("pgx", dsn+"&lock_timeout=200")
+	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	requireReuseWithoutPartsThrough(t, onDB(db), runtime.EffectDB)

@@ -194,7 +194,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	}
 	s := &Store{pool: pool, table: n, q: buildQueries(n, true), sweepBatch: c.sweepBatch}
 	if c.migrate {
-		if err := s.Migrate(ctx); err != nil {
+		err := s.Migrate(ctx)
+		if errors.Is(err, errAddParts) {
+			// A role that may create the table but not alter it: the
+			// table works without the column, as under WithoutMigrate.
+			s.q = buildQueries(n, false)
+		} else if err != nil {
 			return nil, err
 		}
 	} else {
@@ -301,13 +306,20 @@ func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error
 			return err
 		}
 		if !has {
-			if err := exec(q.addParts); err != nil {
+			if err := exec(sqldialect.PostgresAlterLockTimeout); err != nil {
 				return err
+			}
+			if err := exec(q.addParts); err != nil {
+				return fmt.Errorf("%w: %w", errAddParts, err)
 			}
 		}
 	}
 	return exec(q.migrate)
 }
+
+// errAddParts marks a migration that could not add the fingerprint_parts
+// column to an existing table.
+var errAddParts = errors.New("add the fingerprint_parts column")
 
 func migrateError(n tableName, err error) error {
 	return fmt.Errorf("pgstore: create table %s (run SchemaSQL by hand and use WithoutMigrate if this role may not run DDL): %w", n, err)

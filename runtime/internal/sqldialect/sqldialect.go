@@ -194,6 +194,9 @@ func (d *Dialect) migrate(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 		if !has {
+			if _, err := tx.ExecContext(ctx, PostgresAlterLockTimeout); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, d.addParts); err != nil {
 				return fmt.Errorf("%w: %w", errAddParts, err)
 			}
@@ -737,6 +740,12 @@ const PostgresSchema = postgresSchema
 // PostgresAddParts adds the fingerprint_parts column to a table created
 // before it existed (PostgresHasParts tells).
 const PostgresAddParts = `ALTER TABLE "idem_records" ADD COLUMN IF NOT EXISTS fingerprint_parts bytea`
+
+// PostgresAlterLockTimeout bounds how long the ALTER of PostgresAddParts
+// waits for the table's lock, in the migration's transaction: while it
+// waits, every claim on the table queues behind it. When it times out, the
+// table works without the column until a later migration adds it.
+const PostgresAlterLockTimeout = `SET LOCAL lock_timeout = '1s'`
 
 // PostgresHasTable selects whether the table named by $1 (as for
 // PostgresHasParts) exists.
