@@ -123,6 +123,8 @@ type call struct {
 	ctrs      *counters
 	key       Key
 	fp        Fingerprint
+	parts     []byte // the fingerprint's per-part digests (key_parts.go), in partsBuf when short
+	partsBuf  [40]byte
 	owner     store.Owner
 	start     time.Time
 	granted   bool
@@ -170,6 +172,7 @@ func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder)
 	if c.fp, err = fingerprint.SumFingerprintContext(ctx); err != nil {
 		return fmt.Errorf("%w: %s: fingerprint: %w", ErrInvalidKey, spec.Namespace, err)
 	}
+	c.parts = fingerprint.appendParts(c.partsBuf[:0], c.key, c.fp)
 	c.owner = newOwner()
 	return nil
 }
@@ -190,17 +193,20 @@ func (c *call) emit(kind EventKind, attempt int, err error) {
 }
 
 // keyReused reports a record whose fingerprint differs from the call's and
-// returns the error the caller sees.
-func (c *call) keyReused() error {
+// returns the error the caller sees. recordedFP and recordedParts are the
+// record's Fingerprint and FingerprintParts: the message names the parts
+// that differ from the call's, or says why it cannot.
+func (c *call) keyReused(recordedFP Fingerprint, recordedParts []byte) error {
 	covers := "its fingerprinted arguments"
 	if c.spec.Fingerprint != "" {
 		covers = "its fingerprint (" + c.spec.Fingerprint + ")"
 	}
-	err := fmt.Errorf("%w: %s: key %s was recorded for a call with other values of %s; the function is not run. "+
+	err := fmt.Errorf("%w: %s: key %s was recorded for a call with other values of %s; %s; the function is not run. "+
 		"If another request derived the same key, add the arguments that tell requests apart to //idem:key. "+
 		"If the values differ for the same request (a deploy changed a fingerprinted parameter, or an argument "+
 		"the caller makes afresh on every call, such as a new UUID or time.Now(), is in the fingerprint), "+
-		"pin the fingerprint to the arguments that identify the request with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key, covers)
+		"pin the fingerprint to the arguments that identify the request with //idem:fingerprint", ErrKeyReused, c.spec.Namespace, c.key, covers,
+		partsDiffer(c.spec.Fingerprint, recordedFP, recordedParts, c.fp, c.parts))
 	c.emit(EventKeyReused, 0, err)
 	return err
 }
@@ -248,7 +254,7 @@ func (c *call) acquire(ctx context.Context) ([]byte, error) {
 		}
 		rec := &res.Record
 		if rec.Fingerprint != c.fp {
-			return nil, c.keyReused()
+			return nil, c.keyReused(rec.Fingerprint, rec.FingerprintParts)
 		}
 		switch rec.State {
 		case store.StateCompleted:
@@ -296,6 +302,8 @@ func (c *call) claim(ctx context.Context) (store.ClaimResult, error) {
 		Fingerprint: c.fp,
 		Owner:       c.owner,
 		Takeover:    c.rerunSafe(nil),
+
+		FingerprintParts: c.parts,
 	}
 	try := func() (store.ClaimResult, error) {
 		now := c.clock.Now()

@@ -233,6 +233,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 		tx, res, err := beginClaim(ctx, ops, store.ClaimRequest{
 			Key: c.key, Namespace: spec.Namespace, Fingerprint: c.fp, Owner: c.owner,
 			Now: now, LeaseUntil: now.Add(spec.lease()), RetainUntil: now.Add(spec.ttl()), Takeover: true,
+			FingerprintParts: c.parts,
 		})
 		if err != nil {
 			lastErr = NotApplied(c.storeError("claim in transaction", err))
@@ -321,7 +322,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 // means replay it.
 func (c *call) settled(rec *store.Record) error {
 	if rec.Fingerprint != c.fp {
-		return c.keyReused()
+		return c.keyReused(rec.Fingerprint, rec.FingerprintParts)
 	}
 	if rec.State == store.StateCompleted {
 		return nil
@@ -344,7 +345,7 @@ func (o sqlTxOps) Migrate(ctx context.Context) error          { return o.d.Migra
 func (o sqlTxOps) MissingTable(err error) bool                { return o.d.MissingTable(err) }
 func (o sqlTxOps) Transient(err error) bool                   { return o.d.Transient(err) }
 func (o sqlTxOps) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.ClaimResult, error) {
-	return o.d.Claim(ctx, tx, req)
+	return o.d.ForDB(o.db).Claim(ctx, tx, req)
 }
 func (o sqlTxOps) Complete(ctx context.Context, tx *sql.Tx, key store.Key, f store.Fence, result []byte, retainUntil time.Time) error {
 	return o.d.Complete(ctx, tx, key, f, result, retainUntil)

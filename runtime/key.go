@@ -266,6 +266,8 @@ type encSpill struct {
 	entries   []keyMapEntry
 	tmp       []byte
 	deep      []encFrame // frames beyond encInlineFrames
+	kept      []byte     // the bytes handed to h, for per-part digests (key_parts.go)
+	keptOver  bool       // the encoding outgrew maxPartsEncoding: kept is not kept
 }
 
 // keyMapFrame is an open map: its entries start at scratch[start] and at
@@ -307,6 +309,7 @@ func (e *Encoder) Begin(namespace string, version int) {
 			sp.streaming = false
 		}
 		sp.scratch = sp.scratch[:0]
+		sp.kept, sp.keptOver = sp.kept[:0], false
 		sp.frames = sp.frames[:0]
 		sp.entries = sp.entries[:0]
 	}
@@ -985,6 +988,7 @@ func (e *Encoder) flush() {
 	sp.streaming = true
 	n := copy(sp.chunk, e.buf[:e.n])
 	sp.h.Write(sp.chunk[:n])
+	sp.keep(sp.chunk[:n])
 	if e.tee != nil {
 		*e.tee = append(*e.tee, sp.chunk[:n]...)
 	}

@@ -20,8 +20,12 @@ var keySecrets struct {
 	cur     atomic.Pointer[keyMAC]
 }
 
-// keyMAC is a key secret and a pool of HMAC states keyed with it.
-type keyMAC struct{ pool sync.Pool }
+// keyMAC is a key secret, a pool of HMAC states keyed with it, and the
+// base of the per-part digests' salts under it (key_parts.go).
+type keyMAC struct {
+	pool  sync.Pool
+	parts partsSalt
+}
 
 // keyMACState is one HMAC-SHA256 state with its buffers.
 type keyMACState struct {
@@ -36,6 +40,10 @@ func newKeyMAC(secret []byte) *keyMAC {
 	m.pool.New = func() any {
 		return &keyMACState{h: hmac.New(sha256.New, secret), out: make([]byte, 0, sha256.Size)}
 	}
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("idem:parts"))
+	b := h.Sum(nil)
+	m.parts = partsSalt{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}
 	return m
 }
 

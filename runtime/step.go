@@ -294,7 +294,8 @@ func (st *stepOf) run(ctx context.Context, effect Effect, fn func(context.Contex
 		req := store.ClaimRequest{
 			Key: st.recKey, Namespace: c.spec.Namespace + "#" + st.name, Fingerprint: c.fp, Owner: c.owner,
 			Now: now, LeaseUntil: lease, RetainUntil: later(now.Add(c.spec.ttl()), lease),
-			Takeover: effect.dedupesDownstream(),
+			Takeover:         effect.dedupesDownstream(),
+			FingerprintParts: c.parts,
 		}
 		sctx, cancel := bounded(ctx)
 		res, err := c.store.Claim(sctx, req)
@@ -310,7 +311,7 @@ func (st *stepOf) run(ctx context.Context, effect Effect, fn func(context.Contex
 		rec := res.Record
 		switch {
 		case rec.Fingerprint != c.fp:
-			return nil, false, Permanent(fmt.Errorf("%w: %s: the step's record belongs to other arguments", ErrKeyReused, st.visible()))
+			return nil, false, Permanent(fmt.Errorf("%w: %s: the step's record belongs to other arguments (%s)", ErrKeyReused, st.visible(), partsDiffer(c.spec.Fingerprint, rec.Fingerprint, rec.FingerprintParts, c.fp, c.parts)))
 		case rec.State == store.StateCompleted:
 			st.emit(EventReplayed, nil)
 			return rec.Result, true, nil
@@ -459,6 +460,7 @@ func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(
 	tx, res, err := beginClaim(ctx, ops, store.ClaimRequest{
 		Key: st.recKey, Namespace: c.spec.Namespace + "#" + name, Fingerprint: c.fp, Owner: c.owner,
 		Now: now, LeaseUntil: lease, RetainUntil: later(now.Add(c.spec.ttl()), lease), Takeover: true,
+		FingerprintParts: c.parts,
 	})
 	if err != nil {
 		return out, NotApplied(fmt.Errorf("%w: %s: claim in transaction: %w", ErrStore, st.visible(), err))
@@ -471,8 +473,11 @@ func StepTx[T, Tx any](ctx context.Context, name string, ops TxOps[Tx], fn func(
 	}()
 	if !res.Granted {
 		rec := res.Record
-		if rec.Fingerprint != c.fp || rec.State != store.StateCompleted {
-			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another fingerprint or state; was its key used elsewhere?", ErrStore, st.visible(), rec.State))
+		if rec.Fingerprint != c.fp {
+			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another fingerprint (%s); was its key used elsewhere?", ErrStore, st.visible(), rec.State, partsDiffer(c.spec.Fingerprint, rec.Fingerprint, rec.FingerprintParts, c.fp, c.parts)))
+		}
+		if rec.State != store.StateCompleted {
+			return out, Permanent(fmt.Errorf("%w: %s: the step's record in the database is %s with another state; was its key used elsewhere?", ErrStore, st.visible(), rec.State))
 		}
 		st.emit(EventReplayed, nil)
 		return out, unmarshalStep(st, rec.Result, &out)

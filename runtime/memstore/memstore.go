@@ -8,6 +8,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -83,6 +84,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		return res, nil
 	}
 
+	// The request's parts belong to the caller: a grant keeps a copy,
+	// made outside the lock.
+	req.FingerprintParts = bytes.Clone(req.FingerprintParts)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e = s.recs[req.Key]

@@ -46,7 +46,7 @@ func (s *Store) List(ctx context.Context, q store.ListQuery) (store.ListPage, er
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	limit := q.PageLimit()
-	query := `SELECT key, ` + columns + ` FROM ` + s.table.quoted() + cond +
+	query := `SELECT key, ` + s.q.columns + ` FROM ` + s.table.quoted() + cond +
 		` ORDER BY created_at DESC, key ASC LIMIT ` + arg(limit+1)
 	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {

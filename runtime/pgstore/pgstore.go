@@ -75,6 +75,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/idem-go/idem/runtime/internal/settled"
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 	"github.com/idem-go/idem/runtime/store"
 )
@@ -150,7 +151,11 @@ func WithTable(table string) Option {
 
 // WithoutMigrate makes New skip Migrate: the table, index and sequence of
 // SchemaSQL must already exist (created by an operator, for a role that may
-// not run DDL).
+// not run DDL). A table created before the fingerprint_parts column
+// existed works without it (New looks once; ErrKeyReused then cannot name
+// the arguments that differ) until an operator runs ALTER TABLE
+// idem_records ADD COLUMN IF NOT EXISTS fingerprint_parts bytea (with the
+// store's table name) and the store is opened again.
 func WithoutMigrate() Option {
 	return func(c *config) error {
 		c.migrate = false
@@ -187,14 +192,30 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool, table: n, q: buildQueries(n), sweepBatch: c.sweepBatch}
-	if c.durability != store.DurableAll {
-		s.q.complete, s.q.release, s.q.mark = asyncCommit(s.q.complete), asyncCommit(s.q.release), asyncCommit(s.q.mark)
-	}
+	s := &Store{pool: pool, table: n, q: buildQueries(n, true), sweepBatch: c.sweepBatch}
 	if c.migrate {
-		if err := s.Migrate(ctx); err != nil {
+		err := s.Migrate(ctx)
+		if errors.Is(err, errAddParts) {
+			// A role that may create the table but not alter it: the
+			// table works without the column, as under WithoutMigrate.
+			s.q = buildQueries(n, false)
+		} else if err != nil {
 			return nil, err
 		}
+	} else {
+		// A table an operator created before the fingerprint_parts
+		// column existed works without it (ErrKeyReused then cannot say
+		// which arguments differ) until the column is added.
+		var has bool
+		if err := pool.QueryRow(ctx, s.q.hasParts, n.quoted()).Scan(&has); err != nil {
+			return nil, fmt.Errorf("pgstore: look up the columns of table %s: %w", n, err)
+		}
+		if !has {
+			s.q = buildQueries(n, false)
+		}
+	}
+	if c.durability != store.DurableAll {
+		s.q.complete, s.q.release, s.q.mark = asyncCommit(s.q.complete), asyncCommit(s.q.release), asyncCommit(s.q.mark)
 	}
 	return s, nil
 }
@@ -250,7 +271,12 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, q *querie
 			func(sql string, args ...any) error {
 				_, err := tx.Exec(ctx, sql, args...)
 				return err
-			}, nil)
+			},
+			func(sql string, args ...any) (bool, error) {
+				var b bool
+				err := tx.QueryRow(ctx, sql, args...).Scan(&b)
+				return b, err
+			})
 	})
 	if err != nil {
 		return migrateError(n, err)
@@ -259,15 +285,41 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool, n tableName, q *querie
 }
 
 // migrateIn runs the schema statements of table n in a transaction, through
-// exec: it takes the table's advisory lock and creates the table, index
-// and sequence if they do not exist. The last parameter is unused (it
-// checked a claim function earlier versions installed).
-func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error, _ func(sql string, args ...any) (bool, error)) error {
+// exec and query: it takes the table's advisory lock, creates the table,
+// index and sequence if they do not exist, and adds the fingerprint_parts
+// column to a table created before it existed. The column is looked up
+// first, so that a table that has it is not locked by an ALTER TABLE, and
+// added before the other statements, so that the ALTER's exclusive lock is
+// the transaction's first lock on the table, never an upgrade of the share
+// lock CREATE INDEX takes, which could deadlock with a claim or a sweep.
+func migrateIn(n tableName, q *queries, exec func(sql string, args ...any) error, query func(sql string, args ...any) (bool, error)) error {
 	if err := exec("SELECT pg_advisory_xact_lock($1)", n.lockID()); err != nil {
 		return err
 	}
+	exists, err := query(sqldialect.PostgresHasTable, n.quoted())
+	if err != nil {
+		return err
+	}
+	if exists {
+		has, err := query(q.hasParts, n.quoted())
+		if err != nil {
+			return err
+		}
+		if !has {
+			if err := exec(sqldialect.PostgresAlterLockTimeout); err != nil {
+				return err
+			}
+			if err := exec(q.addParts); err != nil {
+				return fmt.Errorf("%w: %w", errAddParts, err)
+			}
+		}
+	}
 	return exec(q.migrate)
 }
+
+// errAddParts marks a migration that could not add the fingerprint_parts
+// column to an existing table.
+var errAddParts = errors.New("add the fingerprint_parts column")
 
 func migrateError(n tableName, err error) error {
 	return fmt.Errorf("pgstore: create table %s (run SchemaSQL by hand and use WithoutMigrate if this role may not run DDL): %w", n, err)
@@ -330,6 +382,9 @@ func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool,
 	// sequence.
 	fresh, _ := store.Decide(store.Record{}, false, false, req)
 	insertArgs := append([]any{req.Key[:]}, recordArgs(&fresh.Record)...)
+	if q.parts {
+		insertArgs = append(insertArgs, nullBytes(req.FingerprintParts)) // $11
+	}
 	again := func(err error) bool {
 		return errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) || (!inTx && isSerializationFailure(err))
 	}
@@ -367,6 +422,9 @@ func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool,
 		w := recordArgs(&res.Record)
 		args := append([]any{req.Key[:], w[0], w[1], w[2], w[3], change == store.Grant}, w[4:]...)
 		args = append(args, r.token.Int64, r.owner, r.state.Int16, r.leaseUntil.Int64, r.retainUntil.Int64)
+		if q.parts {
+			args = append(args, nullBytes(res.Record.FingerprintParts)) // $17
+		}
 		var token int64
 		err = run(q.write, args).Scan(&token)
 		if again(err) {
@@ -543,11 +601,20 @@ type row struct {
 	state                                                pgtype.Int2
 	token, leaseUntil, retainUntil, createdAt, updatedAt pgtype.Int8
 	attempts                                             pgtype.Int4
+	parts                                                []byte
 }
 
 func (r *row) dest() []any {
 	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token,
-		&r.leaseUntil, &r.retainUntil, &r.result, &r.attempts, &r.createdAt, &r.updatedAt}
+		&r.leaseUntil, &r.retainUntil, &r.result, &r.attempts, &r.createdAt, &r.updatedAt, &r.parts}
+}
+
+// nullBytes is b, or NULL for no bytes.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // found reports whether r holds a row (state is NOT NULL in the table).
@@ -575,6 +642,7 @@ func (r *row) record(key store.Key) (store.Record, error) {
 	rec.Attempts = int(r.attempts.Int32)
 	rec.CreatedAt = fromNanos(r.createdAt.Int64)
 	rec.UpdatedAt = fromNanos(r.updatedAt.Int64)
+	rec.FingerprintParts = r.parts
 	return rec, nil
 }
 

@@ -43,6 +43,12 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 //   - result: the encoded results of a completed record (NULL for none).
 //   - attempts: how many times the key was granted (first claim and
 //     takeovers).
+//   - fingerprint_parts: store.Record.FingerprintParts of the grant, the
+//     per-part digests that let ErrKeyReused name the arguments that
+//     differ (NULL for none). New runs and Migrate add it to a table
+//     created before it existed; by hand: ALTER TABLE idem_records ADD
+//     COLUMN IF NOT EXISTS fingerprint_parts bytea. A store opened with
+//     WithoutMigrate on a table without it works without the digests.
 //
 // Earlier development versions of this package also created a PL/pgSQL
 // function idem_records_claim; it is no longer used (claims are decided by

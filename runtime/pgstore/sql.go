@@ -3,19 +3,26 @@ package pgstore
 import (
 	"strings"
 
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 	"github.com/idem-go/idem/runtime/internal/sqlexpr"
 )
 
 // queries holds the statements of one table, built once by New.
 type queries struct {
+	// parts: the table has the fingerprint_parts column, and the
+	// statements read and write it; without it (a table created before the
+	// column, opened WithoutMigrate) they read NULL and take no parts.
+	parts                                        bool
+	columns                                      string // the record's columns, as the statements read them
 	migrate                                      string // the table, index and sequence
+	addParts, hasParts                           string // the fingerprint_parts column, on a table created before it
 	claim, write, complete, release, mark, renew string
 	get, delete, sweep                           string
 }
 
 // columns is the order in which Claim and Get return a record (the key is
 // the caller's already).
-const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
+const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at, {{parts}}`
 
 // The claim is decided in Go by store.Decide, the one statement of the
 // protocol's rules; the SQL only reads and writes what Decide says. Two
@@ -44,15 +51,16 @@ const columns = `namespace, fingerprint, state, owner, token, lease_until, retai
 const claimSQL = `WITH cur AS (
     SELECT ` + columns + ` FROM {{table}} WHERE key = $1::bytea
 ), ins AS (
-    INSERT INTO {{table}} (key, ` + columns + `)
+    INSERT INTO {{table}} (key, namespace, fingerprint, state, owner, token, lease_until, retain_until,
+                           result, attempts, created_at, updated_at{{pcol}})
     SELECT $1::bytea, $2::text, $3::bytea, $4::smallint, $5::bytea, nextval('{{sequence}}'),
-           $6::bigint, $7::bigint, NULL, $8::integer, $9::bigint, $10::bigint
+           $6::bigint, $7::bigint, NULL, $8::integer, $9::bigint, $10::bigint{{pval}}
     WHERE NOT EXISTS (SELECT FROM cur)
     ON CONFLICT (key) DO NOTHING
     RETURNING token
 )
 SELECT cur.namespace, cur.fingerprint, cur.state, cur.owner, cur.token, cur.lease_until, cur.retain_until,
-       cur.result, cur.attempts, cur.created_at, cur.updated_at, ins.token
+       cur.result, cur.attempts, cur.created_at, cur.updated_at, cur.fingerprint_parts, ins.token
 FROM (SELECT) AS req LEFT JOIN cur ON true LEFT JOIN ins ON true`
 
 // writeSQL writes the record Decide returned ($2 to $11; $6 true draws a
@@ -62,7 +70,7 @@ FROM (SELECT) AS req LEFT JOIN cur ON true LEFT JOIN ins ON true`
 const writeSQL = `UPDATE {{table}} SET namespace = $2::text, fingerprint = $3::bytea, state = $4::smallint,
     owner = $5::bytea, token = CASE WHEN $6::boolean THEN nextval('{{sequence}}') ELSE token END,
     lease_until = $7::bigint, retain_until = $8::bigint, result = CASE WHEN $6::boolean THEN NULL ELSE result END,
-    attempts = $9::integer, created_at = $10::bigint, updated_at = $11::bigint
+    attempts = $9::integer, created_at = $10::bigint, updated_at = $11::bigint{{pset}}
 WHERE key = $1::bytea AND token = $12::bigint AND owner = $13::bytea AND state = $14::smallint
   AND lease_until = $15::bigint AND retain_until = $16::bigint
 RETURNING token`
@@ -108,9 +116,23 @@ func asyncCommit(q string) string {
 var renewSQL = `UPDATE {{table}} SET lease_until = $4::bigint, retain_until = ` + sqlexpr.ShiftRetention("$4::bigint") + `
 WHERE key = $1 AND owner = $2 AND token = $3 AND state = 1`
 
-func buildQueries(n tableName) queries {
-	r := strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence())
+// buildQueries builds the statements of table n; parts says whether the
+// table has the fingerprint_parts column.
+func buildQueries(n tableName, parts bool) queries {
+	r := strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence(),
+		"{{parts}}", "fingerprint_parts", "{{pcol}}", ", fingerprint_parts", "{{pval}}", ", $11::bytea",
+		// A new grant or a takeover ($6) writes its parts ($17); a lease
+		// extension keeps the row's.
+		"{{pset}}", ",\n    fingerprint_parts = CASE WHEN $6::boolean THEN $17::bytea ELSE fingerprint_parts END")
+	if !parts {
+		r = strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence(),
+			"{{parts}}", "NULL::bytea AS fingerprint_parts", "{{pcol}}", "", "{{pval}}", "", "{{pset}}", "")
+	}
 	return queries{
+		parts:    parts,
+		columns:  r.Replace(columns),
+		addParts: n.rename(sqldialect.PostgresAddParts),
+		hasParts: sqldialect.PostgresHasParts,
 		migrate:  n.rename(schemaTable),
 		claim:    r.Replace(claimSQL),
 		write:    r.Replace(writeSQL),

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,8 +19,32 @@ import (
 // the functions that work in a caller's transaction. Read-only.
 var (
 	defaultTable   = tableName{table: DefaultTable}
-	defaultQueries = buildQueries(defaultTable)
+	defaultQueries = buildQueries(defaultTable, true)
+	// legacyQueries are defaultQueries without the fingerprint_parts
+	// column, which ClaimTx and ClaimSQLTx use once MigratePool or
+	// MigrateSQL could not add it (defaultNoParts).
+	legacyQueries  = buildQueries(defaultTable, false)
+	defaultNoParts atomic.Bool
 )
+
+// txQueries are the statements of ClaimTx and ClaimSQLTx.
+func txQueries() *queries {
+	if defaultNoParts.Load() {
+		return &legacyQueries
+	}
+	return &defaultQueries
+}
+
+// noPartsIfRefused turns a migration that could not add the
+// fingerprint_parts column to an existing default table into success:
+// ClaimTx and ClaimSQLTx then work without the column in this process.
+func noPartsIfRefused(err error) error {
+	if errors.Is(err, errAddParts) {
+		defaultNoParts.Store(true)
+		return nil
+	}
+	return err
+}
 
 // inTx is the claim's error context for a caller's transaction.
 const inTx = " in a transaction"
@@ -37,7 +62,7 @@ func MigratePool(ctx context.Context, pool *pgxpool.Pool) error {
 	if pool == nil {
 		return errors.New("pgstore: MigratePool needs a *pgxpool.Pool; got nil")
 	}
-	return migratePool(ctx, pool, defaultTable, &defaultQueries)
+	return noPartsIfRefused(migratePool(ctx, pool, defaultTable, &defaultQueries))
 }
 
 // MigrateSQL is MigratePool for a database/sql handle opened with the pgx
@@ -63,7 +88,7 @@ func MigrateSQL(ctx context.Context, db *sql.DB) error {
 			return b, err
 		})
 	if err != nil {
-		return migrateError(defaultTable, err)
+		return noPartsIfRefused(migrateError(defaultTable, err))
 	}
 	if err := tx.Commit(); err != nil {
 		return migrateError(defaultTable, err)
@@ -96,7 +121,7 @@ func ClaimTx(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (store.Clai
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(sql string, args []any) rowScanner {
+	res, err := claim(ctx, req, inTx, true, txQueries(), func(sql string, args []any) rowScanner {
 		return tx.QueryRow(ctx, sql, args...)
 	})
 	return res, hintMigrate(err)
@@ -111,7 +136,7 @@ func ClaimSQLTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(query string, args []any) rowScanner {
+	res, err := claim(ctx, req, inTx, true, txQueries(), func(query string, args []any) rowScanner {
 		return tx.QueryRowContext(ctx, query, args...)
 	})
 	return res, hintMigrate(err)
@@ -168,11 +193,15 @@ func completeIn(ctx context.Context, key store.Key, f store.Fence, result []byte
 }
 
 // hintMigrate adds the fix to an error that says the table or its
-// sequence does not exist (SQLSTATE 42P01, undefined_table).
+// sequence does not exist (SQLSTATE 42P01, undefined_table), or that the
+// table predates the fingerprint_parts column (42703, undefined_column).
 func hintMigrate(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
 		return fmt.Errorf("%w (create the table and its sequence with pgstore.MigratePool or pgstore.MigrateSQL first)", err)
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "42703" {
+		return fmt.Errorf("%w (the table predates the fingerprint_parts column: run pgstore.MigratePool or pgstore.MigrateSQL once to add it)", err)
 	}
 	return err
 }

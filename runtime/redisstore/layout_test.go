@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +254,81 @@ func TestNativeExpiryKept(t *testing.T) {
 	d, err := c.PTTL(ctx, off.Prefix()+k.String()).Result()
 	require.NoError(t, err)
 	assert.Equal(t, time.Duration(-1), d)
+}
+
+// The fingerprint's parts ride at the end of the namespace field, whose
+// length covers them: every write keeps them, a record of yesterday's
+// layout (no parts) reads with none, and yesterday's parser, which reads
+// the namespace by its length and then wants nothing or " res=", reads
+// today's records (with the parts as part of the namespace).
+func TestLayoutFingerprintParts(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	s := newStore(t, c)
+	raw := func(k store.Key) string {
+		t.Helper()
+		v, err := c.Get(ctx, s.Prefix()+k.String()).Result()
+		require.NoError(t, err)
+		return v
+	}
+	// yesterdayReads is what yesterday's parseRecord read as the namespace
+	// and result of v, or false where it reported a corrupt record.
+	const offNSLen, offNS, resultMark = 273, 284, " res=" // the layout's, in the package doc
+	yesterdayReads := func(v string) (ns, res string, ok bool) {
+		n, err := strconv.Atoi(v[offNSLen : offNSLen+10])
+		if err != nil || n > len(v)-offNS {
+			return "", "", false
+		}
+		rest := v[offNS+n:]
+		if rest != "" && !strings.HasPrefix(rest, resultMark) {
+			return "", "", false
+		}
+		return v[offNS : offNS+n], strings.TrimPrefix(rest, resultMark), true
+	}
+
+	key := newKey(t)
+	req := request(t, key, base)
+	req.FingerprintParts = []byte{0x01, 0xab, 0x00, 0xff}
+	r, err := s.Claim(ctx, req)
+	require.NoError(t, err)
+	require.True(t, r.Granted)
+	v := raw(key)
+	assert.True(t, strings.HasSuffix(v, " ns=0000000028:redisstore_test\x00fpp:01ab00ff"), "%q", v)
+	ns, _, ok := yesterdayReads(v)
+	require.True(t, ok, "yesterday's parser reads an in-progress record with parts")
+	assert.Equal(t, "redisstore_test\x00fpp:01ab00ff", ns)
+	require.NoError(t, s.Renew(ctx, key, fenceOf(r.Record), base.Add(time.Minute)))
+	require.NoError(t, s.Complete(ctx, key, fenceOf(r.Record), []byte("ok"), base.Add(time.Hour)))
+	v = raw(key)
+	ns, res, ok := yesterdayReads(v)
+	require.True(t, ok, "yesterday's parser reads a completed record with parts")
+	assert.Equal(t, "redisstore_test\x00fpp:01ab00ff", ns)
+	assert.Equal(t, "ok", res, "yesterday replays today's result")
+	got, err := s.Get(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "redisstore_test", got.Namespace)
+	assert.Equal(t, req.FingerprintParts, got.FingerprintParts)
+	assert.Equal(t, []byte("ok"), got.Result)
+
+	// Yesterday's records, golden: in progress, and completed with a
+	// result.
+	old := "idem1 1 rs=+0000001893459600.000000000 tk=0000000000000007 ow=ff000000000000000000000000000010" +
+		" ls=+0000001893452460.000000000 cs=+0000001893452400.000000000 us=+0000001893452400.000000000" +
+		" at=0000000001 fp=ab00000000000000000000000000000000000000000000000000000000000001 ns=0000000014:billing/charge"
+	for _, golden := range []string{old, "idem1 2" + old[7:] + " res=ok"} {
+		k := newKey(t)
+		require.NoError(t, c.Set(ctx, s.Prefix()+k.String(), golden, 0).Err())
+		got, err := s.Get(ctx, k)
+		require.NoError(t, err)
+		assert.Equal(t, "billing/charge", got.Namespace)
+		assert.Empty(t, got.FingerprintParts)
+		assert.Equal(t, int64(7), got.Token)
+		other := request(t, k, base)
+		other.FingerprintParts = []byte{0x01}
+		res, err := s.Claim(ctx, other)
+		require.NoError(t, err)
+		require.False(t, res.Granted)
+		assert.Empty(t, res.Record.FingerprintParts, "the claim answers yesterday's record as it is")
+		assert.Equal(t, "billing/charge", res.Record.Namespace)
+	}
 }

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/idem-go/idem/runtime/store"
@@ -36,6 +37,17 @@ const (
 	nsLenDigits    = 10
 
 	resultMark = " res=" // follows the namespace when the record has a result
+
+	// partsMark separates the namespace from the fingerprint's parts
+	// (store.Record.FingerprintParts, in hex) inside the namespace field:
+	// the field's length covers both, so that every script (today's and
+	// earlier ones, which keep the field whole through every write) and
+	// an earlier binary's parser read such a record unchanged (an earlier
+	// binary shows the parts as part of the namespace). The last mark in
+	// the field is the one: a namespace that contains the mark itself is
+	// always written with a mark after it (and no hex digits for no
+	// parts), so that no record this binary writes is ambiguous.
+	partsMark = "\x00fpp:"
 
 	stateTombstone = '0'
 )
@@ -146,9 +158,24 @@ func appendGrant(b []byte, req *store.ClaimRequest) []byte {
 	b = append(b, " fp="...)
 	b = appendHex(b, req.Fingerprint[:])
 	b = append(b, " ns="...)
-	b = appendDigits(b, uint64(len(req.Namespace)), nsLenDigits)
+	n := len(req.Namespace)
+	mark := len(req.FingerprintParts) > 0 || strings.Contains(req.Namespace, partsMark)
+	if mark {
+		n += len(partsMark) + 2*len(req.FingerprintParts)
+	}
+	b = appendDigits(b, uint64(n), nsLenDigits)
 	b = append(b, ':')
-	return append(b, req.Namespace...)
+	b = append(b, req.Namespace...)
+	if mark {
+		b = append(b, partsMark...)
+		b = appendHex(b, req.FingerprintParts)
+	}
+	return b
+}
+
+// grantLen is the length of the record appendGrant writes for req.
+func grantLen(req *store.ClaimRequest) int {
+	return offNS + len(req.Namespace) + len(partsMark) + 2*len(req.FingerprintParts)
 }
 
 // grantRecord is the record appendGrant writes, with token, as a read of it
@@ -167,6 +194,8 @@ func grantRecord(req *store.ClaimRequest, token int64) store.Record {
 		Attempts:    1,
 		CreatedAt:   now,
 		UpdatedAt:   now,
+
+		FingerprintParts: req.FingerprintParts,
 	}
 }
 
@@ -218,6 +247,14 @@ func parseRecord(key store.Key, v string) (rec store.Record, found bool, err err
 	}
 	end := offNS + int(n)
 	rec.Namespace = v[offNS:end]
+	if i := strings.LastIndex(rec.Namespace, partsMark); i >= 0 && isPartsHex(rec.Namespace[i+len(partsMark):]) {
+		hex := rec.Namespace[i+len(partsMark):]
+		rec.Namespace = rec.Namespace[:i]
+		if hex != "" {
+			rec.FingerprintParts = make([]byte, len(hex)/2)
+			p.hex(rec.FingerprintParts, offNS+i+len(partsMark))
+		}
+	}
 	switch rest := v[end:]; {
 	case rest == "":
 	case len(rest) >= len(resultMark) && rest[:len(resultMark)] == resultMark:
@@ -226,6 +263,20 @@ func parseRecord(key store.Key, v string) (rec store.Record, found bool, err err
 		return store.Record{}, false, p.fail("%q after the namespace", rest[:min(len(rest), len(resultMark))])
 	}
 	return rec, true, nil
+}
+
+// isPartsHex reports whether s is the hex of fingerprint parts: lowercase
+// hex digits, an even number of them.
+func isPartsHex(s string) bool {
+	if len(s)%2 != 0 {
+		return false
+	}
+	for i := range len(s) {
+		if unhex(s[i]) > 0xf {
+			return false
+		}
+	}
+	return true
 }
 
 // parser reads fields of a value, keeping the first error.

@@ -65,6 +65,12 @@ func TestGrantRoundTrip(t *testing.T) {
 			req.Owner[j] = byte(rng.UintN(256))
 		}
 		req.Namespace = strings.Repeat("ns: res=\x00", i%7)
+		if i%3 == 0 {
+			req.FingerprintParts = []byte{0x01, byte(i), 0xff}[:1+i%3]
+		}
+		if i%11 == 0 {
+			req.Namespace += partsMark + "01ab" // a namespace that looks like parts
+		}
 		req.Now = time.Unix(rng.Int64N(1<<40)-1<<39, rng.Int64N(1e9))
 		req.LeaseUntil = req.Now.Add(time.Duration(rng.Int64N(1e12)))
 		req.RetainUntil = req.Now.Add(time.Duration(rng.Int64N(1e15)))
@@ -77,7 +83,11 @@ func TestGrantRoundTrip(t *testing.T) {
 		assert.Equal(t, formatTime(req.Now), v[offUpdated:offUpdated+timeLen])
 		assert.Equal(t, formatTime(req.LeaseUntil), v[offLease:offLease+timeLen])
 		assert.Equal(t, formatTime(req.RetainUntil), v[offRetain:offRetain+timeLen])
-		assert.Len(t, v, offNS+len(req.Namespace))
+		if len(req.FingerprintParts) > 0 || i%11 == 0 {
+			assert.Len(t, v, offNS+len(req.Namespace)+len(partsMark)+2*len(req.FingerprintParts))
+		} else {
+			assert.Len(t, v, offNS+len(req.Namespace))
+		}
 
 		// With a result after the namespace.
 		rec, found, err = parseRecord(req.Key, v+resultMark+"r")

@@ -86,6 +86,12 @@
 //	191 at=  attempts, 10 digits             205 fp=  fingerprint, 64 hex digits
 //	273 ns=  namespace length, 10 digits; then ':' and the namespace at 284
 //
+// The namespace field may end with a NUL byte and the fingerprint's
+// per-part digests (store.Record.FingerprintParts) in hex digits; its
+// length covers both. Binaries from before the parts read such a record
+// unchanged, with the parts as part of the namespace, and records without
+// the parts (written by them) read here with none.
+//
 // A time is 27 characters: a sign, 16 digits of Unix seconds, '.', 9 digits
 // of nanoseconds. A completed record with a result ends with " res=" and
 // the result's bytes (" res=" alone for an empty result, nothing for a nil
@@ -631,7 +637,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		// retention is absent to the caller anyway.
 		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
-	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
+	grant := appendGrant(make([]byte, 0, grantLen(&req)), &req)
 	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry, s.margin).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)

@@ -80,8 +80,14 @@ import (
 // (released or deleted, kept only to continue the key's token sequence),
 // otherwise the store.State value (1 in_progress, 2 completed,
 // 3 indeterminate); lease_until, retain_until, created_at and updated_at are
-// Unix nanoseconds of the caller's clock. The retain_until index serves
-// Sweep.
+// Unix nanoseconds of the caller's clock; fingerprint_parts holds
+// store.Record.FingerprintParts (NULL when the claim had none). The
+// retain_until index serves Sweep.
+//
+// A table created before fingerprint_parts existed gets the column from
+// Open, New and Migrate (ALTER TABLE idem_records ADD COLUMN
+// fingerprint_parts BLOB, after checking pragma table_info); until then
+// ErrKeyReused cannot say which arguments differ.
 const Schema = sqldialect.SQLiteSchema
 
 // BusyTimeout is how long an operation waits in total for a lock that
@@ -110,7 +116,7 @@ const sweepBatch = 1000
 // tombstone is the state column of a released or deleted record.
 const tombstone = 0
 
-const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
+const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at, fingerprint_parts`
 
 const (
 	// sqlSelect reads a record. Its result columns are unnamed, and all but
@@ -120,10 +126,11 @@ const (
 	// a third of its allocations. namespace keeps its declared type, so that
 	// a caller's DSN with _texttotime never parses it as a time.
 	sqlSelect = `SELECT namespace AS "", +fingerprint AS "", +state AS "", +owner AS "", +token AS "",
-	+lease_until AS "", +retain_until AS "", +result AS "", +attempts AS "", +created_at AS "", +updated_at AS ""
+	+lease_until AS "", +retain_until AS "", +result AS "", +attempts AS "", +created_at AS "", +updated_at AS "",
+	+fingerprint_parts AS ""
 FROM idem_records WHERE key = ?`
 	sqlInsert = `INSERT INTO idem_records (key, ` + columns + `)
-VALUES (?, ?, ?, 1, ?, ?, ?, ?, NULL, ?, ?, ?)`
+VALUES (?, ?, ?, 1, ?, ?, ?, ?, NULL, ?, ?, ?, ?)`
 	// sqlInsertNew writes a fresh grant of a key that has no row, and does
 	// nothing when it has one. It is Claim's write for a new key, and the
 	// first statement of ClaimTx: a write, so that a deferred transaction
@@ -135,7 +142,8 @@ ON CONFLICT (key) DO UPDATE SET
 	state = 1, owner = excluded.owner, token = excluded.token,
 	lease_until = excluded.lease_until, retain_until = excluded.retain_until,
 	result = NULL, attempts = excluded.attempts,
-	created_at = excluded.created_at, updated_at = excluded.updated_at`
+	created_at = excluded.created_at, updated_at = excluded.updated_at,
+	fingerprint_parts = excluded.fingerprint_parts`
 	sqlClaimLease    = `UPDATE idem_records SET lease_until = ?, retain_until = ?, updated_at = ? WHERE key = ?`
 	sqlClaimMark     = `UPDATE idem_records SET state = 3, updated_at = ? WHERE key = ?`
 	fenced           = ` WHERE key = ? AND owner = ? AND token = ? AND state = 1`
@@ -400,7 +408,7 @@ type scanner interface{ Scan(dest ...any) error }
 type scanned struct {
 	r                          row
 	fp, owner                  sql.RawBytes
-	result                     []byte
+	result, parts              []byte
 	attempts, created, updated int64
 }
 
@@ -409,7 +417,7 @@ func scan(sc scanner, key store.Key) (row, bool, error) {
 	d := new(scanned)
 	r := &d.r
 	dest := [...]any{&r.rec.Namespace, &d.fp, &r.state, &d.owner, &r.rec.Token,
-		&r.lease, &r.retain, &d.result, &d.attempts, &d.created, &d.updated}
+		&r.lease, &r.retain, &d.result, &d.attempts, &d.created, &d.updated, &d.parts}
 	if err := sc.Scan(dest[:]...); err != nil {
 		return row{}, false, err
 	}
@@ -426,6 +434,7 @@ func scan(sc scanner, key store.Key) (row, bool, error) {
 	r.rec.Attempts = int(d.attempts)
 	r.rec.CreatedAt = fromNanos(d.created)
 	r.rec.UpdatedAt = fromNanos(d.updated)
+	r.rec.FingerprintParts = d.parts
 	return *r, true, nil
 }
 
@@ -570,7 +579,16 @@ func claimLocked(ctx context.Context, q querier, req store.ClaimRequest) (store.
 // sqlInsertNew) that write the in-progress record rec.
 func grantArgs(rec store.Record) []any {
 	return []any{rec.Key[:], rec.Namespace, rec.Fingerprint[:], rec.Owner[:], rec.Token,
-		nanos(rec.LeaseUntil), nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt)}
+		nanos(rec.LeaseUntil), nanos(rec.RetainUntil), rec.Attempts, nanos(rec.CreatedAt), nanos(rec.UpdatedAt),
+		nullBytes(rec.FingerprintParts)}
+}
+
+// nullBytes is b, or NULL for no bytes.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // fencedWrite runs one conditional UPDATE and maps "no row" to ErrFenced.
@@ -793,4 +811,20 @@ func missingTable(ctx context.Context, q querier, err error) bool {
 	}
 	defer rs.Close()
 	return !rs.Next() && rs.Err() == nil
+}
+
+// missingParts reports whether err, returned by a statement on q, may be
+// due to a table created before the fingerprint_parts column existed.
+func missingParts(ctx context.Context, q querier, err error) bool {
+	if c, ok := primaryCode(err); !ok || c != sqlite3.SQLITE_ERROR {
+		return false
+	}
+	var has bool
+	if rs, qerr := q.QueryContext(ctx, sqldialect.SQLiteHasParts, "idem_records"); qerr == nil {
+		defer rs.Close()
+		if rs.Next() && rs.Scan(&has) == nil {
+			return !has
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/idem-go/idem/runtime/internal/sqldialect"
 	"github.com/idem-go/idem/runtime/store"
 )
 
@@ -28,7 +29,8 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// migrate runs Schema, waiting for another connection's write lock.
+// migrate runs Schema, then adds the fingerprint_parts column to a table
+// created before it existed, waiting for another connection's write lock.
 func migrate(ctx context.Context, db *sql.DB) error {
 	if err := retryBusy(ctx, func() error {
 		_, err := db.ExecContext(ctx, Schema)
@@ -36,7 +38,37 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
+	if err := addParts(ctx, db); err != nil {
+		return fmt.Errorf("add the fingerprint_parts column: %w", err)
+	}
 	return nil
+}
+
+// addParts adds the fingerprint_parts column when the table lacks it.
+// SQLite has no ADD COLUMN IF NOT EXISTS: the column is looked up first,
+// and an ALTER that lost a race with another process's is recognised by
+// looking again.
+func addParts(ctx context.Context, db *sql.DB) error {
+	has := func() (bool, error) {
+		var has bool
+		err := retryBusy(ctx, func() error {
+			return db.QueryRowContext(ctx, sqldialect.SQLiteHasParts, "idem_records").Scan(&has)
+		})
+		return has, err
+	}
+	if ok, err := has(); ok || err != nil {
+		return err
+	}
+	err := retryBusy(ctx, func() error {
+		_, err := db.ExecContext(ctx, sqldialect.SQLiteAddParts)
+		return err
+	})
+	if err != nil {
+		if ok, herr := has(); ok && herr == nil {
+			return nil // another connection added it
+		}
+	}
+	return err
 }
 
 // ClaimTx claims req.Key inside tx, a transaction the caller began on a
@@ -136,6 +168,9 @@ func canWaitInTx(err error) bool {
 func txError(ctx context.Context, q querier, op string, key store.Key, err error) error {
 	if missingTable(ctx, q, err) {
 		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (create the table with sqlitestore.Migrate first)", op, key, err)
+	}
+	if missingParts(ctx, q, err) {
+		return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w (the table predates the fingerprint_parts column: run sqlitestore.Migrate once to add it)", op, key, err)
 	}
 	return fmt.Errorf("sqlitestore: %s key %s in a transaction: %w", op, key, err)
 }

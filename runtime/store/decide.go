@@ -27,6 +27,9 @@ const (
 // the database (a SQL statement, a Lua script) implement the same rules
 // there, and the conformance suite holds them all to it.
 //
+// A granted Record's FingerprintParts is req.FingerprintParts itself, not
+// a copy: a store that keeps the record beyond the call copies it.
+//
 // found reports whether the store keeps anything for the key (a record,
 // or the trace of a released or deleted one), so that cur.Token continues
 // the key's token sequence; live reports whether cur counts: it is not
@@ -49,6 +52,8 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 			Attempts:    1,
 			CreatedAt:   req.Now,
 			UpdatedAt:   req.Now,
+
+			FingerprintParts: req.FingerprintParts,
 		}}, Grant
 	}
 	if cur.State != StateInProgress {
@@ -94,6 +99,8 @@ func Decide(cur Record, found, live bool, req ClaimRequest) (ClaimResult, Change
 		Attempts:    cur.Attempts + 1,
 		CreatedAt:   cur.CreatedAt,
 		UpdatedAt:   req.Now,
+
+		FingerprintParts: req.FingerprintParts,
 	}}, Grant
 }
 

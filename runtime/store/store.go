@@ -146,6 +146,16 @@ type Record struct {
 	Attempts    int       // how many times the key was granted (first claim and takeovers)
 	CreatedAt   time.Time // the Now of the claim that created the record
 	UpdatedAt   time.Time // the Now of the last claim that changed the record (later writes carry no time)
+	// FingerprintParts is the ClaimRequest.FingerprintParts of the grant
+	// (or takeover) that wrote the record: opaque bytes (short digests of
+	// each part of the fingerprint, in a format the runtime defines and
+	// versions) that let the runtime say which arguments differ when a
+	// key is reused. Stores keep it through Renew, Complete,
+	// MarkIndeterminate and same-owner retried claims and return it with
+	// every record; it is empty when the claim had none, or when the
+	// store has nowhere to keep it (a table created before the column
+	// existed). Read-only for callers.
+	FingerprintParts []byte
 }
 
 // Fence names the holder of a grant. Every write after the claim is
@@ -171,6 +181,13 @@ type ClaimRequest struct {
 	// record later completes or becomes indeterminate, unless the write
 	// names another.
 	RetainUntil time.Time
+	// FingerprintParts are opaque bytes that the runtime derives from the
+	// fingerprint's parts (see Record.FingerprintParts). A store writes
+	// them on a new grant and on a takeover, keeps the record's own
+	// otherwise (a same-owner retried claim, a claim answered with the
+	// existing record), and never interprets them. The store must not
+	// retain the slice: it belongs to the caller once Claim returns.
+	FingerprintParts []byte
 	// Takeover decides what happens to an in-progress record of another
 	// owner whose lease is not after Now: true grants it to this owner with
 	// a new token (the effect is deduplicated downstream, so running again

@@ -142,6 +142,7 @@ func sameRecord(t *testing.T, want, got store.Record) {
 	assert.Equal(t, want.Attempts, got.Attempts, "Attempts")
 	sameTime(t, "CreatedAt", want.CreatedAt, got.CreatedAt)
 	sameTime(t, "UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	sameBytes(t, "FingerprintParts", want.FingerprintParts, got.FingerprintParts)
 }
 
 // write is one of the four fenced writes, bound to a key and a fence.

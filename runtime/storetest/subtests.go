@@ -41,6 +41,7 @@ var subtests = []struct {
 	{"RetentionExpiry", testRetentionExpiry},
 	{"TokensIncrease", testTokensIncrease},
 	{"Fingerprint", testFingerprint},
+	{"FingerprintParts", testFingerprintParts},
 	{"GetAndDelete", testGetAndDelete},
 	{"Sweep", testSweep},
 	{"SweepKeepsInProgress", testSweepKeepsInProgress},
@@ -769,6 +770,89 @@ func testFingerprint(t *testing.T, s store.Store) {
 	require.NoError(t, s.MarkIndeterminate(ctx, k2, fenceOf(c), base.Add(time.Hour)))
 	res = claim(t, s, request(t, k2, newOwner(t), base.Add(time.Second)))
 	assert.Equal(t, reqC.Fingerprint, res.Record.Fingerprint)
+}
+
+// A grant stores the claim's FingerprintParts; renewals, completion,
+// indeterminate marks and same-owner retried claims keep them; a claim
+// with another fingerprint gets the holder's back; a takeover writes its
+// own; a claim without parts stores none.
+func testFingerprintParts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	parts := func() []byte { return append([]byte{0x01}, randomBytes(t, 40)...) }
+	requireParts := func(want []byte, got store.Record, when string) {
+		t.Helper()
+		if len(want) == 0 {
+			assert.Empty(t, got.FingerprintParts, "FingerprintParts %s", when)
+			return
+		}
+		sameBytes(t, "FingerprintParts "+when, want, got.FingerprintParts)
+	}
+
+	key := newKey(t)
+	req := request(t, key, newOwner(t), base)
+	req.FingerprintParts = parts()
+	want := bytes.Clone(req.FingerprintParts)
+	rec := grant(t, s, req).Record
+	requireParts(want, rec, "of the grant")
+	clear(req.FingerprintParts) // the caller's buffer is its own once Claim returned
+	requireParts(want, get(t, s, key), "after the grant")
+
+	retry := req
+	retry.FingerprintParts = parts()
+	retry.Now = base.Add(time.Second)
+	retry.LeaseUntil = retry.Now.Add(lease)
+	requireParts(want, grant(t, s, retry).Record, "of a same-owner retried claim")
+	require.NoError(t, s.Renew(ctx, key, fenceOf(rec), base.Add(2*lease)))
+	requireParts(want, get(t, s, key), "after Renew")
+
+	other := request(t, key, newOwner(t), base.Add(2*time.Second))
+	other.FingerprintParts = parts()
+	res := claim(t, s, other)
+	require.False(t, res.Granted)
+	requireParts(want, res.Record, "returned to a claim with another fingerprint")
+
+	require.NoError(t, s.Complete(ctx, key, fenceOf(rec), []byte("r"), base.Add(time.Hour)))
+	requireParts(want, get(t, s, key), "after Complete")
+	res = claim(t, s, other)
+	requireParts(want, res.Record, "of the completed record returned to a claim")
+
+	// Through MarkIndeterminate.
+	k2 := newKey(t)
+	reqI := request(t, k2, newOwner(t), base)
+	reqI.FingerprintParts = parts()
+	recI := grant(t, s, reqI).Record
+	require.NoError(t, s.MarkIndeterminate(ctx, k2, fenceOf(recI), base.Add(time.Hour)))
+	requireParts(reqI.FingerprintParts, get(t, s, k2), "after MarkIndeterminate")
+	otherI := request(t, k2, newOwner(t), base.Add(time.Second))
+	otherI.FingerprintParts = parts()
+	requireParts(reqI.FingerprintParts, claim(t, s, otherI).Record, "of the indeterminate record returned to a claim")
+
+	// A takeover writes the taker's parts.
+	k3 := newKey(t)
+	reqT := request(t, k3, newOwner(t), base)
+	reqT.FingerprintParts = parts()
+	recT := grant(t, s, reqT).Record
+	take := takeoverRequest(t, recT, newOwner(t), base.Add(lease+time.Second))
+	take.FingerprintParts = parts()
+	took := grant(t, s, take)
+	require.True(t, took.TookOver)
+	requireParts(take.FingerprintParts, took.Record, "of a takeover")
+	requireParts(take.FingerprintParts, get(t, s, k3), "after a takeover")
+
+	// A claim without parts stores none, also over an expired record that
+	// had some.
+	k4 := newKey(t)
+	rec4 := grant(t, s, request(t, k4, newOwner(t), base)).Record
+	requireParts(nil, rec4, "of a grant without parts")
+	requireParts(nil, get(t, s, k4), "after a grant without parts")
+	k5 := newKey(t)
+	req5 := request(t, k5, newOwner(t), base)
+	req5.FingerprintParts = parts()
+	rec5 := grant(t, s, req5).Record
+	require.NoError(t, s.Complete(ctx, k5, fenceOf(rec5), []byte("r"), base.Add(time.Minute)))
+	again := grant(t, s, request(t, k5, newOwner(t), base.Add(time.Hour)))
+	requireParts(nil, again.Record, "of a grant without parts over an expired record")
+	requireParts(nil, get(t, s, k5), "after a grant without parts over an expired record")
 }
 
 // Get reports ErrNotFound for an absent key and the record in any state;

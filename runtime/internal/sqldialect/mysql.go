@@ -34,12 +34,20 @@ import (
 // one key deadlock: the victim's error (1213) is transient, and retried
 // under the retry policy, as PostgreSQL's serialization failures are.
 var mysql = (&Dialect{
-	Name:         "MySQL",
-	Driver:       "github.com/go-sql-driver/mysql",
-	schema:       []string{mysqlSchema, mysqlTokenSeqSchema},
-	drawToken:    mysqlDrawToken,
-	missingTable: func(err error) bool { n, _ := mysqlErrorNumber(err); return n == mysqlNoSuchTable },
-	transient:    mysqlTransient,
+	Name:      "MySQL",
+	Driver:    "github.com/go-sql-driver/mysql",
+	schema:    []string{mysqlSchema, mysqlTokenSeqSchema},
+	hasParts:  mysqlHasParts,
+	table:     "idem_records",
+	addParts:  mysqlAddParts,
+	drawToken: mysqlDrawToken,
+	// A table created before the fingerprint_parts column existed is
+	// migrated like a missing one.
+	missingTable: func(err error) bool {
+		n, _ := mysqlErrorNumber(err)
+		return n == mysqlNoSuchTable || n == mysqlUnknownColumn
+	},
+	transient: mysqlTransient,
 }).build(syntax{token: "@token", lockRow: " FOR UPDATE", conflict: "ON DUPLICATE KEY UPDATE key = key", keyColumn: "`key`"})
 
 // mysqlSchema is the MySQL table of the records: the columns of the
@@ -59,8 +67,19 @@ const mysqlSchema = "CREATE TABLE IF NOT EXISTS idem_records (\n" +
     attempts     INT            NOT NULL,
     created_at   BIGINT         NOT NULL,
     updated_at   BIGINT         NOT NULL,
+    fingerprint_parts BLOB,
     INDEX idem_records_retain_until (retain_until)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
+
+// mysqlAddParts adds the fingerprint_parts column (per-part digests of
+// the fingerprint) to a table created before it existed. MySQL has no ADD
+// COLUMN IF NOT EXISTS: Migrate checks mysqlHasParts first.
+const mysqlAddParts = `ALTER TABLE idem_records ADD COLUMN fingerprint_parts BLOB`
+
+// mysqlHasParts selects whether the table named by ? in the current
+// database has the fingerprint_parts column; false for a missing table.
+const mysqlHasParts = `SELECT EXISTS (SELECT 1 FROM information_schema.columns
+    WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'fingerprint_parts')`
 
 // mysqlTokenSeqSchema is the table whose AUTO_INCREMENT counter is the
 // tokens' sequence; it holds no row outside a claim's transaction.
@@ -93,6 +112,7 @@ func mysqlDrawToken(ctx context.Context, tx *sql.Tx) (int64, error) {
 // field Number.
 const (
 	mysqlNoSuchTable       = 1146 // ER_NO_SUCH_TABLE
+	mysqlUnknownColumn     = 1054 // ER_BAD_FIELD_ERROR: a table created before a column existed
 	mysqlLockWaitTimeout   = 1205 // ER_LOCK_WAIT_TIMEOUT: the statement rolled back; the runtime rolls back the rest
 	mysqlDeadlock          = 1213 // ER_LOCK_DEADLOCK: the transaction rolled back
 	mysqlTableDefChanged   = 1412 // ER_TABLE_DEF_CHANGED: "please retry transaction"

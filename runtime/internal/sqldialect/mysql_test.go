@@ -140,8 +140,8 @@ func (s mysqlStore) Get(ctx context.Context, key store.Key) (store.Record, error
 		fp, owner                                        []byte
 		state, lease, retain, attempts, created, updated int64
 	)
-	err := s.db.QueryRowContext(ctx, "SELECT namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at FROM idem_records WHERE `key` = ?", key[:]).
-		Scan(&r.Namespace, &fp, &state, &owner, &r.Token, &lease, &retain, &r.Result, &attempts, &created, &updated)
+	err := s.db.QueryRowContext(ctx, "SELECT namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at, fingerprint_parts FROM idem_records WHERE `key` = ?", key[:]).
+		Scan(&r.Namespace, &fp, &state, &owner, &r.Token, &lease, &retain, &r.Result, &attempts, &created, &updated, &r.FingerprintParts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("get key %s: %w", key, store.ErrNotFound)
 	}

@@ -30,6 +30,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idem-go/idem/runtime/internal/sqlexpr"
@@ -43,9 +44,14 @@ type Dialect struct {
 	// Driver is the import path of the database/sql driver.
 	Driver string
 
+	legacy      *Dialect // the same without the fingerprint_parts column (ForDB)
 	schema      []string // create the tables, idempotently: one Exec each
 	migrateLock string   // PostgreSQL: serializes migrations with pgstore's
-	insertFirst bool     // SQLite: a claim's first statement is the insert, which takes the write lock
+	// hasParts selects whether the table has the fingerprint_parts
+	// column, which addParts adds to a table created before it existed.
+	hasParts, addParts string
+	table              string // the table, as hasParts takes it
+	insertFirst        bool   // SQLite: a claim's first statement is the insert, which takes the write lock
 	// sel reads the key's row under the claim's lock (SQLite's write
 	// lock, or a row lock); peek, when the dialect locks rows, reads it
 	// without, so that a replay takes no lock.
@@ -122,8 +128,38 @@ func ConnectionLost(err error) bool {
 	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &ne)
 }
 
-// Migrate creates the records table in db if it does not exist.
+// Migrate creates the records table in db if it does not exist, and adds
+// the fingerprint_parts column to a table created before it existed. When
+// the column cannot be added (a role that may not alter the table), the
+// table works without it: ForDB answers the dialect without the parts for
+// db from then on, and Migrate succeeds.
 func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
+	err := d.migrate(ctx, db)
+	if errors.Is(err, errAddParts) {
+		noParts.Store(db, true)
+		return nil
+	}
+	return err
+}
+
+// errAddParts marks a migration that failed to add the fingerprint_parts
+// column to an existing table.
+var errAddParts = errors.New("add the fingerprint_parts column")
+
+// noParts holds the databases (*sql.DB) whose table lacks the
+// fingerprint_parts column and could not get it.
+var noParts sync.Map
+
+// ForDB returns d for db: d, or d without the fingerprint parts when db's
+// table could not get the column (see Migrate).
+func (d *Dialect) ForDB(db *sql.DB) *Dialect {
+	if _, ok := noParts.Load(db); ok {
+		return d.legacy
+	}
+	return d
+}
+
+func (d *Dialect) migrate(ctx context.Context, db *sql.DB) error {
 	if d.migrateLock == "" {
 		for _, q := range d.schema {
 			if err := d.waitBusy(ctx, func() error {
@@ -132,6 +168,22 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 			}); err != nil {
 				return err
 			}
+		}
+		// SQLite and MySQL have no ADD COLUMN IF NOT EXISTS: an ALTER
+		// that lost a race with another connection's is recognised by
+		// looking again.
+		if has, err := d.queryHasParts(ctx, db); err != nil || has {
+			return err
+		}
+		err := d.waitBusy(ctx, func() error {
+			_, err := db.ExecContext(ctx, d.addParts)
+			return err
+		})
+		if has, herr := d.queryHasParts(ctx, db); err != nil && herr == nil && has {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %w", errAddParts, err)
 		}
 		return nil
 	}
@@ -143,12 +195,45 @@ func (d *Dialect) Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := tx.ExecContext(ctx, d.migrateLock); err != nil {
 		return err
 	}
+	// The column first: the ALTER's exclusive lock is then the
+	// transaction's first lock on the table, never an upgrade of the
+	// share lock CREATE INDEX takes, which could deadlock with a claim.
+	var exists bool
+	if err := tx.QueryRowContext(ctx, PostgresHasTable, d.table).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		has, err := d.queryHasParts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !has {
+			if _, err := tx.ExecContext(ctx, PostgresAlterLockTimeout); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, d.addParts); err != nil {
+				return fmt.Errorf("%w: %w", errAddParts, err)
+			}
+		}
+	}
 	for _, q := range d.schema {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// queryHasParts reports whether the table has the fingerprint_parts
+// column.
+func (d *Dialect) queryHasParts(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (bool, error) {
+	var has bool
+	err := d.waitBusy(ctx, func() error {
+		return q.QueryRowContext(ctx, d.hasParts, d.table).Scan(&has)
+	})
+	return has, err
 }
 
 // maxClaimTries bounds how often a claim reads again because a concurrent
@@ -211,7 +296,8 @@ func (d *Dialect) Claim(ctx context.Context, tx *sql.Tx, req store.ClaimRequest)
 		case change == store.Grant:
 			err = d.writeGrant(ctx, tx, &rec.Token, args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
 				"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
-				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt)})
+				"attempts": rec.Attempts, "created": nanos(rec.CreatedAt), "now": nanos(rec.UpdatedAt),
+				"parts": nullBytes(rec.FingerprintParts)})
 		case change == store.ExtendLease:
 			_, err = d.extend.exec(ctx, tx, args{"key": req.Key[:], "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
 				"now": nanos(rec.UpdatedAt)})
@@ -249,7 +335,7 @@ func (d *Dialect) insertNew(ctx context.Context, tx *sql.Tx, req store.ClaimRequ
 	err := d.waitBusy(ctx, func() error {
 		a := args{"key": req.Key[:], "namespace": rec.Namespace, "fingerprint": rec.Fingerprint[:],
 			"owner": rec.Owner[:], "token": rec.Token, "lease": nanos(rec.LeaseUntil), "retain": nanos(rec.RetainUntil),
-			"now": nanos(rec.CreatedAt)}
+			"now": nanos(rec.CreatedAt), "parts": nullBytes(rec.FingerprintParts)}
 		if d.drawToken != nil {
 			// The statement inserts the row or locks the key's; the
 			// claim then reads it under that lock (ok stays false).
@@ -369,12 +455,20 @@ func fromNanos(n int64) time.Time { return sqlexpr.Time(n) }
 // row is a scanned row of sel.
 type row struct {
 	namespace                                               string
-	fingerprint, owner, result                              []byte
+	fingerprint, owner, result, parts                       []byte
 	state, token, lease, retain, attempts, created, updated int64
 }
 
 func (r *row) dest() []any {
-	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token, &r.lease, &r.retain, &r.result, &r.attempts, &r.created, &r.updated}
+	return []any{&r.namespace, &r.fingerprint, &r.state, &r.owner, &r.token, &r.lease, &r.retain, &r.result, &r.attempts, &r.created, &r.updated, &r.parts}
+}
+
+// nullBytes is b, or NULL for no bytes.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // record is r as a store.Record (the zero Record for no row).
@@ -396,6 +490,7 @@ func (r *row) record(key store.Key) (store.Record, error) {
 	rec.Result = r.result
 	rec.Attempts = int(r.attempts)
 	rec.CreatedAt, rec.UpdatedAt = fromNanos(r.created), fromNanos(r.updated)
+	rec.FingerprintParts = r.parts
 	return rec, nil
 }
 
@@ -508,18 +603,18 @@ func (r rowResult) scanToken(token *int64) error {
 // has a row, and return the token), {returning} the grant (return the
 // token): see syntax.
 const (
-	columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
+	columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at, fingerprint_parts`
 	selSQL  = `SELECT ` + columns + ` FROM idem_records WHERE key = @key`
 	// insertSQL writes a fresh grant of a key without a row and does
 	// nothing when it has one.
 	insertSQL = `INSERT INTO idem_records (key, ` + columns + `)
-VALUES (@key, @namespace, @fingerprint, 1, @owner, {token}, @lease, @retain, NULL, 1, @now, @now)
+VALUES (@key, @namespace, @fingerprint, 1, @owner, {token}, @lease, @retain, NULL, 1, @now, @now, @parts)
 {conflict}`
 	// grantSQL, extendSQL and markSQL write the row the claim read under
 	// its lock.
 	grantSQL = `UPDATE idem_records SET namespace = @namespace, fingerprint = @fingerprint, state = 1, owner = @owner,
 	token = {token}, lease_until = @lease, retain_until = @retain, result = NULL, attempts = @attempts,
-	created_at = @created, updated_at = @now
+	created_at = @created, updated_at = @now, fingerprint_parts = @parts
 WHERE key = @key{returning}`
 	extendSQL   = `UPDATE idem_records SET lease_until = @lease, retain_until = @retain, updated_at = @now WHERE key = @key`
 	markSQL     = `UPDATE idem_records SET state = 3, updated_at = @now WHERE key = @key`
@@ -548,9 +643,21 @@ const (
 // parameters are placeholders by then).
 var keyWord = regexp.MustCompile(`\bkey\b`)
 
-// build fills d's statements from the templates.
+// build fills d's statements from the templates, and d.legacy's, the
+// same without the fingerprint_parts column.
 func (d *Dialect) build(s syntax) *Dialect {
-	r := strings.NewReplacer("{token}", s.token, "{conflict}", s.conflict, "{returning}", s.returning)
+	legacy := *d
+	d.fill(s, strings.NewReplacer("{token}", s.token, "{conflict}", s.conflict, "{returning}", s.returning))
+	legacy.fill(s, strings.NewReplacer("{token}", s.token, "{conflict}", s.conflict, "{returning}", s.returning,
+		"updated_at, fingerprint_parts)", "updated_at)", "@now, @parts)", "@now)",
+		", fingerprint_parts = @parts", "", "updated_at, fingerprint_parts FROM", "updated_at, NULL FROM"))
+	legacy.legacy = &legacy
+	d.legacy = &legacy
+	return d
+}
+
+// fill compiles d's statements from the templates through r.
+func (d *Dialect) fill(s syntax, r *strings.Replacer) {
 	c := func(q string) stmt {
 		st := compile(r.Replace(q), s.placeholder)
 		if s.keyColumn != "" {
@@ -567,7 +674,6 @@ func (d *Dialect) build(s syntax) *Dialect {
 	d.extend = c(extendSQL)
 	d.mark = c(markSQL)
 	d.complete = c(completeSQL)
-	return d
 }
 
 // SQLite result codes (https://www.sqlite.org/rescode.html), as
@@ -726,15 +832,27 @@ const SQLiteSchema = `CREATE TABLE IF NOT EXISTS idem_records (
 	result       BLOB,
 	attempts     INTEGER NOT NULL,
 	created_at   INTEGER NOT NULL,
-	updated_at   INTEGER NOT NULL
+	updated_at   INTEGER NOT NULL,
+	fingerprint_parts BLOB
 );
 CREATE INDEX IF NOT EXISTS idem_records_retain_until ON idem_records (retain_until);
 `
+
+// SQLiteAddParts adds the fingerprint_parts column to a table created
+// before it existed; run it when SQLiteHasParts finds none.
+const SQLiteAddParts = `ALTER TABLE idem_records ADD COLUMN fingerprint_parts BLOB`
+
+// SQLiteHasParts selects whether the table named by ?1 has the
+// fingerprint_parts column; false for a missing table.
+const SQLiteHasParts = `SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'fingerprint_parts')`
 
 var sqlite = (&Dialect{
 	Name:        "SQLite",
 	Driver:      "modernc.org/sqlite",
 	schema:      statements(SQLiteSchema), // one statement per Exec: go-libsql runs no more
+	hasParts:    SQLiteHasParts,
+	table:       "idem_records",
+	addParts:    SQLiteAddParts,
 	insertFirst: true,
 	// The table's absence is a generic SQLITE_ERROR; Migrate is harmless
 	// when the table exists, and the claim is tried once more only.
@@ -762,6 +880,7 @@ const (
 	pgCrashShutdown        = "57P02"
 	pgCannotConnectNow     = "57P03"
 	pgUndefinedTable       = "42P01"
+	pgUndefinedColumn      = "42703"
 	pgUndefinedFunction    = "42883"
 	pgConnectionException  = "08" // the class of lost and failed connections
 )
@@ -795,7 +914,7 @@ func PostgresTransient(err error) bool {
 // lacks the records table (or, for pgstore's claim, its claim function).
 func PostgresMissingSchema(err error) bool {
 	code, _ := SQLState(err)
-	return code == pgUndefinedTable || code == pgUndefinedFunction
+	return code == pgUndefinedTable || code == pgUndefinedFunction || code == pgUndefinedColumn
 }
 
 // postgresSchema is the PostgreSQL table, index and sequence of the
@@ -813,7 +932,8 @@ const postgresSchema = `CREATE TABLE IF NOT EXISTS "idem_records" (
     result       bytea,
     attempts     integer  NOT NULL,
     created_at   bigint   NOT NULL,
-    updated_at   bigint   NOT NULL
+    updated_at   bigint   NOT NULL,
+    fingerprint_parts bytea
 );
 CREATE INDEX IF NOT EXISTS "idem_records_retain_until_idx" ON "idem_records" (retain_until);
 CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
@@ -822,6 +942,26 @@ CREATE SEQUENCE IF NOT EXISTS "idem_records_token_seq" AS bigint;
 // PostgresSchema is the part of runtime/pgstore's Schema that the db effect
 // creates when the table is missing.
 const PostgresSchema = postgresSchema
+
+// PostgresAddParts adds the fingerprint_parts column to a table created
+// before it existed (PostgresHasParts tells).
+const PostgresAddParts = `ALTER TABLE "idem_records" ADD COLUMN IF NOT EXISTS fingerprint_parts bytea`
+
+// PostgresAlterLockTimeout bounds how long the ALTER of PostgresAddParts
+// waits for the table's lock, in the migration's transaction: while it
+// waits, every claim on the table queues behind it. When it times out, the
+// table works without the column until a later migration adds it.
+const PostgresAlterLockTimeout = `SET LOCAL lock_timeout = '1s'`
+
+// PostgresHasTable selects whether the table named by $1 (as for
+// PostgresHasParts) exists.
+const PostgresHasTable = `SELECT to_regclass($1::text) IS NOT NULL`
+
+// PostgresHasParts selects whether the table named by $1 (quoted and
+// possibly schema-qualified, as to_regclass reads it) has the
+// fingerprint_parts column; false for a missing table.
+const PostgresHasParts = `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1::text)
+    AND attname = 'fingerprint_parts' AND NOT attisdropped)`
 
 // postgresLockID is the advisory lock runtime/pgstore takes to migrate its
 // default table, so that the two never create it at once.
@@ -832,11 +972,19 @@ func postgresLockID() int64 {
 }
 
 var postgres = (&Dialect{
-	Name:         "PostgreSQL",
-	Driver:       "github.com/jackc/pgx/v5/stdlib",
-	schema:       statements(postgresSchema),
-	migrateLock:  "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(postgresLockID(), 10) + ")",
-	missingTable: func(err error) bool { code, _ := SQLState(err); return code == pgUndefinedTable },
-	transient:    PostgresTransient,
+	Name:        "PostgreSQL",
+	Driver:      "github.com/jackc/pgx/v5/stdlib",
+	schema:      statements(postgresSchema),
+	migrateLock: "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(postgresLockID(), 10) + ")",
+	hasParts:    PostgresHasParts,
+	table:       `"idem_records"`,
+	addParts:    PostgresAddParts,
+	// A table created before the fingerprint_parts column existed is
+	// migrated like a missing one.
+	missingTable: func(err error) bool {
+		code, _ := SQLState(err)
+		return code == pgUndefinedTable || code == pgUndefinedColumn
+	},
+	transient: PostgresTransient,
 }).build(syntax{placeholder: func(n int) string { return "$" + strconv.Itoa(n) }, token: `nextval('"idem_records_token_seq"')`,
 	lockRow: " FOR UPDATE", conflict: onConflictReturning, returning: returningToken})
