@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/idem-go/idem/internal/testenv"
+	"github.com/idem-go/idem/internal/testenv/mysqltest"
 	"github.com/idem-go/idem/runtime"
 	"github.com/idem-go/idem/runtime/pgstore"
 	"github.com/idem-go/idem/runtime/sqlitestore"
@@ -190,7 +191,38 @@ func TestDeployDayDBEffect(t *testing.T) {
 			return has
 		})
 	})
+	t.Run("MySQL", func(t *testing.T) {
+		db, err := sql.Open("mysql", mysqltest.Database(t, "deploy_"))
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		_, err = db.Exec(mysqlSchemaV0)
+		require.NoError(t, err)
+		check(t, db, func() bool {
+			var has bool
+			require.NoError(t, db.QueryRow(`SELECT EXISTS (SELECT 1 FROM information_schema.columns
+				WHERE table_schema = DATABASE() AND table_name = 'idem_records' AND column_name = 'fingerprint_parts')`).Scan(&has))
+			return has
+		})
+	})
 }
+
+// mysqlSchemaV0 is the MySQL records table as the db effect created it
+// before the fingerprint_parts column, copied as it was.
+const mysqlSchemaV0 = "CREATE TABLE IF NOT EXISTS idem_records (\n" +
+	"    `key`        BINARY(32)     NOT NULL PRIMARY KEY,\n" +
+	`    namespace    TEXT           NOT NULL,
+    fingerprint  VARBINARY(32)  NOT NULL,
+    state        SMALLINT       NOT NULL,
+    owner        VARBINARY(16)  NOT NULL,
+    token        BIGINT         NOT NULL,
+    lease_until  BIGINT         NOT NULL,
+    retain_until BIGINT         NOT NULL,
+    result       LONGBLOB,
+    attempts     INT            NOT NULL,
+    created_at   BIGINT         NOT NULL,
+    updated_at   BIGINT         NOT NULL,
+    INDEX idem_records_retain_until (retain_until)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
 
 // TestDeployDayDBEffectWithoutAlter: when the db effect cannot add the
 // column (here the ALTER times out, after a second, behind a lock another
