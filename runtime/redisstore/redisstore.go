@@ -206,12 +206,14 @@ var (
 	sweepLua string
 	//go:embed lua/epoch.lua
 	epochLua string
+	//go:embed lua/unclaim.lua
+	unclaimLua string
 )
 
 // scripts are one store's Lua scripts. go-redis' Script caches its digest,
 // so each store has its own.
 type scripts struct {
-	claim, complete, mark, renew, release, delete, sweep, epoch *redis.Script
+	claim, complete, mark, renew, release, delete, sweep, epoch, unclaim *redis.Script
 }
 
 func newScripts() scripts {
@@ -224,6 +226,7 @@ func newScripts() scripts {
 	return scripts{
 		claim: hot(strings.Replace(claimLua, "--#lease.lua\n", leaseLua, 1)), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
 		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua), epoch: redis.NewScript(epochLua),
+		unclaim: redis.NewScript(unclaimLua),
 	}
 }
 
@@ -250,6 +253,7 @@ type Store struct {
 	epochs  epochKeys    // the epoch keys (see epoch.go)
 	initMu  sync.Mutex
 	epoch   atomic.Pointer[string] // the epoch id, once established ("" for noEpoch)
+	fresh   freshState             // claims of absent keys without a script (see fresh.go)
 }
 
 var (
@@ -534,18 +538,9 @@ func (s *Store) runWaiting(ctx context.Context, sc *redis.Script, keys []string,
 		cmd.SetErr(err)
 		return cmd
 	}
-	var node *redis.Client
-	switch c := s.client.(type) {
-	case *redis.ClusterClient:
-		n, err := c.MasterForKey(ctx, keys[0])
-		if err != nil {
-			return fail(err)
-		}
-		node = n
-	case *redis.Client:
-		node = c
-	default:
-		return fail(fmt.Errorf("WithWaitReplicas needs a *redis.Client or *redis.ClusterClient, not a %T", s.client))
+	node, err := s.master(ctx, keys[0])
+	if err != nil {
+		return fail(fmt.Errorf("WithWaitReplicas: %w", err))
 	}
 	for try := 0; ; try++ {
 		pipe := node.Pipeline()
@@ -561,15 +556,24 @@ func (s *Store) runWaiting(ctx context.Context, sc *redis.Script, keys []string,
 			}
 			return cmd
 		}
-		acked, err := wait.Int64()
-		if err != nil {
-			return fail(fmt.Errorf("WAIT for %d replicas: %w", s.waitN, err))
-		}
-		if acked < int64(s.waitN) {
-			return fail(fmt.Errorf("only %d of the %d replicas the store waits for (wait=%d) acknowledged the write within %v; it stands on the master but a failover now could lose it", acked, s.waitN, s.waitN, s.waitFor))
+		if err := s.checkWait(wait); err != nil {
+			return fail(err)
 		}
 		return cmd
 	}
+}
+
+// checkWait returns an error unless the WAIT command wait, sent after a
+// write on its connection, counted s.waitN replicas.
+func (s *Store) checkWait(wait *redis.Cmd) error {
+	acked, err := wait.Int64()
+	if err != nil {
+		return fmt.Errorf("WAIT for %d replicas: %w", s.waitN, err)
+	}
+	if acked < int64(s.waitN) {
+		return fmt.Errorf("only %d of the %d replicas the store waits for (wait=%d) acknowledged the write within %v; it stands on the master but a failover now could lose it", acked, s.waitN, s.waitN, s.waitFor)
+	}
+	return nil
 }
 
 // Prefix returns the key prefix of the store's records.
@@ -599,6 +603,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := store.CheckClaimTimes(req); err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
+	tried := false // whether the key is known to have a record
 	if s.settled.Has(req.Key) {
 		// Most likely a replay: one GET, answered from when the record
 		// is settled and retained (see internal/settled). A record that
@@ -610,6 +615,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		}
 		if res, ok := settled.Answer(rec, req); err == nil && ok {
 			return res, nil
+		}
+		if err == nil {
+			tried = true // a record is there: SET NX GET would not write
 		}
 	}
 	takeover := "0"
@@ -632,7 +640,16 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
 	grant := appendGrant(make([]byte, 0, offNS+len(req.Namespace)), &req)
-	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry, s.margin).Result()
+	rk := s.redisKey(req.Key)
+	if !tried {
+		if res, done, err := s.claimFresh(ctx, &req, rk, grant, expiry); done {
+			if err != nil {
+				return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
+			}
+			return res, nil
+		}
+	}
+	v, err := s.run(ctx, s.sc.claim, rk, grant, takeover, expiry, s.margin).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
