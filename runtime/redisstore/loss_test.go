@@ -205,6 +205,9 @@ func TestLostDataSetFailsClosed(t *testing.T) {
 				assert.ErrorContains(t, err, "appendonly yes")
 			}
 			require.ErrorIs(t, l.call(keyN(n+1), 16), store.ErrRecordsLost, "a new key after the loss")
+			// Its claim (SET NX GET, checked after) was withdrawn: no
+			// record blocks the key once the operator starts a new epoch.
+			require.Zero(t, c.Exists(ctx, redisstore.DefaultPrefix+keyN(n+1).String()).Val(), "the refused claim of a new key left a record")
 			err = s.Complete(ctx, keyN(n), store.Fence{Owner: holder.Record.Owner, Token: holder.Record.Token}, nil, base.Add(time.Hour))
 			require.ErrorIs(t, err, store.ErrRecordsLost, "the holder's Complete after the loss")
 			for _, op := range []error{
@@ -294,6 +297,8 @@ func testEviction(t *testing.T, policy string) {
 			replayed++
 		default:
 			require.ErrorIs(t, err, store.ErrRecordsLost, "key %d", i)
+			// The refused claim wrote nothing that stays (see fresh.go).
+			require.Zero(t, c.Exists(ctx, redisstore.DefaultPrefix+keyN(i).String()).Val(), "the refused claim of key %d left a record", i)
 			lost++
 		}
 	}
