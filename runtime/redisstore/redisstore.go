@@ -6,8 +6,11 @@
 // and every claim is one Lua script run atomically by Redis (EVALSHA,
 // falling back to EVAL when the server does not have the script yet), so
 // each is one round trip, and each touches the record's key and the epoch
-// key of its hash slot only, so the store works on Redis Cluster too. Get
-// is one GET. It needs Redis 4.0 or later. The scripts read no clock and
+// key of its hash slot only, so the store works on Redis Cluster too. The
+// exception is the claim of a key without a record (a first call): one
+// native SET NX GET, with the loss check pipelined behind it (see
+// fresh.go). Get is one GET. It needs Redis 4.0 or later; claims of new
+// keys take the script before Redis 7.0, which added SET NX GET. The scripts read no clock and
 // draw no random numbers, so they replicate alike by script or by effects.
 //
 // # Safe configuration
@@ -50,9 +53,9 @@
 //     evicted or deleted fails every later operation of the processes that
 //     were running.
 //   - Evictions: the epoch also records Redis' evicted_keys count when it
-//     was created; a script that finds the record it looks for absent
-//     fails when Redis has evicted any key since, so an evicted record
-//     never reads as a new key.
+//     was created; a claim or script that finds the record it looks for
+//     absent fails when Redis has evicted any key since, so an evicted
+//     record never reads as a new key.
 //   - Not detected: a process that opens the store after the server lost
 //     everything cannot tell it from a new server and starts a new epoch
 //     (the processes that were running still fail); a failover to a
@@ -96,9 +99,8 @@
 // corrupt record rather than misread it; the scripts refuse a value that
 // does not start with "idem1 ".
 //
-// The layout keeps the common paths short. A claim of a new key is a GET
-// and a SET in one script, sent as the record to write and answered with
-// the token alone; a claim that replays a completed record is a GET and a
+// The layout keeps the common paths short. A claim of a new key is a SET
+// NX GET of the record to write (see fresh.go), answered with nil; a claim that replays a completed record is a GET and a
 // comparison of the retention with the request's Now, answered with the
 // record as stored; Complete is a GET, a fence comparison and a SET.
 //
