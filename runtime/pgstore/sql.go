@@ -9,7 +9,7 @@ import (
 // queries holds the statements of one table, built once by New.
 type queries struct {
 	migrate                                      string // the table, index and sequence
-	claim, write, complete, release, mark, renew string
+	claimNew, claim, write, complete, release, mark, renew string
 	get, delete, sweep                           string
 }
 
@@ -18,9 +18,19 @@ type queries struct {
 const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at`
 
 // The claim is decided in Go by store.Decide, the one statement of the
-// protocol's rules; the SQL only reads and writes what Decide says. Two
+// protocol's rules; the SQL only reads and writes what Decide says. Three
 // statements, each one round trip:
 //
+//   - claimNewSQL, tried first unless the key is known to have a row (the
+//     store saw it settled), inserts the fresh grant the store computed
+//     with Decide for "no record" ($2 to $10, the token drawn from the
+//     table's sequence) and returns its token, or no row when the key is
+//     taken: then claimSQL follows. A plain INSERT ... ON CONFLICT DO
+//     NOTHING costs the server about a third less than claimSQL's CTEs,
+//     which a first call (a key without a row: the common case of a claim
+//     that is not a replay) otherwise paid; a claim of a row this process
+//     has not seen settled pays one more round trip, and draws a token it
+//     does not use (tokens need only grow).
 //   - claimSQL reads the key's row and, only when there is none, inserts
 //     the fresh grant the store computed with Decide for "no record" ($2 to
 //     $10, the token drawn from the table's sequence). A replay (completed,
@@ -41,6 +51,12 @@ const columns = `namespace, fingerprint, state, owner, token, lease_until, retai
 // An insert that finds the key taken by a concurrent claim after the
 // statement's snapshot inserts nothing and reads nothing: the claim starts
 // over too.
+const claimNewSQL = `INSERT INTO {{table}} (key, ` + columns + `)
+VALUES ($1::bytea, $2::text, $3::bytea, $4::smallint, $5::bytea, nextval('{{sequence}}'),
+        $6::bigint, $7::bigint, NULL, $8::integer, $9::bigint, $10::bigint)
+ON CONFLICT (key) DO NOTHING
+RETURNING token`
+
 const claimSQL = `WITH cur AS (
     SELECT ` + columns + ` FROM {{table}} WHERE key = $1::bytea
 ), ins AS (
@@ -112,6 +128,7 @@ func buildQueries(n tableName) queries {
 	r := strings.NewReplacer("{{table}}", n.quoted(), "{{sequence}}", n.sequence())
 	return queries{
 		migrate:  n.rename(schemaTable),
+		claimNew: r.Replace(claimNewSQL),
 		claim:    r.Replace(claimSQL),
 		write:    r.Replace(writeSQL),
 		complete: r.Replace(completeSQL),

@@ -96,7 +96,7 @@ func ClaimTx(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (store.Clai
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(sql string, args []any) rowScanner {
+	res, err := claim(ctx, req, inTx, true, false, &defaultQueries, func(sql string, args []any) rowScanner {
 		return tx.QueryRow(ctx, sql, args...)
 	})
 	return res, hintMigrate(err)
@@ -111,7 +111,7 @@ func ClaimSQLTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, &defaultQueries, func(query string, args []any) rowScanner {
+	res, err := claim(ctx, req, inTx, true, false, &defaultQueries, func(query string, args []any) rowScanner {
 		return tx.QueryRowContext(ctx, query, args...)
 	})
 	return res, hintMigrate(err)
