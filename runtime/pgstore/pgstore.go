@@ -3,17 +3,18 @@
 //
 // Records live in one table (idem_records by default, see Schema), created
 // on first use by New unless WithoutMigrate is given. Every operation but
-// a claim that must change an existing row is one statement, and so one
-// round trip once pgx has prepared it on a connection:
+// a claim of a key that has a row is one statement, and so one round trip
+// once pgx has prepared it on a connection:
 //
 //   - Claim is decided by store.Decide, in Go, like every store of this
-//     module. One statement reads the key's row and inserts the fresh
-//     grant when there is none: a first claim and the replay of a
-//     completed, indeterminate or live-held key are one round trip, and a
-//     replay writes nothing. When the row exists and Decide says the claim
-//     changes it (a takeover, a passed lease marked indeterminate, an
+//     module. A first claim is one INSERT ... ON CONFLICT DO NOTHING of the
+//     fresh grant. When it finds the key taken, one statement reads the
+//     key's row and inserts the fresh grant when there is none: the claim
+//     of a completed, indeterminate or live-held key is one more round
+//     trip, and writes nothing. When the row exists and Decide says the
+//     claim changes it (a takeover, a passed lease marked indeterminate, an
 //     expired record replaced, the same owner claiming again with a later
-//     lease), a second statement writes Decide's record, conditional on
+//     lease), a further statement writes Decide's record, conditional on
 //     the row still being the version read; a concurrent claim that changed
 //     it first makes the claim start over (see claimSQL).
 //   - A claim of a key this store last saw settled (it completed it, or a

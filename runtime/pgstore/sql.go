@@ -8,9 +8,9 @@ import (
 
 // queries holds the statements of one table, built once by New.
 type queries struct {
-	migrate                                      string // the table, index and sequence
+	migrate                                                string // the table, index and sequence
 	claimNew, claim, write, complete, release, mark, renew string
-	get, delete, sweep                           string
+	get, delete, sweep                                     string
 }
 
 // columns is the order in which Claim and Get return a record (the key is
