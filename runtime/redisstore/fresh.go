@@ -49,6 +49,17 @@ import (
 // it pass; the next claim of an absent key fails anyway, so nothing is
 // lost by failing closed a little early.
 //
+// The INFO could instead be shared by concurrent claims (a group check: a
+// claim may use a read sent after its SET was answered; rounds run one at
+// a time, and claims arriving during one wait for the next). Measured with
+// BenchmarkParallel (8 workers) it shared each INFO between about two
+// claims only, and the extra round trip and goroutine hand-off cost more
+// client CPU (~54 µs per first call against ~46) than the halved INFOs
+// saved on the server (~37 µs either way): pipelined is cheaper at the
+// concurrency idembench measures. Without any INFO a first call would cost
+// ~35 µs client and ~32 µs server; that is the price of eviction
+// detection.
+//
 // A key that has a value takes the script as before (one more round trip),
 // unless the value is a completed or indeterminate record retained past
 // the request's Now, which is the answer as it stands (see
