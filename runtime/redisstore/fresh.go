@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -14,22 +12,20 @@ import (
 	"github.com/idem-go/idem/runtime/store"
 )
 
-// The claim of a key without a record (a first call) needs no script: it is
-// a native SET NX GET, which writes the grant only where the key is absent
-// and otherwise answers with the value it found, atomically. What the claim
-// script adds, loss detection (see "Lost records" in the package doc), is
-// then checked by two plain commands pipelined behind the SET on the same
-// connection: GET of the epoch key of the record's hash slot, and INFO
-// stats for Redis' evicted_keys count. Inside a script the same INFO cost
-// about three times as much: the reply is copied into a Lua string and
-// scanned with a pattern, and together they took ~13 µs of the ~45 µs of
-// Redis CPU of a first call.
+// The claim of a key without a record (a first call) needs no claim
+// script: it is a native SET NX GET, which writes the grant only where the
+// key is absent and otherwise answers with the value it found, atomically.
+// What the claim script adds, loss detection (see "Lost records" in the
+// package doc), is then checked by check.lua, pipelined behind the SET on
+// the same connection (one round trip): it reads the epoch key of the
+// record's hash slot and Redis' evicted_keys count (INFO stats, searched
+// with a plain find, cheaper than the claim script's pattern match).
 //
 // Why a check that runs after the write is as sound as the script's, which
 // ran before it. Redis runs the commands of one connection in the order
-// they were sent, each atomically, on one thread, so the GET and the INFO
-// run at t2, after the SET found the key absent at t1 (and wrote the
-// grant). The grant is answered only when, at t2:
+// they were sent, each atomically, on one thread, so the check runs at t2,
+// after the SET found the key absent at t1 (and wrote the grant). The grant
+// is answered only when, at t2:
 //
 //   - the epoch key holds the store's epoch id. An epoch key that was lost
 //     (FLUSHALL, FLUSHDB, a restart without persistence, the key evicted or
@@ -47,18 +43,23 @@ import (
 // claim with store.ErrRecordsLost, as the script would have. An eviction
 // between t1 and t2 fails this claim too, where the script would have let
 // it pass; the next claim of an absent key fails anyway, so nothing is
-// lost by failing closed a little early.
+// lost by failing closed a little early. A server without the check script
+// (SCRIPT FLUSH, a restart) answers NOSCRIPT having run only the SET; the
+// check is then run on its own, sent after the SET was answered, so it
+// still runs after it.
 //
-// The INFO could instead be shared by concurrent claims (a group check: a
-// claim may use a read sent after its SET was answered; rounds run one at
-// a time, and claims arriving during one wait for the next). Measured with
-// BenchmarkParallel (8 workers) it shared each INFO between about two
-// claims only, and the extra round trip and goroutine hand-off cost more
-// client CPU (~54 µs per first call against ~46) than the halved INFOs
-// saved on the server (~37 µs either way): pipelined is cheaper at the
-// concurrency idembench measures. Without any INFO a first call would cost
-// ~35 µs client and ~32 µs server; that is the price of eviction
-// detection.
+// Measured alternatives (BenchmarkParallel, 8 workers, CPU per first call,
+// client + server, on a loaded 2-core machine, so ±10%): the claim script
+// with INFO inside, as before, ~85 µs; GET of the epoch and INFO stats
+// as plain commands pipelined behind the SET, ~87 µs (less server CPU,
+// but go-redis spends ~10 µs reading INFO's ~2 KB reply); this, ~83 µs; no
+// eviction check at all, ~67 µs, the price of detection. Sharing one INFO
+// among concurrent claims (a group check: a claim may use a read sent
+// after its SET was answered; rounds run one at a time, and claims
+// arriving during one wait for the next) shared each INFO between about
+// two claims only at 8 workers, and its extra round trip and goroutine
+// hand-off cost more client CPU (~54 µs against ~46) than the halved INFOs
+// saved on the server.
 //
 // A key that has a value takes the script as before (one more round trip),
 // unless the value is a completed or indeterminate record retained past
@@ -103,11 +104,10 @@ func (s *Store) claimFresh(ctx context.Context, req *store.ClaimRequest, rk stri
 		}
 		pipe := node.Pipeline()
 		set = pipe.Do(ctx, args...)
-		var ep *redis.StringCmd
-		var info *redis.StringCmd
+		ek := s.epochs.of(rk)
+		var lost *redis.Cmd
 		if !s.noEpoch {
-			ep = pipe.Get(ctx, s.epochs.of(rk))
-			info = pipe.Info(ctx, "stats")
+			lost = s.sc.check.EvalSha(ctx, pipe, []string{ek}, id)
 		}
 		var wait *redis.Cmd
 		if s.waitN > 0 {
@@ -115,9 +115,16 @@ func (s *Store) claimFresh(ctx context.Context, req *store.ClaimRequest, rk stri
 		}
 		_, _ = pipe.Exec(ctx)
 		check = func() error {
-			if ep != nil {
-				if err := checkNoLoss(s.epochs.of(rk), id, ep, info); err != nil {
-					return err
+			if lost != nil {
+				err := lost.Err()
+				if redis.HasErrorPrefix(err, "NOSCRIPT") {
+					// The server lacks the script: run it now, which loads
+					// it. Sent after the SET was answered, it still runs
+					// after it.
+					err = s.sc.check.Run(ctx, node, []string{ek}, id).Err()
+				}
+				if err != nil {
+					return lostError(err)
 				}
 			}
 			if wait != nil {
@@ -178,59 +185,4 @@ func (s *Store) master(ctx context.Context, rk string) (*redis.Client, error) {
 		return c, nil
 	}
 	return nil, fmt.Errorf("pipelining on one connection needs a *redis.Client or *redis.ClusterClient, not a %T", s.client)
-}
-
-// checkNoLoss returns an error matching store.ErrRecordsLost unless the
-// epoch key ek (read by ep) holds epoch id and the evicted_keys count of
-// info is not above the count the epoch recorded: the checks of
-// prelude.lua's epoch test and evicted(), made by plain commands.
-func checkNoLoss(ek, id string, ep, info *redis.StringCmd) error {
-	v, err := ep.Result()
-	if errors.Is(err, redis.Nil) {
-		return lostf("the store epoch key %s is missing", ek)
-	}
-	if err != nil {
-		return err
-	}
-	if got, err := epochID(ek, v); err != nil || got != id {
-		return lostf("the store epoch at %s is %.32s, not %s", ek, v, id)
-	}
-	was, err := strconv.ParseUint(v[epochIDLen+1:], 10, 64)
-	if err != nil {
-		return fmt.Errorf("the store epoch at %s holds %q, whose evicted-keys count is not a number; delete the epoch key(s) and restart the processes that use the store", ek, v)
-	}
-	stats, err := info.Result()
-	if err != nil {
-		return fmt.Errorf("INFO stats, which tells whether Redis evicted records: %w", err)
-	}
-	n, ok := evictedKeys(stats)
-	if !ok {
-		return errors.New("INFO stats has no evicted_keys count, which tells whether Redis evicted records")
-	}
-	if n > was {
-		return lostf("Redis evicted %d keys since the store epoch at %s was created", n-was, ek)
-	}
-	return nil
-}
-
-// evictedKeys returns the evicted_keys count of an INFO stats reply.
-func evictedKeys(info string) (uint64, bool) {
-	const label = "\nevicted_keys:"
-	i := strings.Index(info, label)
-	if i < 0 {
-		return 0, false
-	}
-	rest := info[i+len(label):]
-	end := 0
-	for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
-		end++
-	}
-	n, err := strconv.ParseUint(rest[:end], 10, 64)
-	return n, err == nil
-}
-
-// lostf returns an error matching store.ErrRecordsLost with the message
-// the scripts' IDEMLOST replies get (see lostError).
-func lostf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s. %s", store.ErrRecordsLost, fmt.Sprintf(format, args...), lostAdvice)
 }

@@ -319,6 +319,31 @@ func splitLines(s string) []string {
 	return append(out, s[start:])
 }
 
+// The loss check behind the SET NX GET of a new key (check.lua, see
+// fresh.go) works when the server has lost its scripts (SCRIPT FLUSH, a
+// restart): it is loaded and run after the SET, and still fails closed,
+// leaving no record, when the epoch is gone.
+func TestFreshClaimCheckAfterScriptFlush(t *testing.T) {
+	srv := startServer(t, "--appendonly", "no")
+	s, err := redisstore.Open(srv.url() + "?unsafe=accept-data-loss")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	l := newLedger(t, s)
+	ctx := context.Background()
+	c := srv.client()
+	require.NoError(t, l.call(keyN(1), 16))
+
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	require.NoError(t, l.call(keyN(2), 16), "a new key after SCRIPT FLUSH")
+	assert.Equal(t, 1, l.runs[keyN(2)])
+
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	require.NoError(t, c.Del(ctx, redisstore.DefaultPrefix+"epoch").Err())
+	require.ErrorIs(t, l.call(keyN(3), 16), store.ErrRecordsLost, "a new key after SCRIPT FLUSH and the epoch's loss")
+	require.Zero(t, c.Exists(ctx, redisstore.DefaultPrefix+keyN(3).String()).Val(), "the refused claim left a record")
+	assert.Zero(t, l.runs[keyN(3)])
+}
+
 // A server that can lose records is refused on the store's first
 // operation with redisstore.ErrUnsafeConfig, naming the fix and the URL
 // parameter that accepts the risk; a safe one is accepted; where CONFIG is

@@ -210,12 +210,14 @@ var (
 	epochLua string
 	//go:embed lua/unclaim.lua
 	unclaimLua string
+	//go:embed lua/check.lua
+	checkLua string
 )
 
 // scripts are one store's Lua scripts. go-redis' Script caches its digest,
 // so each store has its own.
 type scripts struct {
-	claim, complete, mark, renew, release, delete, sweep, epoch, unclaim *redis.Script
+	claim, complete, mark, renew, release, delete, sweep, epoch, unclaim, check *redis.Script
 }
 
 func newScripts() scripts {
@@ -228,7 +230,7 @@ func newScripts() scripts {
 	return scripts{
 		claim: hot(strings.Replace(claimLua, "--#lease.lua\n", leaseLua, 1)), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
 		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua), epoch: redis.NewScript(epochLua),
-		unclaim: redis.NewScript(unclaimLua),
+		unclaim: redis.NewScript(unclaimLua), check: redis.NewScript(checkLua),
 	}
 }
 

@@ -108,7 +108,7 @@ func TestReplayIsOneGet(t *testing.T) {
 	require.NoError(t, err)
 	cmds.take()
 	for i, want := range []map[string]int{
-		{"set": 1, "get": 1, "info": 1}, // SET NX GET, then the loss check (see fresh.go)
+		{"set": 1, "evalsha": 1}, // SET NX GET, then the loss check, check.lua (see fresh.go)
 		{"get": 1},
 	} {
 		res, err := fresh.Claim(ctx, request(t, other, base.Add(time.Second)))
