@@ -84,6 +84,16 @@ func (s *server) restart() {
 func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 func (s *server) url() string  { return "redis://" + s.addr() + "/0" }
 
+// openUnsafe opens a store on the server that accepts its configuration
+// (unsafe=accept-data-loss) and closes it when the test ends.
+func (s *server) openUnsafe() *redisstore.Store {
+	s.t.Helper()
+	st, err := redisstore.Open(s.url() + "?unsafe=accept-data-loss")
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 func (s *server) client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.addr()})
 	s.t.Cleanup(func() { _ = c.Close() })
@@ -262,9 +272,7 @@ func TestEvictionFailsClosed(t *testing.T) {
 
 func testEviction(t *testing.T, policy string) {
 	srv := startServer(t, "--appendonly", "no", "--maxmemory", "3mb", "--maxmemory-policy", policy)
-	s, err := redisstore.Open(srv.url() + "?unsafe=accept-data-loss")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
+	s := srv.openUnsafe()
 	l := newLedger(t, s)
 	ctx := context.Background()
 	c := srv.client()
@@ -325,9 +333,7 @@ func splitLines(s string) []string {
 // leaving no record, when the epoch is gone.
 func TestFreshClaimCheckAfterScriptFlush(t *testing.T) {
 	srv := startServer(t, "--appendonly", "no")
-	s, err := redisstore.Open(srv.url() + "?unsafe=accept-data-loss")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
+	s := srv.openUnsafe()
 	l := newLedger(t, s)
 	ctx := context.Background()
 	c := srv.client()
