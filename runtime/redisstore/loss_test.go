@@ -266,13 +266,19 @@ func TestEvictionFailsClosed(t *testing.T) {
 	// volatile-lru evicts only keys with an expiry: records, never the
 	// epoch, so that only the count of evictions can tell.
 	for _, policy := range []string{"allkeys-lru", "volatile-lru"} {
-		t.Run(policy, func(t *testing.T) { testEviction(t, policy) })
+		t.Run(policy, func(t *testing.T) { testEviction(t, policy, false) })
 	}
+	// New keys claimed by the claim script (Redis before 7.0), whose
+	// check runs inside it.
+	t.Run("ScriptClaims", func(t *testing.T) { testEviction(t, "volatile-lru", true) })
 }
 
-func testEviction(t *testing.T, policy string) {
+func testEviction(t *testing.T, policy string, scriptClaims bool) {
 	srv := startServer(t, "--appendonly", "no", "--maxmemory", "3mb", "--maxmemory-policy", policy)
 	s := srv.openUnsafe()
+	if scriptClaims {
+		redisstore.ScriptClaimsOnly(s)
+	}
 	l := newLedger(t, s)
 	ctx := context.Background()
 	c := srv.client()
