@@ -3,17 +3,18 @@
 //
 // Records live in one table (idem_records by default, see Schema), created
 // on first use by New unless WithoutMigrate is given. Every operation but
-// a claim that must change an existing row is one statement, and so one
-// round trip once pgx has prepared it on a connection:
+// a claim of a key that has a row is one statement, and so one round trip
+// once pgx has prepared it on a connection:
 //
 //   - Claim is decided by store.Decide, in Go, like every store of this
-//     module. One statement reads the key's row and inserts the fresh
-//     grant when there is none: a first claim and the replay of a
-//     completed, indeterminate or live-held key are one round trip, and a
-//     replay writes nothing. When the row exists and Decide says the claim
-//     changes it (a takeover, a passed lease marked indeterminate, an
+//     module. A first claim is one INSERT ... ON CONFLICT DO NOTHING of the
+//     fresh grant. When it finds the key taken, one statement reads the
+//     key's row and inserts the fresh grant when there is none: the claim
+//     of a completed, indeterminate or live-held key is one more round
+//     trip, and writes nothing. When the row exists and Decide says the
+//     claim changes it (a takeover, a passed lease marked indeterminate, an
 //     expired record replaced, the same owner claiming again with a later
-//     lease), a second statement writes Decide's record, conditional on
+//     lease), a further statement writes Decide's record, conditional on
 //     the row still being the version read; a concurrent claim that changed
 //     it first makes the claim start over (see claimSQL).
 //   - A claim of a key this store last saw settled (it completed it, or a
@@ -333,6 +334,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
+	exists := false // whether the key is known to have a row: then claimNewSQL would insert nothing
 	if s.settled.Has(req.Key) && store.CheckClaimTimes(req) == nil {
 		// Most likely a replay: one prepared primary-key read, answered
 		// from when the record is settled and retained (see
@@ -344,8 +346,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		if res, ok := settled.Answer(rec, req); err == nil && ok {
 			return res, nil
 		}
+		exists = err == nil
 	}
-	res, err := claim(ctx, req, "", false, &s.q, func(sql string, args []any) rowScanner {
+	res, err := claim(ctx, req, "", false, exists, &s.q, func(sql string, args []any) rowScanner {
 		return s.pool.QueryRow(ctx, sql, args...)
 	})
 	if err == nil && !res.Granted && res.Record.State != store.StateInProgress {
@@ -360,9 +363,10 @@ type rowScanner interface {
 }
 
 // claim decides req with store.Decide on the key's row and writes the
-// decision, running q's claimSQL and writeSQL through run, until it
-// answers. where is "" for the store's own autocommitted statements and
-// " in a transaction" for a caller's transaction.
+// decision, running q's claimNewSQL (unless exists says the key has a
+// row), claimSQL and writeSQL through run, until it answers. where is ""
+// for the store's own autocommitted statements and " in a transaction"
+// for a caller's transaction.
 //
 // A claim whose insert or conditional write found the row changed by a
 // concurrent claim after its snapshot starts over, and the next statement
@@ -371,7 +375,7 @@ type rowScanner interface {
 // failure instead: the store's own statement, alone in its transaction,
 // runs again; inTx returns it, since it has aborted the caller's
 // transaction and only running the whole transaction again can succeed.
-func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool, q *queries, run func(sql string, args []any) rowScanner) (store.ClaimResult, error) {
+func claim(ctx context.Context, req store.ClaimRequest, where string, inTx, exists bool, q *queries, run func(sql string, args []any) rowScanner) (store.ClaimResult, error) {
 	fail := func(err error) (store.ClaimResult, error) {
 		return store.ClaimResult{}, fmt.Errorf("pgstore: claim key %s%s: %w", req.Key, where, err)
 	}
@@ -387,6 +391,19 @@ func claim(ctx context.Context, req store.ClaimRequest, where string, inTx bool,
 	}
 	again := func(err error) bool {
 		return errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) || (!inTx && isSerializationFailure(err))
+	}
+	if !exists {
+		var token int64
+		err := run(q.claimNew, insertArgs).Scan(&token)
+		if err == nil {
+			res := fresh
+			res.Record.Token = token
+			return res, nil
+		}
+		if !again(err) {
+			return fail(err)
+		}
+		// The key has a row (or a serialization failure): claimSQL reads it.
 	}
 	for range maxClaimTries {
 		var (

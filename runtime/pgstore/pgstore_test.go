@@ -461,9 +461,13 @@ func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // The hot paths stay one statement (one round trip once prepared): a first
-// claim, a replay of a completed key and a claim of a live-held key; the
-// claims that change an existing row (a takeover, a passed lease marked
-// indeterminate, a same-owner retry with a later lease) take two.
+// claim (claimNewSQL's INSERT) and a replay of a key the store saw
+// settled (a SELECT by primary key). A claim of a key with a row the store
+// has not seen settled takes the INSERT that inserts nothing, then
+// claimSQL: two, for a claim of a live-held key or the first replay of a
+// key completed elsewhere; three when the claim changes the row (a
+// takeover, a passed lease marked indeterminate, a same-owner retry with
+// a later lease).
 func TestClaimStatements(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(testenv.PostgresDSN(t))
@@ -492,10 +496,10 @@ func TestClaimStatements(t *testing.T) {
 	assert.EqualValues(t, 1, statements(func() { first = claim(req) }), "first claim")
 	require.True(t, first.Granted)
 	other := request(t, req.Key, base.Add(time.Second))
-	assert.EqualValues(t, 1, statements(func() { assert.False(t, claim(other).Granted) }), "claim of a live-held key")
+	assert.EqualValues(t, 2, statements(func() { assert.False(t, claim(other).Granted) }), "claim of a live-held key")
 	retry := req
 	retry.LeaseUntil = req.LeaseUntil.Add(time.Minute)
-	assert.EqualValues(t, 2, statements(func() { assert.True(t, claim(retry).Granted) }), "same-owner retry with a later lease")
+	assert.EqualValues(t, 3, statements(func() { assert.True(t, claim(retry).Granted) }), "same-owner retry with a later lease")
 	require.NoError(t, s.Complete(ctx, req.Key, store.Fence{Owner: first.Record.Owner, Token: first.Record.Token}, []byte("r"), base.Add(time.Hour)))
 	assert.EqualValues(t, 1, statements(func() { assert.False(t, claim(other).Granted) }), "replay")
 
@@ -504,5 +508,20 @@ func TestClaimStatements(t *testing.T) {
 	over := request(t, held.Key, held.LeaseUntil)
 	over.Fingerprint = held.Fingerprint
 	over.Takeover = true
-	assert.EqualValues(t, 2, statements(func() { assert.True(t, claim(over).TookOver) }), "takeover")
+	assert.EqualValues(t, 3, statements(func() { assert.True(t, claim(over).TookOver) }), "takeover")
+
+	done := request(t, newKey(t), base)
+	d := claim(done)
+	require.NoError(t, s.Complete(ctx, done.Key, store.Fence{Owner: d.Record.Owner, Token: d.Record.Token}, []byte("r"), base.Add(time.Hour)))
+	elsewhere, err := pgstore.New(ctx, pool, pgstore.WithTable(s.Table())) // another process: it has not seen the key settled
+	require.NoError(t, err)
+	replay := request(t, done.Key, base.Add(time.Second))
+	for i, want := range []int64{2, 1} {
+		assert.EqualValues(t, want, statements(func() {
+			res, err := elsewhere.Claim(ctx, replay)
+			require.NoError(t, err)
+			assert.False(t, res.Granted)
+			assert.Equal(t, "r", string(res.Record.Result))
+		}), "replay %d of a key completed by another process", i)
+	}
 }

@@ -40,7 +40,7 @@ func TestClaimSnapshotRace(t *testing.T) {
 		defer func() { _ = tx.Rollback(ctx) }()
 		var pid int32
 		require.NoError(t, tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
-		won, err := claim(ctx, winner, inTx, true, &s.q, func(sql string, args []any) rowScanner {
+		won, err := claim(ctx, winner, inTx, true, false, &s.q, func(sql string, args []any) rowScanner {
 			return tx.QueryRow(ctx, sql, args...)
 		})
 		require.NoError(t, err)

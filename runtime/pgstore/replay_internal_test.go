@@ -16,7 +16,8 @@ import (
 )
 
 // statements records the statements a pool runs, as "get" (the store's
-// primary-key read), "claim" (its claim statement) or "other".
+// primary-key read), "claimNew" and "claim" (its claim statements) or
+// "other".
 type statements struct {
 	mu   sync.Mutex
 	seen []string
@@ -32,6 +33,8 @@ func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Tra
 		s.seen = append(s.seen, "get")
 	case d.SQL == s.q.claim:
 		s.seen = append(s.seen, "claim")
+	case d.SQL == s.q.claimNew:
+		s.seen = append(s.seen, "claimNew")
 	default:
 		s.seen = append(s.seen, "other")
 	}
@@ -49,7 +52,8 @@ func (s *statements) take() []string {
 }
 
 // The replay of a key the store saw settled is its prepared primary-key
-// read alone; an expired or deleted record takes the claim statement.
+// read alone; an expired record takes the claim statement (the read found
+// a row), a deleted one the INSERT of a new key.
 func TestReplayIsOneRead(t *testing.T) {
 	ctx := context.Background()
 	cfg, err := pgxpool.ParseConfig(testenv.PostgresDSN(t))
@@ -94,5 +98,5 @@ func TestReplayIsOneRead(t *testing.T) {
 	res, err = s.Claim(ctx, req(base.Add(2*time.Hour)))
 	require.NoError(t, err)
 	require.True(t, res.Granted, "a deleted key replayed")
-	require.Equal(t, []string{"get", "claim"}, tr.take())
+	require.Equal(t, []string{"get", "claimNew"}, tr.take())
 }

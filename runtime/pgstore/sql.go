@@ -12,12 +12,12 @@ type queries struct {
 	// parts: the table has the fingerprint_parts column, and the
 	// statements read and write it; without it (a table created before the
 	// column, opened WithoutMigrate) they read NULL and take no parts.
-	parts                                        bool
-	columns                                      string // the record's columns, as the statements read them
-	migrate                                      string // the table, index and sequence
-	addParts, hasParts                           string // the fingerprint_parts column, on a table created before it
-	claim, write, complete, release, mark, renew string
-	get, delete, sweep                           string
+	parts                                                  bool
+	columns                                                string // the record's columns, as the statements read them
+	migrate                                                string // the table, index and sequence
+	addParts, hasParts                                     string // the fingerprint_parts column, on a table created before it
+	claimNew, claim, write, complete, release, mark, renew string
+	get, delete, sweep                                     string
 }
 
 // columns is the order in which Claim and Get return a record (the key is
@@ -25,9 +25,19 @@ type queries struct {
 const columns = `namespace, fingerprint, state, owner, token, lease_until, retain_until, result, attempts, created_at, updated_at, {{parts}}`
 
 // The claim is decided in Go by store.Decide, the one statement of the
-// protocol's rules; the SQL only reads and writes what Decide says. Two
+// protocol's rules; the SQL only reads and writes what Decide says. Three
 // statements, each one round trip:
 //
+//   - claimNewSQL, tried first unless the key is known to have a row (the
+//     store saw it settled), inserts the fresh grant the store computed
+//     with Decide for "no record" ($2 to $10, the token drawn from the
+//     table's sequence) and returns its token, or no row when the key is
+//     taken: then claimSQL follows. A plain INSERT ... ON CONFLICT DO
+//     NOTHING costs the server about a third less than claimSQL's CTEs,
+//     which a first call (a key without a row: the common case of a claim
+//     that is not a replay) otherwise paid; a claim of a row this process
+//     has not seen settled pays one more round trip, and draws a token it
+//     does not use (tokens need only grow).
 //   - claimSQL reads the key's row and, only when there is none, inserts
 //     the fresh grant the store computed with Decide for "no record" ($2 to
 //     $10, the token drawn from the table's sequence). A replay (completed,
@@ -48,6 +58,13 @@ const columns = `namespace, fingerprint, state, owner, token, lease_until, retai
 // An insert that finds the key taken by a concurrent claim after the
 // statement's snapshot inserts nothing and reads nothing: the claim starts
 // over too.
+const claimNewSQL = `INSERT INTO {{table}} (key, namespace, fingerprint, state, owner, token, lease_until, retain_until,
+                       result, attempts, created_at, updated_at{{pcol}})
+VALUES ($1::bytea, $2::text, $3::bytea, $4::smallint, $5::bytea, nextval('{{sequence}}'),
+        $6::bigint, $7::bigint, NULL, $8::integer, $9::bigint, $10::bigint{{pval}})
+ON CONFLICT (key) DO NOTHING
+RETURNING token`
+
 const claimSQL = `WITH cur AS (
     SELECT ` + columns + ` FROM {{table}} WHERE key = $1::bytea
 ), ins AS (
@@ -134,6 +151,7 @@ func buildQueries(n tableName, parts bool) queries {
 		addParts: n.rename(sqldialect.PostgresAddParts),
 		hasParts: sqldialect.PostgresHasParts,
 		migrate:  n.rename(schemaTable),
+		claimNew: r.Replace(claimNewSQL),
 		claim:    r.Replace(claimSQL),
 		write:    r.Replace(writeSQL),
 		complete: r.Replace(completeSQL),

@@ -121,7 +121,7 @@ func ClaimTx(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) (store.Clai
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, txQueries(), func(sql string, args []any) rowScanner {
+	res, err := claim(ctx, req, inTx, true, false, txQueries(), func(sql string, args []any) rowScanner {
 		return tx.QueryRow(ctx, sql, args...)
 	})
 	return res, hintMigrate(err)
@@ -136,7 +136,7 @@ func ClaimSQLTx(ctx context.Context, tx *sql.Tx, req store.ClaimRequest) (store.
 	if err := ctx.Err(); err != nil {
 		return store.ClaimResult{}, err
 	}
-	res, err := claim(ctx, req, inTx, true, txQueries(), func(query string, args []any) rowScanner {
+	res, err := claim(ctx, req, inTx, true, false, txQueries(), func(query string, args []any) rowScanner {
 		return tx.QueryRowContext(ctx, query, args...)
 	})
 	return res, hintMigrate(err)

@@ -84,6 +84,16 @@ func (s *server) restart() {
 func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 func (s *server) url() string  { return "redis://" + s.addr() + "/0" }
 
+// openUnsafe opens a store on the server that accepts its configuration
+// (unsafe=accept-data-loss) and closes it when the test ends.
+func (s *server) openUnsafe() *redisstore.Store {
+	s.t.Helper()
+	st, err := redisstore.Open(s.url() + "?unsafe=accept-data-loss")
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 func (s *server) client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.addr()})
 	s.t.Cleanup(func() { _ = c.Close() })
@@ -205,6 +215,9 @@ func TestLostDataSetFailsClosed(t *testing.T) {
 				assert.ErrorContains(t, err, "appendonly yes")
 			}
 			require.ErrorIs(t, l.call(keyN(n+1), 16), store.ErrRecordsLost, "a new key after the loss")
+			// Its claim (SET NX GET, checked after) was withdrawn: no
+			// record blocks the key once the operator starts a new epoch.
+			require.Zero(t, c.Exists(ctx, redisstore.DefaultPrefix+keyN(n+1).String()).Val(), "the refused claim of a new key left a record")
 			err = s.Complete(ctx, keyN(n), store.Fence{Owner: holder.Record.Owner, Token: holder.Record.Token}, nil, base.Add(time.Hour))
 			require.ErrorIs(t, err, store.ErrRecordsLost, "the holder's Complete after the loss")
 			for _, op := range []error{
@@ -253,15 +266,19 @@ func TestEvictionFailsClosed(t *testing.T) {
 	// volatile-lru evicts only keys with an expiry: records, never the
 	// epoch, so that only the count of evictions can tell.
 	for _, policy := range []string{"allkeys-lru", "volatile-lru"} {
-		t.Run(policy, func(t *testing.T) { testEviction(t, policy) })
+		t.Run(policy, func(t *testing.T) { testEviction(t, policy, false) })
 	}
+	// New keys claimed by the claim script (Redis before 7.0), whose
+	// check runs inside it.
+	t.Run("ScriptClaims", func(t *testing.T) { testEviction(t, "volatile-lru", true) })
 }
 
-func testEviction(t *testing.T, policy string) {
+func testEviction(t *testing.T, policy string, scriptClaims bool) {
 	srv := startServer(t, "--appendonly", "no", "--maxmemory", "3mb", "--maxmemory-policy", policy)
-	s, err := redisstore.Open(srv.url() + "?unsafe=accept-data-loss")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
+	s := srv.openUnsafe()
+	if scriptClaims {
+		redisstore.ScriptClaimsOnly(s)
+	}
 	l := newLedger(t, s)
 	ctx := context.Background()
 	c := srv.client()
@@ -294,6 +311,8 @@ func testEviction(t *testing.T, policy string) {
 			replayed++
 		default:
 			require.ErrorIs(t, err, store.ErrRecordsLost, "key %d", i)
+			// The refused claim wrote nothing that stays (see fresh.go).
+			require.Zero(t, c.Exists(ctx, redisstore.DefaultPrefix+keyN(i).String()).Val(), "the refused claim of key %d left a record", i)
 			lost++
 		}
 	}
@@ -312,6 +331,29 @@ func splitLines(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// The loss check behind the SET NX GET of a new key (check.lua, see
+// fresh.go) works when the server has lost its scripts (SCRIPT FLUSH, a
+// restart): it is loaded and run after the SET, and still fails closed,
+// leaving no record, when the epoch is gone.
+func TestFreshClaimCheckAfterScriptFlush(t *testing.T) {
+	srv := startServer(t, "--appendonly", "no")
+	s := srv.openUnsafe()
+	l := newLedger(t, s)
+	ctx := context.Background()
+	c := srv.client()
+	require.NoError(t, l.call(keyN(1), 16))
+
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	require.NoError(t, l.call(keyN(2), 16), "a new key after SCRIPT FLUSH")
+	assert.Equal(t, 1, l.runs[keyN(2)])
+
+	require.NoError(t, c.ScriptFlush(ctx).Err())
+	require.NoError(t, c.Del(ctx, redisstore.DefaultPrefix+"epoch").Err())
+	require.ErrorIs(t, l.call(keyN(3), 16), store.ErrRecordsLost, "a new key after SCRIPT FLUSH and the epoch's loss")
+	require.Zero(t, c.Exists(ctx, redisstore.DefaultPrefix+keyN(3).String()).Val(), "the refused claim left a record")
+	assert.Zero(t, l.runs[keyN(3)])
 }
 
 // A server that can lose records is refused on the store's first

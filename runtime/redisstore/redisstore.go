@@ -6,8 +6,11 @@
 // and every claim is one Lua script run atomically by Redis (EVALSHA,
 // falling back to EVAL when the server does not have the script yet), so
 // each is one round trip, and each touches the record's key and the epoch
-// key of its hash slot only, so the store works on Redis Cluster too. Get
-// is one GET. It needs Redis 4.0 or later. The scripts read no clock and
+// key of its hash slot only, so the store works on Redis Cluster too. The
+// exception is the claim of a key without a record (a first call): one
+// native SET NX GET, with the loss check pipelined behind it (see
+// fresh.go). Get is one GET. It needs Redis 4.0 or later; claims of new
+// keys take the script before Redis 7.0, which added SET NX GET. The scripts read no clock and
 // draw no random numbers, so they replicate alike by script or by effects.
 //
 // # Safe configuration
@@ -50,9 +53,9 @@
 //     evicted or deleted fails every later operation of the processes that
 //     were running.
 //   - Evictions: the epoch also records Redis' evicted_keys count when it
-//     was created; a script that finds the record it looks for absent
-//     fails when Redis has evicted any key since, so an evicted record
-//     never reads as a new key.
+//     was created; a claim or script that finds the record it looks for
+//     absent fails when Redis has evicted any key since, so an evicted
+//     record never reads as a new key.
 //   - Not detected: a process that opens the store after the server lost
 //     everything cannot tell it from a new server and starts a new epoch
 //     (the processes that were running still fail); a failover to a
@@ -102,9 +105,8 @@
 // corrupt record rather than misread it; the scripts refuse a value that
 // does not start with "idem1 ".
 //
-// The layout keeps the common paths short. A claim of a new key is a GET
-// and a SET in one script, sent as the record to write and answered with
-// the token alone; a claim that replays a completed record is a GET and a
+// The layout keeps the common paths short. A claim of a new key is a SET
+// NX GET of the record to write (see fresh.go), answered with nil; a claim that replays a completed record is a GET and a
 // comparison of the retention with the request's Now, answered with the
 // record as stored; Complete is a GET, a fence comparison and a SET.
 //
@@ -212,12 +214,16 @@ var (
 	sweepLua string
 	//go:embed lua/epoch.lua
 	epochLua string
+	//go:embed lua/unclaim.lua
+	unclaimLua string
+	//go:embed lua/check.lua
+	checkLua string
 )
 
 // scripts are one store's Lua scripts. go-redis' Script caches its digest,
 // so each store has its own.
 type scripts struct {
-	claim, complete, mark, renew, release, delete, sweep, epoch *redis.Script
+	claim, complete, mark, renew, release, delete, sweep, epoch, unclaim, check *redis.Script
 }
 
 func newScripts() scripts {
@@ -230,6 +236,7 @@ func newScripts() scripts {
 	return scripts{
 		claim: hot(strings.Replace(claimLua, "--#lease.lua\n", leaseLua, 1)), complete: hot(completeLua), mark: s(markLua), renew: s(renewLua),
 		release: s(releaseLua), delete: s(deleteLua), sweep: s(sweepLua), epoch: redis.NewScript(epochLua),
+		unclaim: redis.NewScript(unclaimLua), check: redis.NewScript(checkLua),
 	}
 }
 
@@ -256,6 +263,7 @@ type Store struct {
 	epochs  epochKeys    // the epoch keys (see epoch.go)
 	initMu  sync.Mutex
 	epoch   atomic.Pointer[string] // the epoch id, once established ("" for noEpoch)
+	fresh   freshState             // claims of absent keys without a script (see fresh.go)
 }
 
 var (
@@ -540,18 +548,9 @@ func (s *Store) runWaiting(ctx context.Context, sc *redis.Script, keys []string,
 		cmd.SetErr(err)
 		return cmd
 	}
-	var node *redis.Client
-	switch c := s.client.(type) {
-	case *redis.ClusterClient:
-		n, err := c.MasterForKey(ctx, keys[0])
-		if err != nil {
-			return fail(err)
-		}
-		node = n
-	case *redis.Client:
-		node = c
-	default:
-		return fail(fmt.Errorf("WithWaitReplicas needs a *redis.Client or *redis.ClusterClient, not a %T", s.client))
+	node, err := s.master(ctx, keys[0])
+	if err != nil {
+		return fail(fmt.Errorf("WithWaitReplicas: %w", err))
 	}
 	for try := 0; ; try++ {
 		pipe := node.Pipeline()
@@ -567,15 +566,24 @@ func (s *Store) runWaiting(ctx context.Context, sc *redis.Script, keys []string,
 			}
 			return cmd
 		}
-		acked, err := wait.Int64()
-		if err != nil {
-			return fail(fmt.Errorf("WAIT for %d replicas: %w", s.waitN, err))
-		}
-		if acked < int64(s.waitN) {
-			return fail(fmt.Errorf("only %d of the %d replicas the store waits for (wait=%d) acknowledged the write within %v; it stands on the master but a failover now could lose it", acked, s.waitN, s.waitN, s.waitFor))
+		if err := s.checkWait(wait); err != nil {
+			return fail(err)
 		}
 		return cmd
 	}
+}
+
+// checkWait returns an error unless the WAIT command wait, sent after a
+// write on its connection, counted s.waitN replicas.
+func (s *Store) checkWait(wait *redis.Cmd) error {
+	acked, err := wait.Int64()
+	if err != nil {
+		return fmt.Errorf("WAIT for %d replicas: %w", s.waitN, err)
+	}
+	if acked < int64(s.waitN) {
+		return fmt.Errorf("only %d of the %d replicas the store waits for (wait=%d) acknowledged the write within %v; it stands on the master but a failover now could lose it", acked, s.waitN, s.waitN, s.waitFor)
+	}
+	return nil
 }
 
 // Prefix returns the key prefix of the store's records.
@@ -605,6 +613,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 	if err := store.CheckClaimTimes(req); err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}
+	tried := false // whether the key is known to have a record
 	if s.settled.Has(req.Key) {
 		// Most likely a replay: one GET, answered from when the record
 		// is settled and retained (see internal/settled). A record that
@@ -616,6 +625,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		}
 		if res, ok := settled.Answer(rec, req); err == nil && ok {
 			return res, nil
+		}
+		if err == nil {
+			tried = true // a record is there: SET NX GET would not write
 		}
 	}
 	takeover := "0"
@@ -638,7 +650,16 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.ClaimR
 		expiry = max(ceilMillis(left)+s.marginMS, 1)
 	}
 	grant := appendGrant(make([]byte, 0, grantLen(&req)), &req)
-	v, err := s.run(ctx, s.sc.claim, s.redisKey(req.Key), grant, takeover, expiry, s.margin).Result()
+	rk := s.redisKey(req.Key)
+	if !tried {
+		if res, done, err := s.claimFresh(ctx, &req, rk, grant, expiry); done {
+			if err != nil {
+				return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
+			}
+			return res, nil
+		}
+	}
+	v, err := s.run(ctx, s.sc.claim, rk, grant, takeover, expiry, s.margin).Result()
 	if err != nil {
 		return store.ClaimResult{}, fmt.Errorf("redisstore: claim key %s: %w", req.Key, err)
 	}

@@ -92,6 +92,10 @@ func TestConformance(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, c, v.opts...) })
 		})
 	}
+	// New keys claimed by the claim script, as against Redis before 7.0.
+	t.Run("ScriptClaims", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) store.Store { return redisstore.ScriptClaimsOnly(newStore(t, c)) })
+	})
 }
 
 func newKey(tb testing.TB) store.Key {
