@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/idem-go/idem/runtime"
 	"github.com/idem-go/idem/runtime/memstore"
+	"github.com/idem-go/idem/runtime/store"
 )
 
 type receipt struct {
@@ -22,6 +25,15 @@ var benchReceipt = receipt{ID: 42, Name: "charge ch_3MmlLrLkdIwHu7ix0snN0B15", A
 
 func chargeIdem(ctx context.Context, spec *runtime.Spec, order, customer, currency string) (receipt, error) {
 	var k, f runtime.Encoder
+	encodeCharge(&k, &f, spec, order, customer, currency)
+	return runtime.Do(ctx, spec, &k, &f, chargeFn)
+}
+
+func chargeFn(context.Context) (receipt, error) { return benchReceipt, nil }
+
+// encodeCharge writes the key and fingerprint of a charge as a generated
+// wrapper does.
+func encodeCharge(k, f *runtime.Encoder, spec *runtime.Spec, order, customer, currency string) {
 	k.Begin(spec.Namespace, spec.Version)
 	k.String(order)
 	k.String(customer)
@@ -30,7 +42,6 @@ func chargeIdem(ctx context.Context, spec *runtime.Spec, order, customer, curren
 	f.String(order)
 	f.String(customer)
 	f.String(currency)
-	return runtime.Do(ctx, spec, &k, &f, func(context.Context) (receipt, error) { return benchReceipt, nil })
 }
 
 // TestReplayAllocations bounds the allocations of a replayed call through
@@ -72,10 +83,7 @@ func BenchmarkReplay(b *testing.B) {
 func BenchmarkFirstCall(b *testing.B) {
 	ctx := runtime.WithStore(context.Background(), memstore.New())
 	spec := &runtime.Spec{Namespace: "bench/first", Version: 1}
-	orders := make([]string, b.N+1)
-	for i := range orders {
-		orders[i] = "order-" + strconv.Itoa(i)
-	}
+	orders := benchOrders(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -83,4 +91,127 @@ func BenchmarkFirstCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// leastWork does the least work any first call with a new key must do,
+// the baseline of BenchmarkFirstCall: derive the key and the fingerprint
+// (the same Encoder sums over the same arguments), run the function, encode
+// its results with the same codec, read the clock once (a record needs its
+// retention), and, under a mutex, look the key up and insert its completed
+// record into a map. It leaves out only what recording a result once does
+// not need: leases and their renewal, fencing, a second write, events and
+// counters.
+type leastWork struct {
+	mu   sync.Mutex
+	recs map[store.Key]leastRecord
+}
+
+// leastRecord holds what a replay needs: the fingerprint, the state, the
+// retention and the results.
+type leastRecord struct {
+	fp          store.Fingerprint
+	state       store.State
+	retainUntil time.Time
+	result      []byte
+}
+
+func newLeastWork() *leastWork { return &leastWork{recs: make(map[store.Key]leastRecord)} }
+
+func (w *leastWork) charge(ctx context.Context, spec *runtime.Spec, order, customer, currency string) (receipt, error) {
+	var k, f runtime.Encoder
+	encodeCharge(&k, &f, spec, order, customer, currency)
+	key, err := k.SumContext(ctx)
+	if err != nil {
+		return receipt{}, err
+	}
+	fp, err := f.SumFingerprintContext(ctx)
+	if err != nil {
+		return receipt{}, err
+	}
+	out, err := chargeFn(ctx)
+	if err != nil {
+		return receipt{}, err
+	}
+	data, err := runtime.MarshalResultForBench(&out)
+	if err != nil {
+		return receipt{}, err
+	}
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.recs[key]; ok {
+		return receipt{}, fmt.Errorf("key %s recorded twice", key)
+	}
+	w.recs[key] = leastRecord{fp: fp, state: store.StateCompleted, retainUntil: now.Add(24 * time.Hour), result: data}
+	return out, nil
+}
+
+// BenchmarkFirstCallLeastWork measures leastWork, the baseline of
+// BenchmarkFirstCall; BenchmarkFirstCallRatio measures both interleaved.
+func BenchmarkFirstCallLeastWork(b *testing.B) {
+	ctx := context.Background()
+	spec := &runtime.Spec{Namespace: "bench/first", Version: 1}
+	orders := benchOrders(b.N)
+	w := newLeastWork()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.charge(ctx, spec, orders[i], "cus_9s6XKzkNRiz8i3", "eur"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFirstCallRatio runs first calls through memstore and the least
+// work (leastWork) on the same new keys, interleaved in batches whose order
+// alternates, so that load from other processes weighs on both alike, and
+// reports the ratio first-call/least-work with each one's ns/op.
+func BenchmarkFirstCallRatio(b *testing.B) {
+	const batch = 256
+	ctx := runtime.WithStore(context.Background(), memstore.New())
+	spec := &runtime.Spec{Namespace: "bench/first-ratio", Version: 1}
+	orders := benchOrders(b.N)
+	w := newLeastWork()
+	bare := context.Background()
+	var first, least time.Duration
+	runFirst := func(from, to int) {
+		start := time.Now()
+		for i := from; i < to; i++ {
+			if _, err := chargeIdem(ctx, spec, orders[i], "cus_9s6XKzkNRiz8i3", "eur"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		first += time.Since(start)
+	}
+	runLeast := func(from, to int) {
+		start := time.Now()
+		for i := from; i < to; i++ {
+			if _, err := w.charge(bare, spec, orders[i], "cus_9s6XKzkNRiz8i3", "eur"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		least += time.Since(start)
+	}
+	b.ResetTimer()
+	for from := 0; from < b.N; from += batch {
+		to := min(from+batch, b.N)
+		if (from/batch)%2 == 0 {
+			runFirst(from, to)
+			runLeast(from, to)
+		} else {
+			runLeast(from, to)
+			runFirst(from, to)
+		}
+	}
+	b.ReportMetric(float64(first)/float64(b.N), "first-ns/op")
+	b.ReportMetric(float64(least)/float64(b.N), "least-ns/op")
+	b.ReportMetric(float64(first)/float64(least), "first/least")
+}
+
+func benchOrders(n int) []string {
+	orders := make([]string, n+1)
+	for i := range orders {
+		orders[i] = "order-" + strconv.Itoa(i)
+	}
+	return orders
 }
