@@ -118,6 +118,7 @@ type call struct {
 	spec      *Spec
 	ctx       context.Context // the caller's
 	store     Store
+	inMemory  bool // store.IsInMemory(store): its calls need no timers to bound them
 	clock     Clock
 	obs       Observer
 	ctrs      *counters
@@ -131,6 +132,7 @@ type call struct {
 	claimedAt time.Time  // the Now of the claim that granted the key
 	createdAt time.Time  // the granted record's CreatedAt: the generation of a composite's steps
 	comp      *composite // a composite operation's step state
+	data      []byte     // the encoded results that complete records
 
 	retry         RetryPolicy // the generated policy with overrides; see policy
 	retryErr      error
@@ -179,6 +181,7 @@ func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder)
 func (c *call) useStore(ctx context.Context) error {
 	var err error
 	c.store, err = storeFrom(ctx)
+	c.inMemory = err == nil && store.IsInMemory(c.store)
 	return err
 }
 
@@ -515,7 +518,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 		if perr == nil {
 			err = ctxError(inner)
 		}
-		if werr, _ := c.settle(ctx, hb, "release", c.release); werr != nil {
+		if werr, _ := c.settle(ctx, hb, "release", (*call).release); werr != nil {
 			err = fmt.Errorf("%w; the function did not run, but its claim could not be released: %w", err, werr)
 		}
 		c.emit(EventFailed, 0, err)
@@ -548,9 +551,8 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		return err
 	}
 	if err == nil {
-		werr, pending := c.settle(ctx, hb, "complete", func(ctx context.Context) error {
-			return c.store.Complete(ctx, c.key, c.fence, data, c.clock.Now().Add(c.spec.ttl()))
-		})
+		c.data = data
+		werr, pending := c.settle(ctx, hb, "complete", (*call).complete)
 		switch {
 		case pending:
 			c.emit(EventRecordPending, attempt, nil)
@@ -564,7 +566,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 	}
 	cls := classifySpecIn(ctx, c.spec, err)
 	if !c.stepBlocked() && (cls == classNotApplied || cls == classPermanent || c.rerunSafe(err)) {
-		werr, pending := c.settle(ctx, hb, "release", c.release)
+		werr, pending := c.settle(ctx, hb, "release", (*call).release)
 		c.emit(EventFailed, attempt, err)
 		c.reportWrite(attempt, werr, pending)
 		if werr != nil && (cls == classNotApplied || cls == classPermanent) {
@@ -576,9 +578,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		}
 		return err
 	}
-	werr, pending := c.settle(ctx, hb, "mark indeterminate", func(ctx context.Context) error {
-		return c.store.MarkIndeterminate(ctx, c.key, c.fence, c.clock.Now().Add(c.spec.ttl()))
-	})
+	werr, pending := c.settle(ctx, hb, "mark indeterminate", (*call).markIndeterminate)
 	err = fmt.Errorf("%w: %s: key %s: %w", ErrIndeterminate, c.spec.Namespace, c.key, err)
 	c.emit(EventIndeterminate, attempt, err)
 	c.reportWrite(attempt, werr, pending)
@@ -606,6 +606,16 @@ func (c *call) release(ctx context.Context) error {
 	return c.letGo(ctx, c.fence)
 }
 
+// complete records c.data, the encoded results, under the claim.
+func (c *call) complete(ctx context.Context) error {
+	return c.store.Complete(ctx, c.key, c.fence, c.data, c.clock.Now().Add(c.spec.ttl()))
+}
+
+// markIndeterminate marks the claim's record indeterminate.
+func (c *call) markIndeterminate(ctx context.Context) error {
+	return c.store.MarkIndeterminate(ctx, c.key, c.fence, c.clock.Now().Add(c.spec.ttl()))
+}
+
 // postRunGrace is how long past its context's end a caller still waits
 // for the writes after its function ran before it leaves them to the
 // background; it keeps a call within its deadline plus one second.
@@ -620,24 +630,37 @@ const postRunGrace = 200 * time.Millisecond
 // for a completion, EventRecordFailed for a write that failed for good.
 // A write that failed for good returns an error matching ErrNotRecorded or
 // ErrLeaseLost.
-func (c *call) settle(ctx context.Context, hb *heartbeat, op string, w func(context.Context) error) (err error, pending bool) {
-	w = c.recognizeLostAnswer(op, w)
+//
+// w is a method expression ((*call).complete, ...): the common case, a
+// first try that succeeds, allocates no closure.
+func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(*call, context.Context) error) (err error, pending bool) {
 	// The first try runs on the caller's goroutine, bounded by its context
 	// (a try cut short is harmless: the writes are fenced, and a lost
 	// answer is recognised): most writes succeed at once.
+	failed := false
 	if left := hb.holdUntil().Sub(c.clock.Now()); left > 0 && ctx.Err() == nil {
-		bctx, cancel := bounded(ctx)
-		tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
-		err := w(tctx)
-		tcancel()
-		cancel()
+		var err error
+		if c.inMemory {
+			err = write(c, ctx) // it cannot outlast the bounds below
+		} else {
+			bctx, cancel := bounded(ctx)
+			tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
+			err = write(c, tctx)
+			tcancel()
+			cancel()
+		}
 		if err == nil {
 			return nil, false
+		}
+		if errors.Is(err, store.ErrFenced) {
+			err = c.fencedError(op, err)
 		}
 		if errors.Is(err, ErrLeaseLost) {
 			return c.notRecorded(op, err), false
 		}
+		failed = true
 	}
+	w := c.recognizeLostAnswerFrom(c.key, c.fence, op, func(ctx context.Context) error { return write(c, ctx) }, failed)
 	var (
 		mu   sync.Mutex
 		gone bool // the caller returned before the write finished
@@ -695,17 +718,18 @@ func isClosed(ch chan struct{}) bool {
 	}
 }
 
-// recognizeLostAnswer wraps a fenced write so that a retry of a write
-// whose first answer was lost succeeds: when a retried write is fenced,
-// the record is looked up, and if it is in the state the write sets, under
-// this call's owner and token, the earlier attempt applied.
-func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) func(context.Context) error {
-	return c.recognizeLostAnswerOf(c.key, c.fence, op, w)
+// recognizeLostAnswerOf wraps a fenced write of the record of key held
+// under fence (the call's, or a composite's step) so that a retry of a
+// write whose first answer was lost succeeds: when a retried write is
+// fenced, the record is looked up, and if it is in the state the write
+// sets, under this fence, the earlier attempt applied.
+func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string, w func(context.Context) error) func(context.Context) error {
+	return c.recognizeLostAnswerFrom(key, fence, op, w, false)
 }
 
-// recognizeLostAnswerOf is recognizeLostAnswer for the record of key held
-// under fence (a composite's step).
-func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string, w func(context.Context) error) func(context.Context) error {
+// recognizeLostAnswerFrom is recognizeLostAnswerOf for a write already
+// tried once, which failed if failed is set.
+func (c *call) recognizeLostAnswerFrom(key store.Key, fence store.Fence, op string, w func(context.Context) error, failed bool) func(context.Context) error {
 	want := store.State(0)
 	switch op {
 	case "complete":
@@ -713,7 +737,6 @@ func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string
 	case "mark indeterminate":
 		want = store.StateIndeterminate
 	}
-	failed := false
 	return func(ctx context.Context) error {
 		err := w(ctx)
 		if errors.Is(err, store.ErrFenced) && failed && want != 0 {
@@ -726,11 +749,17 @@ func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string
 			}
 		}
 		if errors.Is(err, store.ErrFenced) {
-			return fmt.Errorf("%w: %s: key %s: %s: %w", ErrLeaseLost, c.spec.Namespace, c.key, op, err)
+			return c.fencedError(op, err)
 		}
 		failed = failed || err != nil
 		return err
 	}
+}
+
+// fencedError is the error of a write op refused with store.ErrFenced: the
+// claim was lost.
+func (c *call) fencedError(op string, err error) error {
+	return fmt.Errorf("%w: %s: key %s: %s: %w", ErrLeaseLost, c.spec.Namespace, c.key, op, err)
 }
 
 // Backoff of the writes after the function ran.
@@ -783,19 +812,23 @@ func (c *call) persist(until func() time.Time, w func(context.Context) error) er
 // process's clock), the lease may be about to pass for other hosts: either
 // way the function's context is canceled with ErrLeaseLost. No goroutine
 // waits between renewals.
+//
+// Until the first beat only its timer is armed: the holder's own deadline
+// (a Lease after the grant) cannot come before the first beat (Lease/3
+// after it), so the first beat arms the deadline's timer, and a function
+// that returns within Lease/3 (nearly all) costs one timer, not two.
 func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
 	lease := c.spec.lease()
-	hb := &heartbeat{c: c, base: context.WithoutCancel(inner), cancel: cancel, hold: c.claimedAt.Add(lease)}
+	hb := &heartbeat{c: c, base: inner, cancel: cancel, hold: c.claimedAt.Add(lease)}
 	hb.mu.Lock()
 	hb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)
-	hb.stopExpiry = afterFunc(c.clock, hb.hold.Sub(c.clock.Now()), hb.expire)
 	hb.mu.Unlock()
 	return hb
 }
 
 type heartbeat struct {
 	c        *call
-	base     context.Context
+	base     context.Context // the function's context; renewals run without its cancellation
 	cancel   context.CancelCauseFunc
 	inflight sync.Mutex // held by a renewal in flight
 
@@ -804,7 +837,7 @@ type heartbeat struct {
 	lost       bool
 	hold       time.Time // the holder's own deadline: last renewal's start + Lease
 	stopBeat   func() bool
-	stopExpiry func() bool
+	stopExpiry func() bool // nil until the first beat arms the deadline
 }
 
 func (hb *heartbeat) beat() {
@@ -812,13 +845,16 @@ func (hb *heartbeat) beat() {
 	defer hb.inflight.Unlock()
 	hb.mu.Lock()
 	done := hb.stopped || hb.lost
+	if !done && hb.stopExpiry == nil {
+		hb.stopExpiry = afterFunc(hb.c.clock, hb.hold.Sub(hb.c.clock.Now()), hb.expire)
+	}
 	hb.mu.Unlock()
 	if done {
 		return
 	}
 	c, lease := hb.c, hb.c.spec.lease()
 	now := c.clock.Now()
-	rctx, rcancel := context.WithTimeout(hb.base, lease/3)
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(hb.base), lease/3)
 	err := c.store.Renew(rctx, c.key, c.fence, c.leaseFrom(now))
 	rcancel()
 	hb.mu.Lock()
@@ -877,7 +913,9 @@ func (hb *heartbeat) stop() {
 	if !hb.stopped {
 		hb.stopped = true
 		hb.stopBeat()
-		hb.stopExpiry()
+		if hb.stopExpiry != nil {
+			hb.stopExpiry()
+		}
 	}
 	hb.mu.Unlock()
 	hb.inflight.Lock() // wait for a renewal in flight
