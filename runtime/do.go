@@ -118,7 +118,6 @@ type call struct {
 	spec      *Spec
 	ctx       context.Context // the caller's
 	store     Store
-	inMemory  bool // store.IsInMemory(store): its calls need no timers to bound them
 	clock     Clock
 	obs       Observer
 	ctrs      *counters
@@ -128,11 +127,11 @@ type call struct {
 	start     time.Time
 	granted   bool
 	waited    bool
+	inMemory  bool // store.IsInMemory(store): its calls need no timers to bound them
 	fence     store.Fence
 	claimedAt time.Time  // the Now of the claim that granted the key
 	createdAt time.Time  // the granted record's CreatedAt: the generation of a composite's steps
 	comp      *composite // a composite operation's step state
-	data      []byte     // the encoded results that complete records
 
 	retry         RetryPolicy // the generated policy with overrides; see policy
 	retryErr      error
@@ -474,7 +473,7 @@ func (c *call) wait(ctx context.Context, held store.Record) error {
 func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, error)) error {
 	inner, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	inner = context.WithValue(inner, callCtxKey, &callInfo{key: c.key.String(), namespace: c.spec.Namespace})
+	inner = withCall(inner, c.key, c.spec.Namespace, nil)
 	hb := c.heartbeat(inner, cancel)
 
 	attempt := 0
@@ -518,7 +517,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 		if perr == nil {
 			err = ctxError(inner)
 		}
-		if werr, _ := c.settle(ctx, hb, "release", (*call).release); werr != nil {
+		if werr, _ := c.settle(ctx, hb, "release", (*call).release, nil); werr != nil {
 			err = fmt.Errorf("%w; the function did not run, but its claim could not be released: %w", err, werr)
 		}
 		c.emit(EventFailed, 0, err)
@@ -551,8 +550,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		return err
 	}
 	if err == nil {
-		c.data = data
-		werr, pending := c.settle(ctx, hb, "complete", (*call).complete)
+		werr, pending := c.settle(ctx, hb, "complete", (*call).complete, data)
 		switch {
 		case pending:
 			c.emit(EventRecordPending, attempt, nil)
@@ -566,7 +564,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 	}
 	cls := classifySpecIn(ctx, c.spec, err)
 	if !c.stepBlocked() && (cls == classNotApplied || cls == classPermanent || c.rerunSafe(err)) {
-		werr, pending := c.settle(ctx, hb, "release", (*call).release)
+		werr, pending := c.settle(ctx, hb, "release", (*call).release, nil)
 		c.emit(EventFailed, attempt, err)
 		c.reportWrite(attempt, werr, pending)
 		if werr != nil && (cls == classNotApplied || cls == classPermanent) {
@@ -578,7 +576,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		}
 		return err
 	}
-	werr, pending := c.settle(ctx, hb, "mark indeterminate", (*call).markIndeterminate)
+	werr, pending := c.settle(ctx, hb, "mark indeterminate", (*call).markIndeterminate, nil)
 	err = fmt.Errorf("%w: %s: key %s: %w", ErrIndeterminate, c.spec.Namespace, c.key, err)
 	c.emit(EventIndeterminate, attempt, err)
 	c.reportWrite(attempt, werr, pending)
@@ -602,17 +600,17 @@ func errOrDone(err error) error {
 }
 
 // release gives up the claim so that a later call may run again.
-func (c *call) release(ctx context.Context) error {
+func (c *call) release(ctx context.Context, _ []byte) error {
 	return c.letGo(ctx, c.fence)
 }
 
-// complete records c.data, the encoded results, under the claim.
-func (c *call) complete(ctx context.Context) error {
-	return c.store.Complete(ctx, c.key, c.fence, c.data, c.clock.Now().Add(c.spec.ttl()))
+// complete records data, the encoded results, under the claim.
+func (c *call) complete(ctx context.Context, data []byte) error {
+	return c.store.Complete(ctx, c.key, c.fence, data, c.clock.Now().Add(c.spec.ttl()))
 }
 
 // markIndeterminate marks the claim's record indeterminate.
-func (c *call) markIndeterminate(ctx context.Context) error {
+func (c *call) markIndeterminate(ctx context.Context, _ []byte) error {
 	return c.store.MarkIndeterminate(ctx, c.key, c.fence, c.clock.Now().Add(c.spec.ttl()))
 }
 
@@ -631,9 +629,9 @@ const postRunGrace = 200 * time.Millisecond
 // A write that failed for good returns an error matching ErrNotRecorded or
 // ErrLeaseLost.
 //
-// w is a method expression ((*call).complete, ...): the common case, a
-// first try that succeeds, allocates no closure.
-func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(*call, context.Context) error) (err error, pending bool) {
+// write is a method expression ((*call).complete, ...), given data: the
+// common case, a first try that succeeds, allocates no closure.
+func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(*call, context.Context, []byte) error, data []byte) (err error, pending bool) {
 	// The first try runs on the caller's goroutine, bounded by its context
 	// (a try cut short is harmless: the writes are fenced, and a lost
 	// answer is recognised): most writes succeed at once.
@@ -641,11 +639,11 @@ func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(
 	if left := hb.holdUntil().Sub(c.clock.Now()); left > 0 && ctx.Err() == nil {
 		var err error
 		if c.inMemory {
-			err = write(c, ctx) // it cannot outlast the bounds below
+			err = write(c, ctx, data) // it cannot outlast the bounds below
 		} else {
 			bctx, cancel := bounded(ctx)
 			tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
-			err = write(c, tctx)
+			err = write(c, tctx, data)
 			tcancel()
 			cancel()
 		}
@@ -660,7 +658,7 @@ func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(
 		}
 		failed = true
 	}
-	w := c.recognizeLostAnswerFrom(c.key, c.fence, op, func(ctx context.Context) error { return write(c, ctx) }, failed)
+	w := c.recognizeLostAnswerFrom(c.key, c.fence, op, func(ctx context.Context) error { return write(c, ctx, data) }, failed)
 	var (
 		mu   sync.Mutex
 		gone bool // the caller returned before the write finished
@@ -819,6 +817,7 @@ func (c *call) persist(until func() time.Time, w func(context.Context) error) er
 // that returns within Lease/3 (nearly all) costs one timer, not two.
 func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
 	lease := c.spec.lease()
+	// Not a field of call: that would grow every replay's allocation.
 	hb := &heartbeat{c: c, base: inner, cancel: cancel, hold: c.claimedAt.Add(lease)}
 	hb.mu.Lock()
 	hb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)
@@ -836,8 +835,8 @@ type heartbeat struct {
 	stopped    bool
 	lost       bool
 	hold       time.Time // the holder's own deadline: last renewal's start + Lease
-	stopBeat   func() bool
-	stopExpiry func() bool // nil until the first beat arms the deadline
+	stopBeat   timerStop
+	stopExpiry timerStop // zero until the first beat arms the deadline
 }
 
 func (hb *heartbeat) beat() {
@@ -845,7 +844,7 @@ func (hb *heartbeat) beat() {
 	defer hb.inflight.Unlock()
 	hb.mu.Lock()
 	done := hb.stopped || hb.lost
-	if !done && hb.stopExpiry == nil {
+	if !done && hb.stopExpiry.zero() {
 		hb.stopExpiry = afterFunc(hb.c.clock, hb.hold.Sub(hb.c.clock.Now()), hb.expire)
 	}
 	hb.mu.Unlock()
@@ -866,12 +865,12 @@ func (hb *heartbeat) beat() {
 	case err == nil:
 		if hold := now.Add(lease); hold.After(hb.hold) {
 			hb.hold = hold
-			hb.stopExpiry()
+			hb.stopExpiry.stop()
 			hb.stopExpiry = afterFunc(c.clock, hold.Sub(c.clock.Now()), hb.expire)
 		}
 	case errors.Is(err, store.ErrFenced):
 		hb.lost = true
-		hb.stopExpiry()
+		hb.stopExpiry.stop()
 		hb.cancel(ErrLeaseLost)
 		return
 	}
@@ -888,7 +887,7 @@ func (hb *heartbeat) expire() {
 		return
 	}
 	hb.lost = true
-	hb.stopBeat()
+	hb.stopBeat.stop()
 	hb.cancel(ErrLeaseLost)
 }
 
@@ -912,9 +911,9 @@ func (hb *heartbeat) stop() {
 	hb.mu.Lock()
 	if !hb.stopped {
 		hb.stopped = true
-		hb.stopBeat()
-		if hb.stopExpiry != nil {
-			hb.stopExpiry()
+		hb.stopBeat.stop()
+		if !hb.stopExpiry.zero() {
+			hb.stopExpiry.stop()
 		}
 	}
 	hb.mu.Unlock()
@@ -932,10 +931,31 @@ type AfterFuncClock interface {
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
+// timerStop stops a call of afterFunc: a *time.Timer of the real clock,
+// kept as is (a method value of its Stop would allocate), or the stop
+// function of another clock.
+type timerStop struct {
+	t *time.Timer
+	f func() bool
+}
+
+func (s timerStop) zero() bool { return s.t == nil && s.f == nil }
+
+// Stop reports whether it prevented the call.
+func (s timerStop) stop() bool {
+	if s.t != nil {
+		return s.t.Stop()
+	}
+	return s.f()
+}
+
 // afterFunc calls f once d has passed on c.
-func afterFunc(c Clock, d time.Duration, f func()) (stop func() bool) {
+func afterFunc(c Clock, d time.Duration, f func()) timerStop {
+	if _, ok := c.(systemClock); ok {
+		return timerStop{t: time.AfterFunc(d, f)}
+	}
 	if af, ok := c.(AfterFuncClock); ok {
-		return af.AfterFunc(d, f)
+		return timerStop{f: af.AfterFunc(d, f)}
 	}
 	done := make(chan struct{})
 	var once sync.Once
@@ -946,11 +966,11 @@ func afterFunc(c Clock, d time.Duration, f func()) (stop func() bool) {
 		case <-done:
 		}
 	}()
-	return func() bool {
+	return timerStop{f: func() bool {
 		stopped := false
 		once.Do(func() { close(done); stopped = true })
 		return stopped
-	}
+	}}
 }
 
 // owners makes call owners unique across processes (a random prefix) and
