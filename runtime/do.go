@@ -85,23 +85,9 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 	}
 	recorded, err := c.acquire(ctx)
 	if c.granted {
-		var out R
-		err = c.execute(ctx, func(ctx context.Context) ([]byte, error) {
-			r, err := fn(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out = r
-			data, err := marshalResult(&out)
-			if err != nil {
-				return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", spec.Namespace, err)}
-			}
-			if limit := maxResultSize(); len(data) > limit {
-				return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d (runtime.SetMaxResultSize); return a reference to large data instead", ErrResultTooLarge, spec.Namespace, len(data), limit)}
-			}
-			return data, nil
-		})
-		return out, err
+		r := &runOf[R]{fn: fn, namespace: spec.Namespace}
+		err = c.execute(ctx, r, &r.ex)
+		return r.out, err
 	}
 	var out R
 	if err != nil {
@@ -111,6 +97,45 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 		return out, c.undecodable(err)
 	}
 	return out, nil
+}
+
+// runOf runs a granted call's function and encodes its results; with the
+// execution state it is the one allocation a granted call adds to a
+// replay's.
+type runOf[R any] struct {
+	ex        execution
+	fn        func(context.Context) (R, error)
+	namespace string
+	out       R
+}
+
+func (r *runOf[R]) run(ctx context.Context) ([]byte, error) {
+	out, err := r.fn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.out = out
+	data, err := marshalResult(&r.out)
+	if err != nil {
+		return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", r.namespace, err)}
+	}
+	if limit := maxResultSize(); len(data) > limit {
+		return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d (runtime.SetMaxResultSize); return a reference to large data instead", ErrResultTooLarge, r.namespace, len(data), limit)}
+	}
+	return data, nil
+}
+
+// runner is the function of a granted call, run by execute.
+type runner interface {
+	// run runs the function once and returns its encoded results.
+	run(ctx context.Context) ([]byte, error)
+}
+
+// execution is the state execute keeps while the function runs: the
+// function's context and the heartbeat, allocated with the runner.
+type execution struct {
+	ci callInfo
+	hb heartbeat
 }
 
 // call is the state of one wrapped call.
@@ -469,12 +494,13 @@ func (c *call) wait(ctx context.Context, held store.Record) error {
 }
 
 // execute runs the function under the granted claim with heartbeats and
-// retries, then records the outcome.
-func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, error)) error {
+// retries, then records the outcome. ex holds the state it keeps.
+func (c *call) execute(ctx context.Context, r runner, ex *execution) error {
 	inner, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	inner = withCall(inner, c.key, c.spec.Namespace, nil)
-	hb := c.heartbeat(inner, cancel)
+	ex.ci.Context, ex.ci.key, ex.ci.namespace = inner, c.key, c.spec.Namespace
+	inner = &ex.ci
+	hb := c.heartbeat(&ex.hb, inner, cancel)
 
 	attempt := 0
 	var data []byte
@@ -491,7 +517,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 				panic(p)
 			}
 		}()
-		data, err = run(c.attemptCtx(inner, hb))
+		data, err = r.run(c.attemptCtx(inner, hb))
 		lastErr = err
 		return err
 	}
@@ -815,10 +841,12 @@ func (c *call) persist(until func() time.Time, w func(context.Context) error) er
 // (a Lease after the grant) cannot come before the first beat (Lease/3
 // after it), so the first beat arms the deadline's timer, and a function
 // that returns within Lease/3 (nearly all) costs one timer, not two.
-func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
+//
+// hb is zero; it is not a field of call, which would grow every replay's
+// allocation.
+func (c *call) heartbeat(hb *heartbeat, inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
 	lease := c.spec.lease()
-	// Not a field of call: that would grow every replay's allocation.
-	hb := &heartbeat{c: c, base: inner, cancel: cancel, hold: c.claimedAt.Add(lease)}
+	hb.c, hb.base, hb.cancel, hb.hold = c, inner, cancel, c.claimedAt.Add(lease)
 	hb.mu.Lock()
 	hb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)
 	hb.mu.Unlock()
