@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/idem-go/idem/internal/cputime"
 	"github.com/idem-go/idem/runtime"
 	"github.com/idem-go/idem/runtime/memstore"
 	"github.com/idem-go/idem/runtime/store"
@@ -176,9 +177,9 @@ func BenchmarkFirstCallRatio(b *testing.B) {
 	w := newLeastWork()
 	bare := context.Background()
 	var wall, cpu [2]time.Duration // first call, least work
-	_, cpuOK := processCPU()
+	_, cpuOK := cputime.Process()
 	measure := func(side int, run func(i int) error, from, to int) {
-		c0, _ := processCPU()
+		c0, _ := cputime.Process()
 		start := time.Now()
 		for i := from; i < to; i++ {
 			if err := run(i); err != nil {
@@ -186,7 +187,7 @@ func BenchmarkFirstCallRatio(b *testing.B) {
 			}
 		}
 		wall[side] += time.Since(start)
-		c1, _ := processCPU()
+		c1, _ := cputime.Process()
 		cpu[side] += c1 - c0
 	}
 	first := func(i int) error {
