@@ -550,14 +550,19 @@ func TestAFencedRenewStopsTheHolder(t *testing.T) {
 	spec.Lease = 30 * time.Second
 	cause := make(chan error, 1)
 	done := make(chan error, 1)
+	started := make(chan struct{})
 	go func() {
 		_, err := do(ctx, spec, "k", "fp", func(ctx context.Context) (int, error) {
+			close(started)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
 			return 0, ctx.Err()
 		})
 		done <- err
 	}()
+	// The function runs before the beat is fenced: a call whose lease is
+	// lost before its function starts never runs it.
+	<-started
 	blockUntil(t, clock, 1, "the timers the call waits on never came")
 	clock.Advance(10 * time.Second)
 	require.ErrorIs(t, recv(t, cause), runtime.ErrLeaseLost)
