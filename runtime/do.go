@@ -67,19 +67,22 @@ import (
 //     (in progress, lease ended) instead of releasing it, so that the next
 //     call resumes from the recorded steps.
 func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn func(context.Context) (R, error)) (R, error) {
-	var c call
+	c := calls.Get().(*call)
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
+		c.recycle()
 		var zero R
 		return zero, err
 	}
 	if spec.Effect == EffectDB {
+		c.recycle()
 		var zero R
 		return zero, fmt.Errorf("idem: %s: the db effect runs through DoSQL or DoPgx, which own the transaction; regenerate the wrapper with idemgen", spec.Namespace)
 	}
 	if err := c.useStore(ctx); err != nil {
 		if err == errPassthrough {
-			return runPassthrough(ctx, &c, fn)
+			return runPassthrough(ctx, c, fn)
 		}
+		c.recycle()
 		var zero R
 		return zero, err
 	}
@@ -87,16 +90,36 @@ func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn fu
 	if c.granted {
 		r := &runOf[R]{fn: fn, namespace: spec.Namespace}
 		err = c.execute(ctx, r, &r.ex)
+		c.recycle()
 		return r.out, err
 	}
+	k := c.key
+	c.recycle() // recorded is the store's, not c's
 	var out R
 	if err != nil {
 		return out, err
 	}
 	if err := unmarshalResult(recorded, &out); err != nil {
-		return out, c.undecodable(err)
+		return out, undecodableErr(spec.Namespace, k, err)
 	}
 	return out, nil
+}
+
+// calls holds the call state of finished calls of Do for reuse: a call
+// allocates none in the common case (see recycle).
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// recycle returns c to calls once Do is done with it, unless something
+// may still use it: a background write or lookup it started (detached),
+// or a composite operation, whose steps reach the call from the
+// function's context, which the function may keep. The heartbeat keeps a
+// pointer to c but, once stopped, never reads through it.
+func (c *call) recycle() {
+	if c.detached || c.comp != nil || (c.spec != nil && c.spec.Effect == EffectComposite) {
+		return
+	}
+	*c = call{}
+	calls.Put(c)
 }
 
 // runOf runs a granted call's function and encodes its results; with the
@@ -152,6 +175,7 @@ type call struct {
 	start     time.Time
 	granted   bool
 	waited    bool
+	detached  bool // a goroutine started by the call may still use it: see recycle
 	inMemory  bool // store.IsInMemory(store): its calls need no timers to bound them
 	fence     store.Fence
 	claimedAt time.Time  // the Now of the claim that granted the key
@@ -234,9 +258,13 @@ func (c *call) keyReused() error {
 
 // undecodable is the error of recorded results that cannot be decoded.
 func (c *call) undecodable(err error) error {
+	return undecodableErr(c.spec.Namespace, c.key, err)
+}
+
+func undecodableErr(namespace string, key Key, err error) error {
 	return fmt.Errorf("idem: %s: key %s: the recorded results cannot be decoded into the current result types "+
 		"(they changed incompatibly since the record was written); the function ran once for this key and is not run again: "+
-		"calls fail until the record's retention passes or an operator deletes the record: %w", c.spec.Namespace, c.key, err)
+		"calls fail until the record's retention passes or an operator deletes the record: %w", namespace, key, err)
 }
 
 // bounded returns ctx, or, for the context.Background of a wrapper whose
@@ -377,6 +405,7 @@ func (c *call) forgetClaim() {
 		return
 	}
 	until := c.leaseFrom(c.clock.Now())
+	c.detached = true
 	go func() {
 		defer func() { <-forgetters }()
 		err := c.persist(func() time.Time { return until }, func(ctx context.Context) error {
@@ -691,6 +720,7 @@ func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(
 		werr error
 	)
 	done := make(chan struct{})
+	c.detached = true
 	go func() {
 		e := c.persist(hb.holdUntil, w)
 		if e != nil {
