@@ -32,15 +32,18 @@ func TestAHolderThatDiesPastItsTTLLeavesItsKeyBlocked(t *testing.T) {
 			dead := make(chan struct{})
 			defer close(dead)
 			var runs atomic.Int64
+			started := make(chan struct{})
 			go func() {
 				ctx := runtime.WithClock(runtime.WithStore(context.Background(), fs), clock)
 				_, _ = do(ctx, spec, "k", "fp", func(context.Context) (int, error) {
 					runs.Add(1)
+					close(started)
 					<-dead // never returns while the test runs: a dead process
 					return 1, nil
 				})
 			}()
-			blockUntil(t, clock, 2, "the timers the call waits on never came") // granted; the heartbeat waits
+			<-started
+			blockUntil(t, clock, 1, "the timers the call waits on never came") // granted; the first beat waits
 			for range 6 {                                                      // two leases, 60 TTLs, renewed all along
 				clock.Advance(10 * time.Second)
 				blockUntil(t, clock, 2, "the timers the call waits on never came")

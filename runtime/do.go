@@ -67,50 +67,98 @@ import (
 //     (in progress, lease ended) instead of releasing it, so that the next
 //     call resumes from the recorded steps.
 func Do[R any](ctx context.Context, spec *Spec, key, fingerprint *Encoder, fn func(context.Context) (R, error)) (R, error) {
-	var c call
+	c := calls.Get().(*call)
 	if err := c.begin(ctx, spec, key, fingerprint); err != nil {
+		c.recycle()
 		var zero R
 		return zero, err
 	}
 	if spec.Effect == EffectDB {
+		c.recycle()
 		var zero R
 		return zero, fmt.Errorf("idem: %s: the db effect runs through DoSQL or DoPgx, which own the transaction; regenerate the wrapper with idemgen", spec.Namespace)
 	}
 	if err := c.useStore(ctx); err != nil {
 		if err == errPassthrough {
-			return runPassthrough(ctx, &c, fn)
+			return runPassthrough(ctx, c, fn)
 		}
+		c.recycle()
 		var zero R
 		return zero, err
 	}
 	recorded, err := c.acquire(ctx)
 	if c.granted {
-		var out R
-		err = c.execute(ctx, func(ctx context.Context) ([]byte, error) {
-			r, err := fn(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out = r
-			data, err := marshalResult(&out)
-			if err != nil {
-				return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", spec.Namespace, err)}
-			}
-			if limit := maxResultSize(); len(data) > limit {
-				return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d (runtime.SetMaxResultSize); return a reference to large data instead", ErrResultTooLarge, spec.Namespace, len(data), limit)}
-			}
-			return data, nil
-		})
-		return out, err
+		r := &runOf[R]{fn: fn, namespace: spec.Namespace}
+		err = c.execute(ctx, r, &r.ex)
+		c.recycle()
+		return r.out, err
 	}
+	k := c.key
+	c.recycle() // recorded is the store's, not c's
 	var out R
 	if err != nil {
 		return out, err
 	}
 	if err := unmarshalResult(recorded, &out); err != nil {
-		return out, c.undecodable(err)
+		return out, undecodableErr(spec.Namespace, k, err)
 	}
 	return out, nil
+}
+
+// calls holds the call state of finished calls of Do for reuse: a call
+// allocates none in the common case (see recycle).
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// recycle returns c to calls once Do is done with it, unless something
+// may still use it: a background write or lookup it started (detached),
+// or a composite operation, whose steps reach the call from the
+// function's context, which the function may keep. The heartbeat keeps a
+// pointer to c but, once stopped, never reads through it.
+func (c *call) recycle() {
+	if c.detached || c.comp != nil || (c.spec != nil && c.spec.Effect == EffectComposite) {
+		return
+	}
+	*c = call{}
+	calls.Put(c)
+}
+
+// runOf runs a granted call's function and encodes its results; with the
+// execution state it is the one allocation a granted call adds to a
+// replay's.
+type runOf[R any] struct {
+	ex        execution
+	fn        func(context.Context) (R, error)
+	namespace string
+	out       R
+}
+
+func (r *runOf[R]) run(ctx context.Context) ([]byte, error) {
+	out, err := r.fn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.out = out
+	data, err := marshalResult(&r.out)
+	if err != nil {
+		return nil, &markedError{class: classApplied, err: fmt.Errorf("idem: %s: the results cannot be recorded: %w", r.namespace, err)}
+	}
+	if limit := maxResultSize(); len(data) > limit {
+		return nil, &markedError{class: classApplied, err: fmt.Errorf("%w: %s: the results encode to %d bytes, above the limit of %d (runtime.SetMaxResultSize); return a reference to large data instead", ErrResultTooLarge, r.namespace, len(data), limit)}
+	}
+	return data, nil
+}
+
+// runner is the function of a granted call, run by execute.
+type runner interface {
+	// run runs the function once and returns its encoded results.
+	run(ctx context.Context) ([]byte, error)
+}
+
+// execution is the state execute keeps while the function runs: the
+// function's context and the heartbeat, allocated with the runner.
+type execution struct {
+	ci callInfo
+	hb heartbeat
 }
 
 // call is the state of one wrapped call.
@@ -129,6 +177,8 @@ type call struct {
 	start     time.Time
 	granted   bool
 	waited    bool
+	detached  bool // a goroutine started by the call may still use it: see recycle
+	inMemory  bool // store.IsInMemory(store): its calls need no timers to bound them
 	fence     store.Fence
 	claimedAt time.Time  // the Now of the claim that granted the key
 	createdAt time.Time  // the granted record's CreatedAt: the generation of a composite's steps
@@ -182,6 +232,7 @@ func (c *call) begin(ctx context.Context, spec *Spec, key, fingerprint *Encoder)
 func (c *call) useStore(ctx context.Context) error {
 	var err error
 	c.store, err = storeFrom(ctx)
+	c.inMemory = err == nil && store.IsInMemory(c.store)
 	return err
 }
 
@@ -213,9 +264,13 @@ func (c *call) keyReused(recordedFP Fingerprint, recordedParts []byte) error {
 
 // undecodable is the error of recorded results that cannot be decoded.
 func (c *call) undecodable(err error) error {
+	return undecodableErr(c.spec.Namespace, c.key, err)
+}
+
+func undecodableErr(namespace string, key Key, err error) error {
 	return fmt.Errorf("idem: %s: key %s: the recorded results cannot be decoded into the current result types "+
 		"(they changed incompatibly since the record was written); the function ran once for this key and is not run again: "+
-		"calls fail until the record's retention passes or an operator deletes the record: %w", c.spec.Namespace, c.key, err)
+		"calls fail until the record's retention passes or an operator deletes the record: %w", namespace, key, err)
 }
 
 // bounded returns ctx, or, for the context.Background of a wrapper whose
@@ -358,6 +413,7 @@ func (c *call) forgetClaim() {
 		return
 	}
 	until := c.leaseFrom(c.clock.Now())
+	c.detached = true
 	go func() {
 		defer func() { <-forgetters }()
 		err := c.persist(func() time.Time { return until }, func(ctx context.Context) error {
@@ -475,12 +531,13 @@ func (c *call) wait(ctx context.Context, held store.Record) error {
 }
 
 // execute runs the function under the granted claim with heartbeats and
-// retries, then records the outcome.
-func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, error)) error {
+// retries, then records the outcome. ex holds the state it keeps.
+func (c *call) execute(ctx context.Context, r runner, ex *execution) error {
 	inner, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	inner = context.WithValue(inner, callCtxKey, &callInfo{key: c.key.String(), namespace: c.spec.Namespace})
-	hb := c.heartbeat(inner, cancel)
+	ex.ci.Context, ex.ci.key, ex.ci.namespace = inner, c.key, c.spec.Namespace
+	inner = &ex.ci
+	hb := c.heartbeat(&ex.hb, inner, cancel)
 
 	attempt := 0
 	var data []byte
@@ -497,7 +554,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 				panic(p)
 			}
 		}()
-		data, err = run(c.attemptCtx(inner, hb))
+		data, err = r.run(c.attemptCtx(inner, hb))
 		lastErr = err
 		return err
 	}
@@ -523,7 +580,7 @@ func (c *call) execute(ctx context.Context, run func(context.Context) ([]byte, e
 		if perr == nil {
 			err = ctxError(inner)
 		}
-		if werr, _ := c.settle(ctx, hb, "release", c.release); werr != nil {
+		if werr, _ := c.settle(ctx, hb, "release", (*call).release, nil); werr != nil {
 			err = fmt.Errorf("%w; the function did not run, but its claim could not be released: %w", err, werr)
 		}
 		c.emit(EventFailed, 0, err)
@@ -556,9 +613,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		return err
 	}
 	if err == nil {
-		werr, pending := c.settle(ctx, hb, "complete", func(ctx context.Context) error {
-			return c.store.Complete(ctx, c.key, c.fence, data, c.clock.Now().Add(c.spec.ttl()))
-		})
+		werr, pending := c.settle(ctx, hb, "complete", (*call).complete, data)
 		switch {
 		case pending:
 			c.emit(EventRecordPending, attempt, nil)
@@ -572,7 +627,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 	}
 	cls := classifySpecIn(ctx, c.spec, err)
 	if !c.stepBlocked() && (cls == classNotApplied || cls == classPermanent || c.rerunSafe(err)) {
-		werr, pending := c.settle(ctx, hb, "release", c.release)
+		werr, pending := c.settle(ctx, hb, "release", (*call).release, nil)
 		c.emit(EventFailed, attempt, err)
 		c.reportWrite(attempt, werr, pending)
 		if werr != nil && (cls == classNotApplied || cls == classPermanent) {
@@ -584,9 +639,7 @@ func (c *call) finish(ctx, inner context.Context, hb *heartbeat, attempt int, da
 		}
 		return err
 	}
-	werr, pending := c.settle(ctx, hb, "mark indeterminate", func(ctx context.Context) error {
-		return c.store.MarkIndeterminate(ctx, c.key, c.fence, c.clock.Now().Add(c.spec.ttl()))
-	})
+	werr, pending := c.settle(ctx, hb, "mark indeterminate", (*call).markIndeterminate, nil)
 	err = fmt.Errorf("%w: %s: key %s: %w", ErrIndeterminate, c.spec.Namespace, c.key, err)
 	c.emit(EventIndeterminate, attempt, err)
 	c.reportWrite(attempt, werr, pending)
@@ -610,8 +663,18 @@ func errOrDone(err error) error {
 }
 
 // release gives up the claim so that a later call may run again.
-func (c *call) release(ctx context.Context) error {
+func (c *call) release(ctx context.Context, _ []byte) error {
 	return c.letGo(ctx, c.fence)
+}
+
+// complete records data, the encoded results, under the claim.
+func (c *call) complete(ctx context.Context, data []byte) error {
+	return c.store.Complete(ctx, c.key, c.fence, data, c.clock.Now().Add(c.spec.ttl()))
+}
+
+// markIndeterminate marks the claim's record indeterminate.
+func (c *call) markIndeterminate(ctx context.Context, _ []byte) error {
+	return c.store.MarkIndeterminate(ctx, c.key, c.fence, c.clock.Now().Add(c.spec.ttl()))
 }
 
 // postRunGrace is how long past its context's end a caller still waits
@@ -628,30 +691,44 @@ const postRunGrace = 200 * time.Millisecond
 // for a completion, EventRecordFailed for a write that failed for good.
 // A write that failed for good returns an error matching ErrNotRecorded or
 // ErrLeaseLost.
-func (c *call) settle(ctx context.Context, hb *heartbeat, op string, w func(context.Context) error) (err error, pending bool) {
-	w = c.recognizeLostAnswer(op, w)
+//
+// write is a method expression ((*call).complete, ...), given data: the
+// common case, a first try that succeeds, allocates no closure.
+func (c *call) settle(ctx context.Context, hb *heartbeat, op string, write func(*call, context.Context, []byte) error, data []byte) (err error, pending bool) {
 	// The first try runs on the caller's goroutine, bounded by its context
 	// (a try cut short is harmless: the writes are fenced, and a lost
 	// answer is recognised): most writes succeed at once.
+	failed := false
 	if left := hb.holdUntil().Sub(c.clock.Now()); left > 0 && ctx.Err() == nil {
-		bctx, cancel := bounded(ctx)
-		tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
-		err := w(tctx)
-		tcancel()
-		cancel()
+		var err error
+		if c.inMemory {
+			err = write(c, ctx, data) // it cannot outlast the bounds below
+		} else {
+			bctx, cancel := bounded(ctx)
+			tctx, tcancel := context.WithTimeout(bctx, min(left, DefaultStoreTimeout))
+			err = write(c, tctx, data)
+			tcancel()
+			cancel()
+		}
 		if err == nil {
 			return nil, false
+		}
+		if errors.Is(err, store.ErrFenced) {
+			err = c.fencedError(op, err)
 		}
 		if errors.Is(err, ErrLeaseLost) {
 			return c.notRecorded(op, err), false
 		}
+		failed = true
 	}
+	w := c.recognizeLostAnswerFrom(c.key, c.fence, op, func(ctx context.Context) error { return write(c, ctx, data) }, failed)
 	var (
 		mu   sync.Mutex
 		gone bool // the caller returned before the write finished
 		werr error
 	)
 	done := make(chan struct{})
+	c.detached = true
 	go func() {
 		e := c.persist(hb.holdUntil, w)
 		if e != nil {
@@ -703,17 +780,18 @@ func isClosed(ch chan struct{}) bool {
 	}
 }
 
-// recognizeLostAnswer wraps a fenced write so that a retry of a write
-// whose first answer was lost succeeds: when a retried write is fenced,
-// the record is looked up, and if it is in the state the write sets, under
-// this call's owner and token, the earlier attempt applied.
-func (c *call) recognizeLostAnswer(op string, w func(context.Context) error) func(context.Context) error {
-	return c.recognizeLostAnswerOf(c.key, c.fence, op, w)
+// recognizeLostAnswerOf wraps a fenced write of the record of key held
+// under fence (the call's, or a composite's step) so that a retry of a
+// write whose first answer was lost succeeds: when a retried write is
+// fenced, the record is looked up, and if it is in the state the write
+// sets, under this fence, the earlier attempt applied.
+func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string, w func(context.Context) error) func(context.Context) error {
+	return c.recognizeLostAnswerFrom(key, fence, op, w, false)
 }
 
-// recognizeLostAnswerOf is recognizeLostAnswer for the record of key held
-// under fence (a composite's step).
-func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string, w func(context.Context) error) func(context.Context) error {
+// recognizeLostAnswerFrom is recognizeLostAnswerOf for a write already
+// tried once, which failed if failed is set.
+func (c *call) recognizeLostAnswerFrom(key store.Key, fence store.Fence, op string, w func(context.Context) error, failed bool) func(context.Context) error {
 	want := store.State(0)
 	switch op {
 	case "complete":
@@ -721,7 +799,6 @@ func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string
 	case "mark indeterminate":
 		want = store.StateIndeterminate
 	}
-	failed := false
 	return func(ctx context.Context) error {
 		err := w(ctx)
 		if errors.Is(err, store.ErrFenced) && failed && want != 0 {
@@ -734,11 +811,17 @@ func (c *call) recognizeLostAnswerOf(key store.Key, fence store.Fence, op string
 			}
 		}
 		if errors.Is(err, store.ErrFenced) {
-			return fmt.Errorf("%w: %s: key %s: %s: %w", ErrLeaseLost, c.spec.Namespace, c.key, op, err)
+			return c.fencedError(op, err)
 		}
 		failed = failed || err != nil
 		return err
 	}
+}
+
+// fencedError is the error of a write op refused with store.ErrFenced: the
+// claim was lost.
+func (c *call) fencedError(op string, err error) error {
+	return fmt.Errorf("%w: %s: key %s: %s: %w", ErrLeaseLost, c.spec.Namespace, c.key, op, err)
 }
 
 // Backoff of the writes after the function ran.
@@ -791,19 +874,26 @@ func (c *call) persist(until func() time.Time, w func(context.Context) error) er
 // process's clock), the lease may be about to pass for other hosts: either
 // way the function's context is canceled with ErrLeaseLost. No goroutine
 // waits between renewals.
-func (c *call) heartbeat(inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
+//
+// Until the first beat only its timer is armed: the holder's own deadline
+// (a Lease after the grant) cannot come before the first beat (Lease/3
+// after it), so the first beat arms the deadline's timer, and a function
+// that returns within Lease/3 (nearly all) costs one timer, not two.
+//
+// hb is zero; it is not a field of call, which would grow every replay's
+// allocation.
+func (c *call) heartbeat(hb *heartbeat, inner context.Context, cancel context.CancelCauseFunc) *heartbeat {
 	lease := c.spec.lease()
-	hb := &heartbeat{c: c, base: context.WithoutCancel(inner), cancel: cancel, hold: c.claimedAt.Add(lease)}
+	hb.c, hb.base, hb.cancel, hb.hold = c, inner, cancel, c.claimedAt.Add(lease)
 	hb.mu.Lock()
 	hb.stopBeat = afterFunc(c.clock, lease/3, hb.beat)
-	hb.stopExpiry = afterFunc(c.clock, hb.hold.Sub(c.clock.Now()), hb.expire)
 	hb.mu.Unlock()
 	return hb
 }
 
 type heartbeat struct {
 	c        *call
-	base     context.Context
+	base     context.Context // the function's context; renewals run without its cancellation
 	cancel   context.CancelCauseFunc
 	inflight sync.Mutex // held by a renewal in flight
 
@@ -811,8 +901,8 @@ type heartbeat struct {
 	stopped    bool
 	lost       bool
 	hold       time.Time // the holder's own deadline: last renewal's start + Lease
-	stopBeat   func() bool
-	stopExpiry func() bool
+	stopBeat   timerStop
+	stopExpiry timerStop // zero until the first beat arms the deadline
 }
 
 func (hb *heartbeat) beat() {
@@ -820,13 +910,16 @@ func (hb *heartbeat) beat() {
 	defer hb.inflight.Unlock()
 	hb.mu.Lock()
 	done := hb.stopped || hb.lost
+	if !done && hb.stopExpiry.zero() {
+		hb.stopExpiry = afterFunc(hb.c.clock, hb.hold.Sub(hb.c.clock.Now()), hb.expire)
+	}
 	hb.mu.Unlock()
 	if done {
 		return
 	}
 	c, lease := hb.c, hb.c.spec.lease()
 	now := c.clock.Now()
-	rctx, rcancel := context.WithTimeout(hb.base, lease/3)
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(hb.base), lease/3)
 	err := c.store.Renew(rctx, c.key, c.fence, c.leaseFrom(now))
 	rcancel()
 	hb.mu.Lock()
@@ -838,12 +931,12 @@ func (hb *heartbeat) beat() {
 	case err == nil:
 		if hold := now.Add(lease); hold.After(hb.hold) {
 			hb.hold = hold
-			hb.stopExpiry()
+			hb.stopExpiry.stop()
 			hb.stopExpiry = afterFunc(c.clock, hold.Sub(c.clock.Now()), hb.expire)
 		}
 	case errors.Is(err, store.ErrFenced):
 		hb.lost = true
-		hb.stopExpiry()
+		hb.stopExpiry.stop()
 		hb.cancel(ErrLeaseLost)
 		return
 	}
@@ -860,7 +953,7 @@ func (hb *heartbeat) expire() {
 		return
 	}
 	hb.lost = true
-	hb.stopBeat()
+	hb.stopBeat.stop()
 	hb.cancel(ErrLeaseLost)
 }
 
@@ -884,8 +977,10 @@ func (hb *heartbeat) stop() {
 	hb.mu.Lock()
 	if !hb.stopped {
 		hb.stopped = true
-		hb.stopBeat()
-		hb.stopExpiry()
+		hb.stopBeat.stop()
+		if !hb.stopExpiry.zero() {
+			hb.stopExpiry.stop()
+		}
 	}
 	hb.mu.Unlock()
 	hb.inflight.Lock() // wait for a renewal in flight
@@ -902,10 +997,31 @@ type AfterFuncClock interface {
 	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
+// timerStop stops a call of afterFunc: a *time.Timer of the real clock,
+// kept as is (a method value of its Stop would allocate), or the stop
+// function of another clock.
+type timerStop struct {
+	t *time.Timer
+	f func() bool
+}
+
+func (s timerStop) zero() bool { return s.t == nil && s.f == nil }
+
+// Stop reports whether it prevented the call.
+func (s timerStop) stop() bool {
+	if s.t != nil {
+		return s.t.Stop()
+	}
+	return s.f()
+}
+
 // afterFunc calls f once d has passed on c.
-func afterFunc(c Clock, d time.Duration, f func()) (stop func() bool) {
+func afterFunc(c Clock, d time.Duration, f func()) timerStop {
+	if _, ok := c.(systemClock); ok {
+		return timerStop{t: time.AfterFunc(d, f)}
+	}
 	if af, ok := c.(AfterFuncClock); ok {
-		return af.AfterFunc(d, f)
+		return timerStop{f: af.AfterFunc(d, f)}
 	}
 	done := make(chan struct{})
 	var once sync.Once
@@ -916,11 +1032,11 @@ func afterFunc(c Clock, d time.Duration, f func()) (stop func() bool) {
 		case <-done:
 		}
 	}()
-	return func() bool {
+	return timerStop{f: func() bool {
 		stopped := false
 		once.Do(func() { close(done); stopped = true })
 		return stopped
-	}
+	}}
 }
 
 // owners makes call owners unique across processes (a random prefix) and

@@ -215,7 +215,7 @@ func DoTx[R, Tx any](ctx context.Context, spec *Spec, key, fingerprint *Encoder,
 	if passthrough(ctx) {
 		return runPassthroughTx(ctx, &c, ops.Begin, ops.Commit, ops.Rollback, fn)
 	}
-	inner := context.WithValue(ctx, callCtxKey, &callInfo{key: c.key.String(), namespace: spec.Namespace})
+	inner := withCall(ctx, c.key, spec.Namespace, nil)
 	var (
 		attempt  int
 		lastErr  error

@@ -220,7 +220,7 @@ func TestLiveHolderKeepsItsKeyWhateverTheTTL(t *testing.T) {
 				})
 				done <- err
 			}()
-			blockUntil(t, clock, 2, "the timers the call waits on never came") // granted; the heartbeat waits
+			blockUntil(t, clock, 1, "the timers the call waits on never came") // granted; the first beat waits
 			rec, err := s.Get(context.Background(), keyOf(t, spec, "k"))
 			require.NoError(t, err)
 			require.False(t, rec.RetainUntil.Before(rec.LeaseUntil), "a claim is retained at least as long as its lease")
@@ -485,7 +485,9 @@ func TestAHolderThatCannotRenewStopsBeforeItsSuccessorCanClaim(t *testing.T) {
 	}()
 	holding := true
 	for step := time.Duration(0); step < spec.Lease+runtime.ClockSkew; step += time.Second {
-		blockUntil(t, a, 2, "the timers the call waits on never came") // granted, or a renewal failed and the next one waits
+		// Granted (the first beat waits), or a renewal failed and the next
+		// one waits with the holder's deadline.
+		blockUntil(t, a, min(int(step/(spec.Lease/3))+1, 2), "the timers the call waits on never came")
 		a.Advance(time.Second)
 		b.Advance(time.Second)
 		if holding && !a.Now().Before(t0.Add(spec.Lease)) {
@@ -527,7 +529,7 @@ func TestATemporaryRenewErrorIsRetriedAtTheNextBeat(t *testing.T) {
 		done <- err
 	}()
 	for i := range 9 { // a failed renewal, then eight that succeed: 90 s
-		blockUntil(t, clock, 2, fmt.Sprintf("the heartbeat stopped after renewal %d", i))
+		blockUntil(t, clock, min(i+1, 2), fmt.Sprintf("the heartbeat stopped after renewal %d", i))
 		clock.Advance(10 * time.Second)
 	}
 	blockUntil(t, clock, 2, "the heartbeat stopped")
@@ -548,15 +550,20 @@ func TestAFencedRenewStopsTheHolder(t *testing.T) {
 	spec.Lease = 30 * time.Second
 	cause := make(chan error, 1)
 	done := make(chan error, 1)
+	started := make(chan struct{})
 	go func() {
 		_, err := do(ctx, spec, "k", "fp", func(ctx context.Context) (int, error) {
+			close(started)
 			<-ctx.Done()
 			cause <- context.Cause(ctx)
 			return 0, ctx.Err()
 		})
 		done <- err
 	}()
-	blockUntil(t, clock, 2, "the timers the call waits on never came")
+	// The function runs before the beat is fenced: a call whose lease is
+	// lost before its function starts never runs it.
+	<-started
+	blockUntil(t, clock, 1, "the timers the call waits on never came")
 	clock.Advance(10 * time.Second)
 	require.ErrorIs(t, recv(t, cause), runtime.ErrLeaseLost)
 	require.ErrorIs(t, recv(t, done), runtime.ErrLeaseLost)

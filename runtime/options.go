@@ -110,11 +110,39 @@ func SetDefaultObserver(o Observer) {
 }
 
 // callInfo is what a running wrapped function can learn about its call.
+// It is the context the function runs in: its parent's, with itself as the
+// value of callCtxKey (one allocation instead of a WithValue and a value).
 type callInfo struct {
-	key       string
+	context.Context
+	key       Key
+	text      atomic.Pointer[string] // key as text, made by the first KeyFrom
 	namespace string
-	attempt   int
 	comp      *composite // the composite operation whose steps may run in this context
+}
+
+// withCall returns ctx carrying the call of key in namespace (and the
+// composite operation comp, if not nil).
+func withCall(ctx context.Context, key Key, namespace string, comp *composite) context.Context {
+	return &callInfo{Context: ctx, key: key, namespace: namespace, comp: comp}
+}
+
+// Value implements context.Context.
+func (ci *callInfo) Value(k any) any {
+	if k == any(callCtxKey) {
+		return ci
+	}
+	return ci.Context.Value(k)
+}
+
+// keyText returns the key as 64 hexadecimal characters, made once: most
+// functions never ask.
+func (ci *callInfo) keyText() string {
+	if p := ci.text.Load(); p != nil {
+		return *p
+	}
+	t := ci.key.String()
+	ci.text.CompareAndSwap(nil, &t)
+	return *ci.text.Load()
 }
 
 // KeyFrom returns the key of the wrapped call that ctx belongs to, as 64
@@ -127,7 +155,7 @@ func KeyFrom(ctx context.Context) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return ci.key, true
+	return ci.keyText(), true
 }
 
 func clockFrom(ctx context.Context) Clock {

@@ -38,7 +38,7 @@ func passthrough(ctx context.Context) bool {
 // runPassthrough runs fn once under WithPassthrough, with the key on its
 // context.
 func runPassthrough[R any](ctx context.Context, c *call, fn func(context.Context) (R, error)) (R, error) {
-	return fn(context.WithValue(ctx, callCtxKey, &callInfo{key: c.key.String(), namespace: c.spec.Namespace}))
+	return fn(withCall(ctx, c.key, c.spec.Namespace, nil))
 }
 
 // runPassthroughTx runs fn once under WithPassthrough in a transaction

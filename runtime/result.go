@@ -445,15 +445,31 @@ func marshalResult[R any](v *R) (data []byte, err error) {
 			return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
 		}
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, 128))
+	buf := resultBufs.Get().(*bytes.Buffer)
+	defer putResultBuf(buf)
+	buf.Reset()
 	buf.Write(resultPrefix)
 	if err := resultEncMode.MarshalToBuffer(enc, buf); err != nil {
 		return nil, fmt.Errorf("idem: results of type %s cannot be recorded: %w", t, err)
 	}
 	if keys.current == nil {
-		return buf.Bytes(), nil
+		return bytes.Clone(buf.Bytes()), nil
 	}
-	return keys.current.seal(buf.Bytes()[len(resultPrefix):])
+	return keys.current.seal(buf.Bytes()[len(resultPrefix):]) // a new slice
+}
+
+// resultBufs holds the buffers marshalResult encodes into; it returns a
+// copy of exactly the encoding's size, so that a call allocates one slice.
+var resultBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledResultBuf bounds the buffers kept in resultBufs: a rare large
+// result does not pin its buffer.
+const maxPooledResultBuf = 64 << 10
+
+func putResultBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledResultBuf {
+		resultBufs.Put(b)
+	}
 }
 
 // unmarshalResult decodes a record made by marshalResult into *v. On error

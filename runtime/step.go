@@ -78,7 +78,7 @@ func (c *call) attemptCtx(inner context.Context, hb *heartbeat) context.Context 
 	c.comp.mu.Lock()
 	c.comp.names = map[string]struct{}{}
 	c.comp.mu.Unlock()
-	return context.WithValue(inner, callCtxKey, &callInfo{key: c.key.String(), namespace: c.spec.Namespace, comp: c.comp})
+	return withCall(inner, c.key, c.spec.Namespace, c.comp)
 }
 
 // letGo gives up the claim held under f so that a later call may run
@@ -215,7 +215,7 @@ func (st *stepOf) emit(kind EventKind, err error) {
 
 // ctx is the context fn runs in: the operation's, with the step's key.
 func (st *stepOf) ctx(ctx context.Context) context.Context {
-	return context.WithValue(ctx, callCtxKey, &callInfo{key: st.stepKey().String(), namespace: st.comp.c.spec.Namespace})
+	return withCall(ctx, st.stepKey(), st.comp.c.spec.Namespace, nil)
 }
 
 // indeterminate blocks the operation after a none step that may have

@@ -315,7 +315,7 @@ func TestStaleHolderCannotRecordAStep(t *testing.T) {
 	got, err := succ()
 	require.NoError(t, err)
 	require.Equal(t, 2, got)
-	blockUntil(t, e.clock, 2, "the timers the call waits on never came")
+	blockUntil(t, e.clock, 1, "the timers the call waits on never came")
 	e.clock.Advance(e.spec.Lease / 3) // the stale holder's renewal is fenced
 	require.ErrorIs(t, <-cause, runtime.ErrLeaseLost)
 	require.ErrorIs(t, <-done, runtime.ErrLeaseLost)

@@ -41,9 +41,14 @@ type entry struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Sweeper = (*Store)(nil)
+	_ store.Store    = (*Store)(nil)
+	_ store.Sweeper  = (*Store)(nil)
+	_ store.InMemory = (*Store)(nil)
 )
+
+// InMemoryStore implements store.InMemory: no operation of s waits for
+// anything but its own short lock.
+func (s *Store) InMemoryStore() store.Store { return s }
 
 // New returns an empty store.
 func New() *Store {

@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -29,6 +30,9 @@ type pendingClaim struct {
 // being written may still be committed, as a request in flight to a
 // database server may: the runtime treats both alike.
 func (s *Store) claimGrouped(ctx context.Context, req store.ClaimRequest) (store.ClaimResult, error) {
+	// The group may still write the claim after the claimer's context
+	// ended and it returned: the request's slice is the caller's then.
+	req.FingerprintParts = bytes.Clone(req.FingerprintParts)
 	p := &pendingClaim{ctx: ctx, req: req, done: make(chan struct{})}
 	s.queueMu.Lock()
 	s.queue = append(s.queue, p)
