@@ -1075,8 +1075,16 @@ func testRenewShiftsExactly(t *testing.T, s store.Store) {
 			retain = lease.Add(time.Duration(r.Int64N(1e13) - 1e12))
 			next = lease.Add(time.Duration(r.Int64N(1e13) - 1e12))
 		}
+		// A record whose lease and retention both end within a minute of
+		// Now may be expired by a store's native expiry (Redis sets a TTL
+		// of the time left by the caller's Now, here fixed while real time
+		// runs on): the shift's arithmetic is checked on the rest.
+		soon := store.MinTime.Add(time.Minute)
+		if !lease.After(soon) && !retain.After(soon) {
+			continue
+		}
 		key := newKey(t)
-		req := request(t, key, newOwner(t), store.MinTime) // every time is after Now: the backend keeps it
+		req := request(t, key, newOwner(t), store.MinTime) // the backend keeps the record
 		req.LeaseUntil, req.RetainUntil = lease, retain
 		a := grant(t, s, req).Record
 		require.NoError(t, s.Renew(ctx, key, fenceOf(a), next))
