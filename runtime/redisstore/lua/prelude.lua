@@ -50,9 +50,17 @@ table.remove(ARGV, 1)
 -- is absent.
 local function evicted()
   if not EP then return nil end
-  local n = tonumber(string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)'))
+  local info = redis.call('INFO', 'stats')
+  local i = string.find(info, 'evicted_keys:', 1, true)
+  local j = i and string.find(info, '\r', i, true)
+  local n = j and tonumber(sub(info, i + 13, j - 1))
   local was = tonumber(sub(EP, 34))
-  if n and was and n > was then
+  if not n or not was then
+    -- Fail closed, as check.lua does: without both counts an absent record
+    -- cannot be told from an evicted one.
+    return redis.error_reply('ERR redisstore: no evicted_keys count in INFO stats, or none in the epoch at ' .. KEYS[2] .. ': the store cannot tell whether Redis evicted records')
+  end
+  if n > was then
     return redis.error_reply('IDEMLOST Redis evicted ' .. (n - was) .. ' keys since the store epoch at ' .. KEYS[2] .. ' was created')
   end
   return nil
