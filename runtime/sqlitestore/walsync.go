@@ -54,16 +54,17 @@ type syncRound struct {
 func newWALSync(dbPath string) *walSync {
 	return &walSync{
 		path:  dbPath + "-wal",
-		fsync: (*os.File).Sync,
+		fsync: syncData,
 		open:  func(p string) (*os.File, error) { return os.OpenFile(p, os.O_RDWR, 0) },
 	}
 }
 
 // sync returns once an fsync of the log that started after sync was called
-// has finished (so every frame committed before the call is on disk), or
-// when ctx ends first. A running fsync may have started before the caller's
-// commit, so its callers wait for the next one, which starts as soon as the
-// running one ends and serves everyone who arrived in between.
+// has finished (so every frame committed before the call is on disk). A
+// running fsync may have started before the caller's commit, so its
+// callers wait for the next one, which starts as soon as the running one
+// ends and serves everyone who arrived in between; they stop waiting when
+// ctx ends first. When none runs, the caller runs the fsync itself.
 func (w *walSync) sync(ctx context.Context) error {
 	w.mu.Lock()
 	if w.err != nil {
@@ -73,9 +74,20 @@ func (w *walSync) sync(ctx context.Context) error {
 	}
 	var r *syncRound
 	if w.cur == nil {
+		// No fsync runs: this writer runs one itself, without a handoff
+		// to another goroutine (the common case of one writer at a time),
+		// and hands the round queued meanwhile, if any, to a goroutine.
+		// An fsync cannot be interrupted, so the writer waits for it as it
+		// would for one inside SQLite's commit.
 		r = &syncRound{done: make(chan struct{})}
 		w.cur = r
-		go w.run(r)
+		w.mu.Unlock()
+		w.waiting.Add(1)
+		defer w.waiting.Add(-1)
+		if next := w.finish(r, w.syncFile()); next != nil {
+			go w.run(next)
+		}
+		return r.err
 	} else {
 		if w.next == nil {
 			w.next = &syncRound{done: make(chan struct{})}
@@ -96,17 +108,24 @@ func (w *walSync) sync(ctx context.Context) error {
 // run runs round r and then every round queued behind it.
 func (w *walSync) run(r *syncRound) {
 	for r != nil {
-		err := w.syncFile()
-		w.mu.Lock()
-		if err != nil && w.err == nil {
-			w.err = fmt.Errorf("fsync of the write-ahead log %s failed, so commits may not be on disk; reopen the store: %w", w.path, err)
-		}
-		r.err = w.err
-		close(r.done)
-		r, w.next = w.next, nil
-		w.cur = r
-		w.mu.Unlock()
+		r = w.finish(r, w.syncFile())
 	}
+}
+
+// finish ends round r with the fsync's error and makes the round queued
+// behind it, if any, the running one, returning it.
+func (w *walSync) finish(r *syncRound, err error) *syncRound {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil && w.err == nil {
+		w.err = fmt.Errorf("fsync of the write-ahead log %s failed, so commits may not be on disk; reopen the store: %w", w.path, err)
+	}
+	r.err = w.err
+	close(r.done)
+	next := w.next
+	w.next = nil
+	w.cur = next
+	return next
 }
 
 // syncFile fsyncs the log file that is at w.path now, opening it first when
