@@ -72,14 +72,13 @@ func (w *walSync) sync(ctx context.Context) error {
 		w.mu.Unlock()
 		return err
 	}
-	var r *syncRound
 	if w.cur == nil {
 		// No fsync runs: this writer runs one itself, without a handoff
 		// to another goroutine (the common case of one writer at a time),
 		// and hands the round queued meanwhile, if any, to a goroutine.
 		// An fsync cannot be interrupted, so the writer waits for it as it
 		// would for one inside SQLite's commit.
-		r = &syncRound{done: make(chan struct{})}
+		r := &syncRound{done: make(chan struct{})}
 		w.cur = r
 		w.mu.Unlock()
 		w.waiting.Add(1)
@@ -88,12 +87,11 @@ func (w *walSync) sync(ctx context.Context) error {
 			go w.run(next)
 		}
 		return r.err
-	} else {
-		if w.next == nil {
-			w.next = &syncRound{done: make(chan struct{})}
-		}
-		r = w.next
 	}
+	if w.next == nil {
+		w.next = &syncRound{done: make(chan struct{})}
+	}
+	r := w.next
 	w.mu.Unlock()
 	w.waiting.Add(1)
 	defer w.waiting.Add(-1)

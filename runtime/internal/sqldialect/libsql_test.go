@@ -5,12 +5,17 @@ package sqldialect
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	_ "github.com/tursodatabase/go-libsql"
+
+	"github.com/idem-go/idem/runtime/store"
 )
 
 func openLibsql(t *testing.T, path string) *sql.DB {
@@ -90,4 +95,45 @@ func TestStatements(t *testing.T) {
 	require.Len(t, statements(SQLiteSchema), 2)
 	require.Len(t, statements(PostgresSchema), 3)
 	require.Equal(t, []string{"A;", "B\n  C;"}, statements("A;\n\nB\n  C;\n"))
+}
+
+// A table created before the fingerprint_parts column: libSQL's error for
+// the missing column makes the claim migrate, as for a missing table, and
+// the dialect without the parts classifies errors by libSQL's messages too.
+func TestLibsqlYesterdaysTable(t *testing.T) {
+	ctx := context.Background()
+	db := openLibsql(t, filepath.Join(t.TempDir(), "app.db"))
+	d, err := For(db)
+	require.NoError(t, err)
+	yesterday := strings.Replace(SQLiteSchema, "updated_at   INTEGER NOT NULL,\n\tfingerprint_parts BLOB", "updated_at   INTEGER NOT NULL", 1)
+	require.NotEqual(t, SQLiteSchema, yesterday)
+	for _, q := range statements(yesterday) {
+		_, err := db.Exec(q)
+		require.NoError(t, err)
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	req := store.ClaimRequest{Key: store.Key{1}, Namespace: "ns", Owner: store.Owner{1}, Now: now,
+		LeaseUntil: now.Add(time.Minute), RetainUntil: now.Add(time.Hour), FingerprintParts: []byte{1, 2, 3}}
+	claim := func() (store.ClaimResult, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		defer tx.Rollback()
+		res, err := d.ForDB(db).Claim(ctx, tx, req)
+		if err != nil {
+			return res, err
+		}
+		return res, tx.Commit()
+	}
+	_, err = claim()
+	require.Error(t, err)
+	require.True(t, d.MissingTable(err), "%q", err)
+	require.NoError(t, d.Migrate(ctx, db))
+	res, err := claim()
+	require.NoError(t, err)
+	require.True(t, res.Granted)
+
+	busy := errors.New("failed to execute query BEGIN IMMEDIATE\nerror code = 2: Error executing statement: SQLite failure: `database is locked`")
+	require.True(t, d.legacy.busy(busy))
+	require.True(t, d.legacy.Transient(busy))
+	require.Equal(t, d.Driver, d.legacy.Driver)
 }

@@ -81,9 +81,18 @@ var dialects = map[string]*Dialect{
 
 // forDriver returns d for another driver of the same database.
 func (d *Dialect) forDriver(path string) *Dialect {
-	c := *d
-	c.Driver = path
+	c, l := *d, *d.legacy
+	c.Driver, l.Driver = path, path
+	c.legacy, l.legacy = &l, &l
 	return &c
+}
+
+// classify sets how d and its dialect without the fingerprint parts
+// classify errors.
+func (d *Dialect) classify(missingTable, transient, busy func(error) bool) {
+	for _, x := range []*Dialect{d, d.legacy} {
+		x.missingTable, x.transient, x.busy = missingTable, transient, busy
+	}
 }
 
 // Supported lists the supported drivers, for messages: "modernc.org/sqlite
@@ -763,18 +772,19 @@ var libsql = func() *Dialect {
 		c, _ := libsqlCode(err)
 		return c
 	}
-	d.missingTable = func(err error) bool { return code(err) == sqliteError }
-	d.transient = func(err error) bool { c := code(err); return c == sqliteBusy || c == sqliteLocked }
 	// The claim is its transaction's first statement, so its SQLITE_BUSY
 	// is never a stale snapshot (which the message could not tell apart):
 	// waiting lets it through.
-	d.busy = func(err error) bool { return code(err) == sqliteBusy }
+	d.classify(
+		func(err error) bool { return code(err) == sqliteError },
+		func(err error) bool { c := code(err); return c == sqliteBusy || c == sqliteLocked },
+		func(err error) bool { return code(err) == sqliteBusy })
 	return d
 }()
 
 // libsqlMessages maps the SQLite messages (sqlite3_errstr, and the
-// prefix of sqlite3_errmsg for a missing table) that the db effect acts on
-// to their primary result codes.
+// prefixes of sqlite3_errmsg for a missing table or column) that the db
+// effect acts on to their primary result codes.
 var libsqlMessages = []struct {
 	prefix string
 	code   int
@@ -782,6 +792,10 @@ var libsqlMessages = []struct {
 	{"database is locked", sqliteBusy},
 	{"database table is locked", sqliteLocked},
 	{"no such table: ", sqliteError},
+	// A table created before the fingerprint_parts column: migrated like a
+	// missing one.
+	{"no such column: ", sqliteError},
+	{"table idem_records has no column named ", sqliteError},
 }
 
 // libsqlCode returns the primary SQLite result code of the last
